@@ -1,0 +1,112 @@
+"""One exception family for the whole sidecar.
+
+Every error a caller can see is an ``IgbridgeError``; the web layer maps it to
+``{"error": {"code", "message"}}`` with ``status`` exactly once (see app.py).
+Jobs use ``retryable`` to tell a passing fault (retry with backoff) from a
+final one (fail the job or the item at once).
+"""
+
+from __future__ import annotations
+
+
+class IgbridgeError(Exception):
+    """Base of every error the sidecar reports to a person or a client."""
+
+    code = "error"
+    status = 500
+    retryable = False
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequest(IgbridgeError):
+    code = "bad_request"
+    status = 400
+
+
+class ValidationFailed(IgbridgeError):
+    code = "validation_error"
+    status = 422
+
+
+class Unauthorized(IgbridgeError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(IgbridgeError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(IgbridgeError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(IgbridgeError):
+    """The request contradicts the current state, e.g. an update after ``complete``."""
+
+    code = "conflict"
+    status = 409
+
+
+class ConfigError(IgbridgeError):
+    """A bad ``IGBRIDGE_*`` value: raised at start-up, never late in a job."""
+
+    code = "config_error"
+    status = 500
+
+
+class StorageError(IgbridgeError):
+    """SQLite could not be written (locked, disk full, read-only)."""
+
+    code = "storage_error"
+    status = 503
+
+
+class TransientError(IgbridgeError):
+    """A passing fault (5xx, timeout, dropped connection): worth retrying with backoff."""
+
+    code = "transient"
+    status = 502
+    retryable = True
+
+
+class SourceError(IgbridgeError):
+    """A source yielded nothing usable: private account, broken ZIP, failed Apify run."""
+
+    code = "source_error"
+    status = 422
+
+
+class WordPressError(IgbridgeError):
+    code = "wordpress_error"
+    status = 502
+
+
+class WordPressAuthError(WordPressError):
+    """401/403 from WordPress: the application password is wrong or lacks rights."""
+
+    code = "wordpress_auth"
+
+
+class MediaError(IgbridgeError):
+    """One media item could not be fetched or is not media (per-item, not per-job)."""
+
+    code = "media_error"
+    status = 422
+
+
+class JobCancelled(IgbridgeError):
+    code = "cancelled"
+    status = 409
