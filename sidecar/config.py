@@ -104,9 +104,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_SECRET_VARIABLES = ("IGBRIDGE_SECRET", "IGBRIDGE_WP_APP_PASSWORD", "APIFY_TOKEN")
+
+
+def _resolve_secret_files(env: Mapping[str, str]) -> dict[str, str]:
+    """``NAME_FILE`` names a file holding NAME's value (Docker secrets, shared volumes)."""
+    resolved = dict(env)
+    for name in _SECRET_VARIABLES:
+        file_name = env.get(f"{name}_FILE", "")
+        if file_name and not env.get(name):
+            try:
+                resolved[name] = Path(file_name).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"{name}_FILE={file_name!r} cannot be read: {exc}") from None
+    return resolved
+
+
 def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Config:
     """Build the Config from the environment; ``overrides`` (CLI flags) win over it."""
-    env = os.environ if env is None else env
+    env = _resolve_secret_files(os.environ if env is None else env)
     data_dir = Path(str(overrides.pop("data_dir", None) or env.get("IGBRIDGE_DATA_DIR") or
                         Path.home() / ".local" / "share" / "igbridge"))
     backend = env.get("IGBRIDGE_BACKEND", "sqlite").strip() or "sqlite"
