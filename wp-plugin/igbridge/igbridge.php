@@ -1,0 +1,29 @@
+<?php
+/**
+ * Plugin Name:       igbridge
+ * Plugin URI:        https://github.com/igbridge/igbridge
+ * Description:       Import Instagram posts into WordPress through the igbridge sidecar, with live progress in wp-admin.
+ * Version:           0.1.0
+ * Requires at least: 6.1
+ * Requires PHP:      8.0
+ * Author:            igbridge contributors
+ * License:           GPL-2.0-or-later
+ * License URI:       https://www.gnu.org/licenses/gpl-2.0.html
+ * Text Domain:       igbridge
+ * Domain Path:       /languages
+ *
+ * @package igbridge
+ */
+
+if (! defined('ABSPATH')) {
+    exit;
+}
+
+define('IGBRIDGE_VERSION', '0.1.0');
+define('IGBRIDGE_FILE', __FILE__);
+define('IGBRIDGE_DIR', plugin_dir_path(__FILE__));
+define('IGBRIDGE_URL', plugin_dir_url(__FILE__));
+
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-meta.php';
+
+IGBridge_Meta::register_hooks();

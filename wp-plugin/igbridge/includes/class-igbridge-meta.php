@@ -1,0 +1,102 @@
+<?php
+/**
+ * Post meta the importer writes, and the REST lookup by Instagram id.
+ *
+ * @package igbridge
+ */
+
+if (! defined('ABSPATH')) {
+    exit;
+}
+
+/**
+ * Registers `_igbridge_source_id` / `_igbridge_permalink` and the
+ * `igbridge_source_id` filter on /wp/v2/posts, so the importer can find a
+ * post it already made (in any status) before creating it again.
+ */
+class IGBridge_Meta
+{
+    public const SOURCE_ID_KEY = '_igbridge_source_id';
+    public const PERMALINK_KEY = '_igbridge_permalink';
+    public const QUERY_ARG     = 'igbridge_source_id';
+
+    /**
+     * Hooks this class into WordPress.
+     */
+    public static function register_hooks(): void
+    {
+        add_action('init', array(self::class, 'register_meta'));
+        add_filter('rest_post_collection_params', array(self::class, 'add_collection_param'));
+        add_filter('rest_post_query', array(self::class, 'filter_rest_query'), 10, 2);
+    }
+
+    /**
+     * Registers both keys as protected, REST-visible, single string meta.
+     */
+    public static function register_meta(): void
+    {
+        $descriptions = array(
+            self::SOURCE_ID_KEY => __('Instagram id this post was imported from.', 'igbridge'),
+            self::PERMALINK_KEY => __('Link to the original Instagram post.', 'igbridge'),
+        );
+        foreach ($descriptions as $key => $description) {
+            register_post_meta(
+                'post',
+                $key,
+                array(
+                    'type'              => 'string',
+                    'description'       => $description,
+                    'single'            => true,
+                    'show_in_rest'      => true,
+                    'sanitize_callback' => 'sanitize_text_field',
+                    // Keys starting with "_" are protected: without this callback REST writes get 403.
+                    'auth_callback'     => static function (): bool {
+                        return current_user_can('edit_posts');
+                    },
+                )
+            );
+        }
+    }
+
+    /**
+     * Declares the `igbridge_source_id` collection argument on /wp/v2/posts.
+     *
+     * @param array<string, mixed> $params Collection parameters.
+     * @return array<string, mixed>
+     */
+    public static function add_collection_param(array $params): array
+    {
+        $params[self::QUERY_ARG] = array(
+            'description'       => __('Limit results to posts imported from this Instagram id.', 'igbridge'),
+            'type'              => 'string',
+            'sanitize_callback' => 'sanitize_text_field',
+            'validate_callback' => 'rest_validate_request_arg',
+        );
+        return $params;
+    }
+
+    /**
+     * Adds a meta_query for `igbridge_source_id`. Core already enforces that
+     * non-public statuses (status=any, status=draft,...) need edit rights.
+     *
+     * @param array<string, mixed> $args    WP_Query arguments.
+     * @param WP_REST_Request      $request The REST request.
+     * @return array<string, mixed>
+     */
+    public static function filter_rest_query(array $args, WP_REST_Request $request): array
+    {
+        $source_id = $request->get_param(self::QUERY_ARG);
+        if (! is_string($source_id) || '' === $source_id) {
+            return $args;
+        }
+        $clause = array(
+            'key'     => self::SOURCE_ID_KEY,
+            'value'   => $source_id,
+            'compare' => '=',
+        );
+        $existing = isset($args['meta_query']) && is_array($args['meta_query']) ? $args['meta_query'] : array();
+        $existing[] = $clause;
+        $args['meta_query'] = $existing;
+        return $args;
+    }
+}
