@@ -1,0 +1,1 @@
+"""The packaged sample export (offline demo data) and the script that builds it."""

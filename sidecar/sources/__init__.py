@@ -1,0 +1,1 @@
+"""Sources turn an Instagram account or export into normalized ``Post`` values."""
