@@ -25,5 +25,18 @@ define('IGBRIDGE_DIR', plugin_dir_path(__FILE__));
 define('IGBRIDGE_URL', plugin_dir_url(__FILE__));
 
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-meta.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-sidecar-client.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-connection-check.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-zip-upload.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-rest-controller.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-strings.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings-page.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-admin-page.php';
 
 IGBridge_Meta::register_hooks();
+IGBridge_REST_Controller::register_hooks();
+if (is_admin()) {
+    IGBridge_Settings_Page::register_hooks();
+    IGBridge_Admin_Page::register_hooks();
+}

@@ -1,0 +1,78 @@
+<?php
+/**
+ * Translatable strings for the admin scripts.
+ *
+ * @package igbridge
+ */
+
+if (! defined('ABSPATH')) {
+    exit;
+}
+
+/**
+ * Every string the JavaScript shows, translated in PHP and handed over as
+ * JSON, so the scripts need no i18n machinery of their own.
+ */
+class IGBridge_Strings
+{
+    /**
+     * Strings keyed as assets/admin.js, settings.js and rest.js read them.
+     *
+     * @return array<string, mixed>
+     */
+    public static function all(): array
+    {
+        return array(
+            /* translators: 1: imported count, 2: skipped count, 3: failed count. */
+            'counts'          => __('%1$d imported · %2$d skipped · %3$d failed', 'igbridge'),
+            'items'           => __('Posts', 'igbridge'),
+            'item_pending'    => __('pending', 'igbridge'),
+            'item_imported'   => __('imported', 'igbridge'),
+            'item_skipped'    => __('skipped', 'igbridge'),
+            'item_failed'     => __('failed', 'igbridge'),
+            'kind_scrape'     => __('Scrape', 'igbridge'),
+            'kind_import'     => __('Import', 'igbridge'),
+            'kind_cache_images' => __('Cache images', 'igbridge'),
+            'cancel'          => __('Cancel', 'igbridge'),
+            'retry'           => __('Retry failed', 'igbridge'),
+            /* translators: %s: the job's source, e.g. @username. */
+            'job_done'        => __('igbridge job finished: %s', 'igbridge'),
+            'no_jobs'         => __('No jobs yet. Start one above.', 'igbridge'),
+            'jobs_failed'     => __('The job list could not be loaded.', 'igbridge'),
+            'started'         => __('Job started.', 'igbridge'),
+            'not_zip'         => __('Choose a .zip file: the export from Instagram\'s "Download your information".', 'igbridge'),
+            /* translators: %s: file name. */
+            'uploading'       => __('Uploading %s…', 'igbridge'),
+            /* translators: %s: job id. */
+            'command_started' => __('Started job %s.', 'igbridge'),
+            'network_error'   => __('WordPress could not be reached:', 'igbridge'),
+            'dismiss'         => __('Dismiss this notice.', 'igbridge'),
+            'stream_connecting'   => __('Connecting to live progress…', 'igbridge'),
+            'stream_live'         => __('Live progress connected.', 'igbridge'),
+            'stream_reconnecting' => __('Live progress interrupted; reconnecting…', 'igbridge'),
+            'stream_offline'      => __('Live progress is offline; retrying. Check that the sidecar is running.', 'igbridge'),
+            /* translators: %s: sidecar URL. */
+            'browser_ok'      => __('This browser reaches the sidecar at %s.', 'igbridge'),
+            /* translators: 1: sidecar URL, 2: this site's origin, 3: browser error. */
+            'browser_failed'  => __('This browser could not reach the sidecar at %1$s (%3$s). Check the browser URL, and that the sidecar allows the origin %2$s (IGBRIDGE_ALLOWED_ORIGINS).', 'igbridge'),
+            'progress'        => array(
+                'starting'    => __('Starting…', 'igbridge'),
+                'running'     => __('Running', 'igbridge'),
+                'complete'    => __('Complete', 'igbridge'),
+                'error'       => __('Failed', 'igbridge'),
+                'cancelled'   => __('Cancelled', 'igbridge'),
+                'unit'        => __('posts', 'igbridge'),
+                'of'          => __('of', 'igbridge'),
+                'fewSeconds'  => __('a few seconds left', 'igbridge'),
+                /* translators: %d: seconds. */
+                'secondsLeft' => __('about %d s left', 'igbridge'),
+                /* translators: %d: minutes. */
+                'minutesLeft' => __('about %d min left', 'igbridge'),
+                /* translators: %d: hours. */
+                'hoursLeft'   => __('about %d h left', 'igbridge'),
+                'notify'      => __('Desktop notification when done', 'igbridge'),
+                'sound'       => __('Sound when done', 'igbridge'),
+            ),
+        );
+    }
+}
