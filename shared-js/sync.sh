@@ -7,4 +7,4 @@ dest="$here/../wp-plugin/igbridge/assets/progress"
 mkdir -p "$dest"
 rm -f "$dest"/*.js "$dest"/*.css
 cp "$here"/src/*.js "$here"/src/*.css "$dest"/
-echo "synced $(ls "$here"/src | wc -l | tr -d ' ') files into wp-plugin/igbridge/assets/progress/"
+echo "synced $(ls "$here"/src/*.js "$here"/src/*.css | wc -l | tr -d " ") files into wp-plugin/igbridge/assets/progress/"
