@@ -402,7 +402,7 @@ class Stack:
             script.write(prelude + code + "\n")
         try:
             result = subprocess.run(
-                ["php", "-d", "display_errors=stderr", "-d", "log_errors=0", script.name],
+                ["php", "-d", "display_errors=0", "-d", "log_errors=1", script.name],
                 capture_output=True, text=True, timeout=timeout, check=False,
             )
         finally:
@@ -606,7 +606,7 @@ def _run_setup(root: Path, wp_dir: Path, wp_port: int, admin_password: str,
         "app_password_name": APP_PASSWORD_NAME,
     }
     result = subprocess.run(
-        ["php", "-d", "display_errors=stderr", "-d", "log_errors=0", str(SETUP_SCRIPT)],
+        ["php", "-d", "display_errors=0", "-d", "log_errors=1", str(SETUP_SCRIPT)],
         input=json.dumps(payload), capture_output=True, text=True, check=False, timeout=120,
     )
     log = root / "logs" / "setup.log"

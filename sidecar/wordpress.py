@@ -1,0 +1,388 @@
+"""The WordPress REST client: media, posts, tags and lookup by Instagram source id.
+
+HTTP Basic with a user name and an application password. Passing faults (5xx, 429,
+timeouts, dropped connections) are retried with jittered exponential backoff and then
+reported as ``TransientError``; refusals become ``WordPressAuthError`` (401/403) or
+``WordPressError`` carrying WordPress's own ``code`` and ``message``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from email.utils import parsedate_to_datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import httpx
+
+from .config import Config
+from .errors import ConfigError, TransientError, WordPressAuthError, WordPressError
+
+SOURCE_ID_META = "_igbridge_source_id"
+SOURCE_ID_QUERY_ARG = "igbridge_source_id"
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Reads and small writes answer in well under a second here; an upload of a large
+# image makes WordPress render seven sizes, which takes seconds (WORDPRESS.md).
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+UPLOAD_TIMEOUT = httpx.Timeout(300.0, connect=5.0)
+
+Json = dict[str, Any]
+
+
+def _user_agent() -> str:
+    try:
+        return f"igbridge/{version('igbridge')}"
+    except PackageNotFoundError:
+        return "igbridge"
+
+
+class WordPressRefusal(WordPressError):
+    """WordPress answered with an error: its own ``code`` and ``data`` are kept.
+
+    ``wp_code`` is WordPress's code (``term_exists``, ``rest_forbidden``, ...), ``wp_data``
+    its ``data`` object and ``http_status`` the HTTP status it answered with.
+    """
+
+    def __init__(self, message: str, *, wp_code: str, wp_data: dict[str, Any],
+                 http_status: int) -> None:
+        super().__init__(message)
+        self.wp_code = wp_code
+        self.wp_data = wp_data
+        self.http_status = http_status
+
+
+class WordPressAuthRefusal(WordPressAuthError, WordPressRefusal):
+    """401 or 403: the application password was refused or the user lacks rights."""
+
+
+class WordPressClient:
+    """One site, one user. Use as ``async with WordPressClient(...) as wp``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        app_password: str,
+        *,
+        attempts: int = 4,
+        backoff_base_seconds: float = 0.5,
+        backoff_max_seconds: float = 10.0,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        upload_timeout: httpx.Timeout = UPLOAD_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"the WordPress URL must start with http:// or https://, "
+                              f"got {base_url!r}")
+        if not user or not app_password:
+            raise ConfigError("a WordPress user and application password are both needed "
+                              "(IGBRIDGE_WP_USER, IGBRIDGE_WP_APP_PASSWORD)")
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {attempts}")
+        self.site_url = base_url.rstrip("/").removesuffix("/wp-json")
+        self.api_root = f"{self.site_url}/wp-json"
+        self.user = user
+        self.attempts = attempts
+        self.backoff_base_seconds = backoff_base_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self.upload_timeout = upload_timeout
+        self._tag_ids: dict[str, int] = {}
+        self._http = httpx.AsyncClient(
+            auth=httpx.BasicAuth(user, app_password),
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,  # a redirected POST would silently turn into a GET
+            headers={"User-Agent": _user_agent(), "Accept": "application/json"},
+        )
+
+    @classmethod
+    def from_config(cls, config: Config, **options: Any) -> WordPressClient:
+        """A client for ``IGBRIDGE_WP_URL`` with the configured user and retry policy."""
+        if not config.wp_url:
+            raise ConfigError("IGBRIDGE_WP_URL is not set: the sidecar does not know "
+                              "which WordPress to write to")
+        options.setdefault("attempts", config.job_attempts)
+        options.setdefault("backoff_base_seconds", config.backoff_base_seconds)
+        return cls(config.wp_url, config.wp_user, config.wp_app_password, **options)
+
+    async def __aenter__(self) -> WordPressClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------ users
+
+    async def whoami(self) -> Json:
+        """The authenticated user (``context=edit``: includes roles and capabilities)."""
+        return await self._object("GET", "/wp/v2/users/me", params={"context": "edit"},
+                                action="read the current user")
+
+    # ------------------------------------------------------------ media
+
+    async def upload_media(self, data: bytes, *, filename: str, content_type: str) -> Json:
+        """Upload bytes as a new attachment; ``content_type`` is the sniffed, real type."""
+        if not data:
+            raise WordPressError(f"refusing to upload {filename!r}: the file is empty",
+                                 status=422)
+        if "/" not in content_type:
+            raise WordPressError(f"refusing to upload {filename!r}: {content_type!r} is not a "
+                                 "media type such as image/jpeg", status=422)
+        safe_name = _header_safe_filename(filename)
+        return await self._object(
+            "POST", "/wp/v2/media", content=data,
+            headers={"Content-Type": content_type,
+                     "Content-Disposition": f'attachment; filename="{safe_name}"'},
+            request_timeout=self.upload_timeout, action=f"upload {safe_name}",
+        )
+
+    async def update_media(self, media_id: int, **fields: Any) -> Json:
+        """Set ``alt_text``, ``caption``, ``post`` (the parent) and other attachment fields."""
+        return await self._object("POST", f"/wp/v2/media/{media_id}", json=fields,
+                                action=f"update media {media_id}")
+
+    # ------------------------------------------------------------ posts
+
+    async def create_post(self, **fields: Any) -> Json:
+        """Create a post (a draft unless ``status`` says otherwise).
+
+        When ``meta`` names the source id, a retry first looks the post up: a create that
+        timed out may well have succeeded, and a second one would be a duplicate.
+        """
+        fields.setdefault("status", "draft")
+        source_id = (fields.get("meta") or {}).get(SOURCE_ID_META)
+
+        async def created_meanwhile() -> Json | None:
+            if not source_id:
+                return None
+            try:
+                return await self.find_post_by_source_id(source_id)
+            except TransientError:
+                return None  # still unreachable: the next attempt will tell
+
+        return await self._object("POST", "/wp/v2/posts", json=fields, action="create a post",
+                                recover=created_meanwhile)
+
+    async def update_post(self, post_id: int, **fields: Any) -> Json:
+        return await self._object("POST", f"/wp/v2/posts/{post_id}", json=fields,
+                                action=f"update post {post_id}")
+
+    async def get_post(self, post_id: int) -> Json:
+        """One post in any status, with ``content.raw`` and ``meta``."""
+        return await self._object("GET", f"/wp/v2/posts/{post_id}", params={"context": "edit"},
+                                action=f"read post {post_id}")
+
+    async def find_post_by_source_id(self, source_id: str) -> Json | None:
+        """The post imported from ``source_id`` in any status (drafts too), or None.
+
+        Relies on the igbridge plugin's ``igbridge_source_id`` query argument. WordPress
+        ignores query arguments it does not know, so without the plugin this would list
+        every post: each answer is checked against its meta before it is trusted.
+        """
+        if not source_id:
+            raise ValueError("source_id must not be empty")
+        found = await self._request(
+            "GET", "/wp/v2/posts",
+            params={SOURCE_ID_QUERY_ARG: source_id, "status": "any", "context": "edit",
+                    "orderby": "id", "order": "asc", "per_page": 10},
+            action=f"look up the post of {source_id}",
+        )
+        if not isinstance(found, list):
+            raise WordPressError(f"WordPress answered the post lookup with {type(found).__name__}"
+                                 " instead of a list")
+        matching = [post for post in found if _source_id_of(post) == source_id]
+        if found and not matching:
+            raise WordPressError(
+                f"WordPress ignored the {SOURCE_ID_QUERY_ARG} filter (it listed posts of other "
+                "sources): is the igbridge plugin active on the site?",
+                code="wordpress_plugin_missing",
+            )
+        return matching[0] if matching else None
+
+    # ------------------------------------------------------------ tags
+
+    async def ensure_tag(self, name: str) -> int:
+        """The id of the tag called ``name`` (any case), created when missing."""
+        clean = name.strip()
+        if not clean:
+            raise ValueError("a tag name must not be empty")
+        key = clean.casefold()
+        if key in self._tag_ids:
+            return self._tag_ids[key]
+        try:
+            tag = await self._object("POST", "/wp/v2/tags", json={"name": clean},
+                                   action=f"create the tag {clean!r}")
+            tag_id = int(tag["id"])
+        except WordPressRefusal as error:
+            # WordPress compares names without regard to case and names the existing term.
+            if error.wp_code != "term_exists" or "term_id" not in error.wp_data:
+                raise
+            tag_id = int(error.wp_data["term_id"])
+        self._tag_ids[key] = tag_id
+        return tag_id
+
+    # ------------------------------------------------------------ transport
+
+    async def _object(self, method: str, path: str, **options: Any) -> Json:
+        """``_request`` for endpoints that answer one JSON object."""
+        body = await self._request(method, path, **options)
+        if not isinstance(body, dict):
+            raise WordPressError(f"WordPress answered {path} with {type(body).__name__} "
+                                 "instead of a JSON object")
+        return body
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        request_timeout: httpx.Timeout | None = None,
+        recover: Callable[[], Awaitable[Json | None]] | None = None,
+    ) -> Any:
+        """Send one request with retries; return the decoded JSON of a 2xx answer."""
+        url = self.api_root + path
+        last_fault = "no answer"
+        maybe_applied = False  # did WordPress perhaps act on the last attempt?
+        for attempt in range(1, self.attempts + 1):
+            if maybe_applied and recover is not None:
+                recovered = await recover()
+                if recovered is not None:
+                    return recovered
+            retry_after: float | None = None
+            try:
+                response = await self._http.request(
+                    method, url, params=params, json=json, content=content,
+                    headers=headers,
+                    timeout=(request_timeout if request_timeout is not None
+                             else httpx.USE_CLIENT_DEFAULT),
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                last_fault = f"could not connect ({type(error).__name__}: {error})"
+                maybe_applied = False
+            except httpx.TimeoutException as error:
+                last_fault = f"timed out ({type(error).__name__})"
+                maybe_applied = True
+            except httpx.TransportError as error:
+                last_fault = f"connection failed ({type(error).__name__}: {error})"
+                maybe_applied = True
+            else:
+                if response.status_code not in RETRYABLE_STATUSES:
+                    return self._decode(response, action)
+                last_fault = f"HTTP {response.status_code} {response.reason_phrase}"
+                retry_after = _retry_after_seconds(response)
+                maybe_applied = response.status_code != 429
+            if attempt < self.attempts:
+                await asyncio.sleep(self._backoff(attempt, retry_after))
+        raise TransientError(
+            f"WordPress at {self.site_url} did not {action} after {self.attempts} attempts; "
+            f"last: {last_fault}"
+        )
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        delay = self.backoff_base_seconds * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.5)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return min(delay, self.backoff_max_seconds)
+
+    def _decode(self, response: httpx.Response, action: str) -> Any:
+        status = response.status_code
+        body = _json_body(response)
+        if 200 <= status < 300:
+            if body is _NOT_JSON:
+                raise WordPressError(
+                    f"WordPress at {self.site_url} answered {response.request.url.path} with "
+                    f"{response.headers.get('content-type', 'no content type')} instead of JSON: "
+                    "the REST API is not at /wp-json/ (plain permalinks? choose another "
+                    "structure under Settings → Permalinks)",
+                    code="wordpress_not_json",
+                )
+            return body
+        wp_code, wp_message, wp_data = _wp_error_fields(body)
+        if status == 401:
+            raise WordPressAuthRefusal(
+                f"WordPress at {self.site_url} refused the application password for user "
+                f"{self.user!r} (wrong or revoked): create a new one under Users → Profile → "
+                f"Application Passwords [{wp_code or 'HTTP 401'}]",
+                wp_code=wp_code, wp_data=wp_data, http_status=status,
+            )
+        if status == 403:
+            raise WordPressAuthRefusal(
+                f"WordPress user {self.user!r} lacks the rights to {action}: "
+                f"{wp_message or 'forbidden'} [{wp_code or 'HTTP 403'}]",
+                wp_code=wp_code, wp_data=wp_data, http_status=status,
+            )
+        if 300 <= status < 400:
+            raise WordPressRefusal(
+                f"WordPress at {self.site_url} redirected {action} to "
+                f"{response.headers.get('location', '?')}: set IGBRIDGE_WP_URL to the "
+                "site's real address",
+                wp_code=wp_code, wp_data=wp_data, http_status=status,
+            )
+        detail = wp_message or (f"HTTP {status} without a WordPress error body"
+                                if body is _NOT_JSON else f"HTTP {status}")
+        raise WordPressRefusal(
+            f"WordPress refused to {action}: {detail} [{wp_code or f'HTTP {status}'}]",
+            wp_code=wp_code, wp_data=wp_data, http_status=status,
+        )
+
+
+_NOT_JSON: Any = object()
+
+
+def _json_body(response: httpx.Response) -> Any:
+    if "json" not in response.headers.get("content-type", ""):
+        return _NOT_JSON
+    try:
+        return response.json()
+    except ValueError:
+        return _NOT_JSON
+
+
+def _wp_error_fields(body: Any) -> tuple[str, str, dict[str, Any]]:
+    """WordPress's REST error: ``{"code", "message", "data": {"status", ...}}``."""
+    if not isinstance(body, dict):
+        return "", "", {}
+    data = body.get("data")
+    return (str(body.get("code") or ""), str(body.get("message") or ""),
+            data if isinstance(data, dict) else {})
+
+
+def _source_id_of(post: Any) -> str | None:
+    meta = post.get("meta") if isinstance(post, dict) else None
+    value = meta.get(SOURCE_ID_META) if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _retry_after_seconds(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    date = response.headers.get("date")
+    now = parsedate_to_datetime(date) if date else None
+    return max(0.0, (when - now).total_seconds()) if now else None
+
+
+def _header_safe_filename(filename: str) -> str:
+    """ASCII without quotes or path parts: it goes into a header; WordPress renames anyway."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.")
+    return safe or "upload"

@@ -1,0 +1,50 @@
+"""Fixtures shared by every test folder.
+
+``stack`` is one fresh, hermetic local stack (MariaDB, WordPress with the plugin
+active, the sidecar) per test session, in a temporary directory: never the
+developer's ``.devstack``. Tests that use it are marked ``wordpress`` automatically,
+so ``pytest -m "not wordpress"`` runs without it. Subfolder conftests may override
+``stack_sidecar_env`` (extra ``IGBRIDGE_*`` for the sidecar) or ``stack_with_sidecar``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from dev.stack import Stack, start_stack
+
+
+@pytest.fixture(scope="session")
+def stack_with_sidecar() -> bool:
+    """Start the sidecar with the stack. IGBRIDGE_TEST_STACK_SIDECAR=0 skips it, for
+    working on the WordPress side alone."""
+    return os.environ.get("IGBRIDGE_TEST_STACK_SIDECAR", "1") != "0"
+
+
+@pytest.fixture(scope="session")
+def stack_sidecar_env() -> dict[str, str]:
+    """Extra environment for the stack's sidecar (wins over the stack's own values)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    stack_with_sidecar: bool,
+    stack_sidecar_env: dict[str, str],
+) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("devstack")
+    running = start_stack(root, sidecar=stack_with_sidecar, sidecar_env=stack_sidecar_env)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.wordpress)

@@ -1,0 +1,273 @@
+"""WordPressClient against the real local WordPress (fixture ``stack``), and against tiny
+local HTTP servers for the faults a healthy WordPress does not produce on demand."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from dev.stack import Stack, free_port
+from sidecar.errors import TransientError, WordPressAuthError, WordPressError
+from sidecar.wordpress import SOURCE_ID_META, WordPressClient, WordPressRefusal
+
+FAST_RETRIES = {"attempts": 3, "backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05}
+
+
+def png_bytes(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A real PNG of one colour, so WordPress (GD) can make its sizes from it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data)))
+
+    row = b"\x00" + bytes(rgb) * width
+    return (b"\x89PNG\r\n\x1a\n" +
+            chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+async def wp(stack: Stack) -> AsyncIterator[WordPressClient]:
+    async with WordPressClient(stack.wp_url, stack.wp_app_user, stack.wp_app_password,
+                               **FAST_RETRIES) as client:
+        yield client
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# ---------------------------------------------------------------- real WordPress
+
+
+async def test_whoami_is_the_application_password_user(wp: WordPressClient,
+                                                       stack: Stack) -> None:
+    me = await wp.whoami()
+    assert (me["slug"], me["roles"]) == (stack.wp_app_user, ["administrator"])
+
+
+async def test_upload_media_keeps_bytes_type_and_alt_text(wp: WordPressClient) -> None:
+    data = png_bytes(64, 48, (200, 30, 30))
+    media = await wp.upload_media(data, filename="red square.png", content_type="image/png")
+    assert (media["mime_type"], media["media_type"]) == ("image/png", "image")
+    assert media["media_details"]["width"] == 64
+    assert media["media_details"]["height"] == 48
+
+    updated = await wp.update_media(media["id"], alt_text="A red square",
+                                    caption="Seen at dusk 🌅")
+    assert updated["alt_text"] == "A red square"
+    assert updated["caption"]["raw"] == "Seen at dusk 🌅"
+
+    async with httpx.AsyncClient() as plain:
+        served = await plain.get(media["source_url"])
+    assert (served.status_code, served.headers["content-type"], served.content) == (
+        200, "image/png", data)
+
+
+async def test_upload_media_refuses_empty_data(wp: WordPressClient) -> None:
+    with pytest.raises(WordPressError, match=r"'x\.png': the file is empty"):
+        await wp.upload_media(b"", filename="x.png", content_type="image/png")
+
+
+async def test_create_draft_then_publish(wp: WordPressClient) -> None:
+    source_id = unique("C0ffee")
+    media = await wp.upload_media(png_bytes(8, 8, (0, 90, 200)), filename="blue.png",
+                                  content_type="image/png")
+    tag_id = await wp.ensure_tag(unique("sunset"))
+    content = "<!-- wp:paragraph -->\n<p>Line one<br>line two ✨</p>\n<!-- /wp:paragraph -->"
+
+    draft = await wp.create_post(
+        title="Evening walk", content=content, date_gmt="2023-05-06T07:08:09",
+        tags=[tag_id], featured_media=media["id"], meta={SOURCE_ID_META: source_id},
+    )
+    assert {
+        "status": draft["status"], "title": draft["title"]["raw"],
+        "content": draft["content"]["raw"], "date_gmt": draft["date_gmt"],
+        "tags": draft["tags"], "featured_media": draft["featured_media"],
+        "source_id": draft["meta"][SOURCE_ID_META],
+    } == {
+        "status": "draft", "title": "Evening walk", "content": content,
+        "date_gmt": "2023-05-06T07:08:09", "tags": [tag_id], "featured_media": media["id"],
+        "source_id": source_id,
+    }
+
+    published = await wp.update_post(draft["id"], status="publish")
+    assert published["status"] == "publish"
+    assert (await wp.get_post(draft["id"]))["status"] == "publish"
+
+
+async def test_get_missing_post_is_a_wordpress_error_with_its_code(
+        wp: WordPressClient) -> None:
+    with pytest.raises(WordPressRefusal) as caught:
+        await wp.get_post(987654321)
+    assert (caught.value.wp_code, caught.value.http_status) == ("rest_post_invalid_id", 404)
+    assert "WordPress refused to read post 987654321" in caught.value.message
+
+
+async def test_ensure_tag_reuses_existing_tags_in_any_case(wp: WordPressClient,
+                                                           stack: Stack) -> None:
+    name = unique("Beach")
+    existing_id = int(stack.wp_php(
+        f"echo wp_insert_term({json.dumps(name)}, 'post_tag')['term_id'];").strip())
+
+    assert await wp.ensure_tag(name.upper()) == existing_id
+    assert await wp.ensure_tag(name.lower()) == existing_id
+
+    fresh = unique("Sunset")
+    created = await wp.ensure_tag(fresh)
+    assert created != existing_id
+    async with WordPressClient(stack.wp_url, stack.wp_app_user, stack.wp_app_password,
+                               **FAST_RETRIES) as other_client:  # nothing cached
+        assert await other_client.ensure_tag(fresh.upper()) == created
+
+
+async def test_find_post_by_source_id_in_drafts_and_published(wp: WordPressClient) -> None:
+    draft_source, published_source = unique("draft"), unique("published")
+    draft = await wp.create_post(title="d", meta={SOURCE_ID_META: draft_source})
+    published = await wp.create_post(title="p", status="publish",
+                                     meta={SOURCE_ID_META: published_source})
+
+    found_draft = await wp.find_post_by_source_id(draft_source)
+    found_published = await wp.find_post_by_source_id(published_source)
+    assert found_draft is not None
+    assert found_published is not None
+    assert (found_draft["id"], found_draft["status"]) == (draft["id"], "draft")
+    assert (found_published["id"], found_published["status"]) == (published["id"], "publish")
+    assert await wp.find_post_by_source_id(unique("never-imported")) is None
+
+
+async def test_wrong_application_password_is_an_auth_error(stack: Stack) -> None:
+    async with WordPressClient(stack.wp_url, stack.wp_app_user, "abcd efgh ijkl mnop qrst uvwx",
+                               **FAST_RETRIES) as client:
+        with pytest.raises(WordPressAuthError) as caught:
+            await client.whoami()
+    assert caught.value.message.startswith(
+        f"WordPress at {stack.wp_url} refused the application password for user "
+        f"'{stack.wp_app_user}' (wrong or revoked)")
+
+
+async def test_user_without_rights_is_an_auth_error(stack: Stack) -> None:
+    subscriber = stack.create_user(unique("reader"), role="subscriber")
+    async with WordPressClient(stack.wp_url, subscriber["login"], subscriber["app_password"],
+                               **FAST_RETRIES) as client:
+        assert (await client.whoami())["roles"] == ["subscriber"]
+        with pytest.raises(WordPressAuthError) as caught:
+            await client.create_post(title="not allowed")
+    assert caught.value.message.startswith(
+        f"WordPress user '{subscriber['login']}' lacks the rights to create a post")
+
+
+# ---------------------------------------------------------------- faults
+
+
+async def test_dead_wordpress_is_transient_after_retries() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    async with WordPressClient(url, "admin", "pw", **FAST_RETRIES) as client:
+        with pytest.raises(TransientError) as caught:
+            await client.whoami()
+    assert caught.value.retryable
+    assert caught.value.message.startswith(
+        f"WordPress at {url} did not read the current user after 3 attempts; "
+        "last: could not connect (ConnectError")
+
+
+@dataclass
+class ScriptedServer:
+    """A tiny HTTP server answering from a script (the last answer repeats)."""
+
+    answers: list[tuple[int, str, bytes]]
+    requests: list[str] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedServer]:
+    script = ScriptedServer(answers=[])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            script.requests.append(self.path)
+            index = min(len(script.requests), len(script.answers)) - 1
+            status, content_type, body = script.answers[index]
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    script.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield script
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+UNAVAILABLE = (503, "text/html", b"<h1>Service Unavailable</h1>")
+
+
+async def test_503_is_retried_then_transient(scripted: ScriptedServer) -> None:
+    scripted.answers = [UNAVAILABLE]
+    async with WordPressClient(scripted.url, "admin", "pw", **FAST_RETRIES) as client:
+        with pytest.raises(TransientError) as caught:
+            await client.whoami()
+    assert scripted.requests == ["/wp-json/wp/v2/users/me?context=edit"] * 3
+    assert caught.value.message == (
+        f"WordPress at {scripted.url} did not read the current user after 3 attempts; "
+        "last: HTTP 503 Service Unavailable")
+
+
+async def test_503_then_an_answer_succeeds(scripted: ScriptedServer) -> None:
+    me = {"id": 1, "slug": "admin"}
+    scripted.answers = [UNAVAILABLE, UNAVAILABLE,
+                        (200, "application/json; charset=UTF-8", json.dumps(me).encode())]
+    async with WordPressClient(scripted.url, "admin", "pw", **FAST_RETRIES) as client:
+        assert await client.whoami() == me
+    assert len(scripted.requests) == 3
+
+
+async def test_html_instead_of_json_is_a_clear_error(scripted: ScriptedServer) -> None:
+    scripted.answers = [(200, "text/html; charset=UTF-8", b"<html>home page</html>")]
+    async with WordPressClient(scripted.url, "admin", "pw", **FAST_RETRIES) as client:
+        with pytest.raises(WordPressError, match="instead of JSON: the REST API is not at "
+                                                 r"/wp-json/ \(plain permalinks\?"):
+            await client.whoami()
+    assert len(scripted.requests) == 1
+
+
+async def test_lookup_refuses_answers_that_ignored_the_filter(
+        scripted: ScriptedServer) -> None:
+    other_posts = [{"id": 7, "meta": {SOURCE_ID_META: "someone-else"}}, {"id": 8, "meta": []}]
+    scripted.answers = [(200, "application/json", json.dumps(other_posts).encode())]
+    async with WordPressClient(scripted.url, "admin", "pw", **FAST_RETRIES) as client:
+        with pytest.raises(WordPressError, match="is the igbridge plugin active"):
+            await client.find_post_by_source_id("abc")
+
+
+async def test_read_timeout_is_transient() -> None:
+    # The kernel accepts the connection into the backlog; nobody ever answers.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        async with WordPressClient(url, "admin", "pw", timeout=httpx.Timeout(0.2),
+                                   **FAST_RETRIES) as client:
+            with pytest.raises(TransientError, match=r"after 3 attempts; last: timed out "
+                                                     r"\(ReadTimeout\)"):
+                await client.whoami()
