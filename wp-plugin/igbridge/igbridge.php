@@ -1,4 +1,5 @@
 <?php
+
 /**
  * Plugin Name:       igbridge
  * Plugin URI:        https://github.com/igbridge/igbridge

@@ -1,4 +1,5 @@
 <?php
+
 /**
  * Removes what igbridge stored: its option and the uploaded export ZIPs.
  * Imported posts and their meta stay: they are the site owner's content.

@@ -1,4 +1,5 @@
 <?php
+
 /**
  * The "Instagram Import" dashboard and the scripts of both igbridge screens.
  *
@@ -139,11 +140,13 @@ class IGBridge_Admin_Page
             <form id="igbridge-profile-form">
                 <p>
                     <label for="igbridge-username"><?php echo esc_html__('Username', 'igbridge'); ?></label><br />
-                    <input type="text" id="igbridge-username" name="username" class="regular-text" required pattern="@?[A-Za-z0-9._]{1,30}" placeholder="@username" autocomplete="off" />
+                    <input type="text" id="igbridge-username" name="username" class="regular-text" required
+                        pattern="@?[A-Za-z0-9._]{1,30}" placeholder="@username" autocomplete="off" />
                 </p>
                 <p>
                     <label for="igbridge-limit"><?php echo esc_html__('Posts (most recent)', 'igbridge'); ?></label><br />
-                    <input type="number" id="igbridge-limit" name="limit" class="small-text" min="1" max="<?php echo (int) IGBridge_Settings::MAX_APIFY_LIMIT; ?>" value="<?php echo (int) $settings['apify_limit']; ?>" />
+                    <input type="number" id="igbridge-limit" name="limit" class="small-text" min="1"
+                        max="<?php echo (int) IGBridge_Settings::MAX_APIFY_LIMIT; ?>" value="<?php echo (int) $settings['apify_limit']; ?>" />
                 </p>
                 <fieldset>
                     <legend class="screen-reader-text"><?php echo esc_html__('What to do', 'igbridge'); ?></legend>
@@ -168,7 +171,8 @@ class IGBridge_Admin_Page
             <ol id="igbridge-chat-log" class="igbridge-chat-log" aria-live="polite"></ol>
             <form id="igbridge-command-form">
                 <label for="igbridge-command" class="screen-reader-text"><?php echo esc_html__('Command', 'igbridge'); ?></label>
-                <input type="text" id="igbridge-command" name="text" class="regular-text" required maxlength="500" placeholder="<?php echo esc_attr__('e.g. bulk import @username', 'igbridge'); ?>" autocomplete="off" />
+                <input type="text" id="igbridge-command" name="text" class="regular-text" required maxlength="500"
+                    placeholder="<?php echo esc_attr__('e.g. bulk import @username', 'igbridge'); ?>" autocomplete="off" />
                 <button type="submit" class="button"><?php echo esc_html__('Send', 'igbridge'); ?></button>
             </form>
         </div>

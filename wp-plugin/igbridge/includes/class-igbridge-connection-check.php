@@ -1,4 +1,5 @@
 <?php
+
 /**
  * "Test connection": is the sidecar there, does it accept our secret, does its version fit.
  *

@@ -1,4 +1,5 @@
 <?php
+
 /**
  * Post meta the importer writes, and the REST lookup by Instagram id.
  *

@@ -1,4 +1,5 @@
 <?php
+
 /**
  * The igbridge/v1 REST routes the admin screen calls.
  *
@@ -350,7 +351,11 @@ class IGBridge_REST_Controller
         if ('apify' === ($source['type'] ?? '')) {
             $username = ltrim((string) ($source['username'] ?? ''), '@');
             if ('' === $username) {
-                return new WP_Error('igbridge_source_username', __('An Apify source needs the Instagram username (letters, digits, "." and "_", up to 30).', 'igbridge'), array('status' => 400));
+                return new WP_Error(
+                    'igbridge_source_username',
+                    __('An Apify source needs the Instagram username (letters, digits, "." and "_", up to 30).', 'igbridge'),
+                    array('status' => 400)
+                );
             }
             $limit = isset($source['limit']) ? absint($source['limit']) : (int) IGBridge_Settings::get('apify_limit');
             return array(

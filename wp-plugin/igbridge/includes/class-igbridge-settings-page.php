@@ -1,4 +1,5 @@
 <?php
+
 /**
  * Settings → igbridge: the Settings API form for the sidecar connection.
  *
@@ -77,14 +78,23 @@ class IGBridge_Settings_Page
             self::SECTION,
             __('Sidecar connection', 'igbridge'),
             static function (): void {
-                echo '<p>' . esc_html__('igbridge runs its imports in a separate service, the sidecar. Tell WordPress where to find it and the secret they share.', 'igbridge') . '</p>';
+                echo '<p>' . esc_html__(
+                    'igbridge runs its imports in a separate service, the sidecar. Tell WordPress where to find it and the secret they share.',
+                    'igbridge'
+                ) . '</p>';
             },
             self::SLUG
         );
 
         $fields = array(
-            'public_url'   => array(__('Sidecar URL (browser)', 'igbridge'), __('How a visitor\'s browser reaches the sidecar, for live progress, e.g. http://127.0.0.1:8765.', 'igbridge')),
-            'internal_url' => array(__('Sidecar URL (WordPress)', 'igbridge'), __('How this WordPress server reaches the sidecar, e.g. http://sidecar:8765 in Docker. Leave blank to use the browser URL.', 'igbridge')),
+            'public_url'   => array(
+                __('Sidecar URL (browser)', 'igbridge'),
+                __('How a visitor\'s browser reaches the sidecar, for live progress, e.g. http://127.0.0.1:8765.', 'igbridge'),
+            ),
+            'internal_url' => array(
+                __('Sidecar URL (WordPress)', 'igbridge'),
+                __('How this WordPress server reaches the sidecar, e.g. http://sidecar:8765 in Docker. Leave blank to use the browser URL.', 'igbridge'),
+            ),
             'secret'       => array(__('Shared secret', 'igbridge'), __('The sidecar\'s IGBRIDGE_SECRET. Leave blank to keep the stored secret.', 'igbridge')),
             'apify_limit'  => array(__('Default Apify limit', 'igbridge'), __('How many recent posts a scrape fetches unless told otherwise.', 'igbridge')),
         );
@@ -172,7 +182,10 @@ class IGBridge_Settings_Page
 
         echo '<div class="card igbridge-test-connection">';
         echo '<h2 class="title">' . esc_html__('Test connection', 'igbridge') . '</h2>';
-        echo '<p>' . esc_html__('Checks the saved settings: can WordPress reach the sidecar, does the secret match, do the versions fit, and can this browser reach the sidecar?', 'igbridge') . '</p>';
+        echo '<p>' . esc_html__(
+            'Checks the saved settings: can WordPress reach the sidecar, does the secret match, do the versions fit, and can this browser reach the sidecar?',
+            'igbridge'
+        ) . '</p>';
         echo '<p><button type="button" class="button" id="igbridge-test-connection">' . esc_html__('Test connection', 'igbridge') . '</button></p>';
         echo '<div id="igbridge-test-result" role="status" aria-live="polite"></div>';
         echo '</div>';

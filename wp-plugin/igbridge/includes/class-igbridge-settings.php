@@ -1,4 +1,5 @@
 <?php
+
 /**
  * The plugin's one option, `igbridge_settings`: defaults, reading, sanitizing.
  *
@@ -90,7 +91,11 @@ class IGBridge_Settings
         $secret = isset($input['secret']) && is_string($input['secret']) ? trim($input['secret']) : '';
         if ('' !== $secret) {
             if (preg_match('/[^\x21-\x7e]/', $secret)) {
-                add_settings_error(self::OPTION, 'igbridge_secret', __('The shared secret may contain only printable ASCII characters without spaces; the stored secret was kept.', 'igbridge'));
+                add_settings_error(
+                    self::OPTION,
+                    'igbridge_secret',
+                    __('The shared secret may contain only printable ASCII characters without spaces; the stored secret was kept.', 'igbridge')
+                );
             } else {
                 $clean['secret'] = $secret;
             }

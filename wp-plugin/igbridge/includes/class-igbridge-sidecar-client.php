@@ -1,4 +1,5 @@
 <?php
+
 /**
  * Server-to-server calls from WordPress to the sidecar.
  *

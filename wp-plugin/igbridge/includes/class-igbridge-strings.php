@@ -1,4 +1,5 @@
 <?php
+
 /**
  * Translatable strings for the admin scripts.
  *
@@ -54,7 +55,10 @@ class IGBridge_Strings
             /* translators: %s: sidecar URL. */
             'browser_ok'      => __('This browser reaches the sidecar at %s.', 'igbridge'),
             /* translators: 1: sidecar URL, 2: this site's origin, 3: browser error. */
-            'browser_failed'  => __('This browser could not reach the sidecar at %1$s (%3$s). Check the browser URL, and that the sidecar allows the origin %2$s (IGBRIDGE_ALLOWED_ORIGINS).', 'igbridge'),
+            'browser_failed'  => __(
+                'This browser could not reach the sidecar at %1$s (%3$s). Check the browser URL, and that the sidecar allows the origin %2$s (IGBRIDGE_ALLOWED_ORIGINS).',
+                'igbridge'
+            ),
             'progress'        => array(
                 'starting'    => __('Starting…', 'igbridge'),
                 'running'     => __('Running', 'igbridge'),

@@ -1,4 +1,5 @@
 <?php
+
 /**
  * Instagram export ZIPs uploaded through WordPress for the sidecar to read.
  *
@@ -62,7 +63,8 @@ class IGBridge_Zip_Upload
 
         require_once ABSPATH . 'wp-admin/includes/file.php';
         $redirect = static function (array $uploads): array {
-            $uploads['path']   = self::directory();
+            // Built from $uploads, not self::directory(): that calls wp_upload_dir() and would recurse.
+            $uploads['path']   = untrailingslashit($uploads['basedir']) . '/' . self::SUBDIR;
             $uploads['url']    = untrailingslashit($uploads['baseurl']) . '/' . self::SUBDIR;
             $uploads['subdir'] = '/' . self::SUBDIR;
             return $uploads;
