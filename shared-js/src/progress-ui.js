@@ -4,7 +4,7 @@
 /** @typedef {import('./types.js').ViewState} ViewState */
 /** @typedef {import('./types.js').Snapshot} Snapshot */
 
-/** English defaults; pass translated strings as `labels` (WordPress: wp_add_inline_script). */
+/** English defaults; pass translations as `labels`. */
 export const DEFAULT_LABELS = {
   starting: 'Starting…',
   running: 'Running',
@@ -20,103 +20,87 @@ export const DEFAULT_LABELS = {
   notify: 'Desktop notification when done',
   sound: 'Sound when done',
 };
+/** @typedef {typeof DEFAULT_LABELS} Labels */
 
-export const VIEW_STATES = /** @type {const} */ (['starting', 'running', 'complete', 'error', 'cancelled']);
-const MESSAGE_TYPES = ['info', 'success', 'warning', 'error'];
+/** @type {ViewState[]} */
+export const VIEW_STATES = ['starting', 'running', 'complete', 'error', 'cancelled'];
 const ICONS = { starting: '', running: '', complete: '✓', error: '✕', cancelled: '–' };
+const g = /** @type {any} */ (globalThis);
 
-/**
- * @template {keyof HTMLElementTagNameMap} K
- * @param {K} tag @param {string} className @param {string} [text]
- */
-function el(tag, className, text) {
+/** @template {keyof HTMLElementTagNameMap} K @param {K} tag @param {string} className @param {string} [text] */
+function el(tag, className, text = '') {
   const node = document.createElement(tag);
   node.className = className;
-  if (text) node.textContent = text;
+  node.textContent = text;
   return node;
 }
 
-/** @param {string} type */
-const messageType = (type) => (MESSAGE_TYPES.includes(type) ? type : 'info');
-
-/**
- * Append a message line to a log container.
- * @param {Element} container @param {string} text @param {string} [type] info|success|warning|error
- */
-export function addProgressMessage(container, text, type = 'info') {
+/** @param {Element} container @param {string} text @param {string} [type] info|success|warning|error */
+export function addProgressMessage(container, text, type) {
   const line = el('div', '');
   updateProgressMessage(line, text, type);
   container.appendChild(line);
   return line;
 }
 
-/** @param {HTMLElement} element @param {string} text @param {string} [type] */
+/** @param {Element} element @param {string} text @param {string} [type] */
 export function updateProgressMessage(element, text, type = 'info') {
-  element.className = `igb-msg igb-msg--${messageType(type)}`;
+  element.className = `igb-msg igb-msg--${['success', 'warning', 'error'].includes(type) ? type : 'info'}`;
   element.textContent = String(text ?? '');
 }
 
-/** "3.2 posts/s"; empty when unknown. @param {number|null|undefined} rate @param {string} [unit] */
+/** @param {unknown} n @returns {n is number} */
+const isNumber = (n) => typeof n === 'number' && Number.isFinite(n) && n >= 0;
+
+/** "3.2 posts/s", or '' when unknown. @param {unknown} rate */
 export function formatRate(rate, unit = DEFAULT_LABELS.unit) {
-  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0) return '';
+  if (!isNumber(rate) || !rate) return '';
   return `${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} ${unit}/s`;
 }
 
-/** "about 1 min left"; empty when unknown. @param {number|null|undefined} seconds @param {typeof DEFAULT_LABELS} [labels] */
+/** "about 1 min left", or '' when unknown. @param {unknown} seconds @param {Labels} [labels] */
 export function formatEta(seconds, labels = DEFAULT_LABELS) {
-  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return '';
-  /** @param {string} pattern @param {number} n */
-  const fill = (pattern, n) => pattern.replace('%d', String(n));
+  if (!isNumber(seconds)) return '';
   if (seconds < 10) return labels.fewSeconds;
-  if (seconds < 60) return fill(labels.secondsLeft, Math.ceil(seconds / 10) * 10);
-  if (seconds < 3600) return fill(labels.minutesLeft, Math.round(seconds / 60));
-  return fill(labels.hoursLeft, Math.round(seconds / 3600));
+  const [pattern, n] = seconds < 60 ? [labels.secondsLeft, Math.ceil(seconds / 10) * 10]
+    : seconds < 3600 ? [labels.minutesLeft, Math.round(seconds / 60)]
+    : [labels.hoursLeft, Math.round(seconds / 3600)];
+  return pattern.replace('%d', String(n));
 }
-
-/** @param {Snapshot} snapshot @returns {ViewState} */
-function stateOf(snapshot) {
-  const status = String(snapshot.status ?? snapshot.type ?? '');
-  return /** @type {readonly string[]} */ (VIEW_STATES).includes(status) ? /** @type {ViewState} */ (status) : 'running';
-}
-
-/** @param {number|null|undefined} n */
-const isCount = (n) => typeof n === 'number' && Number.isFinite(n) && n >= 0;
 
 /**
- * A progress bar with phase, N/M, rate, ETA and a polite live status line.
- * @param {Element} container
- * @param {{title?: string, labels?: Partial<typeof DEFAULT_LABELS>}} [options]
+ * A bar with phase, N / M, rate, ETA and a polite live status line.
+ * @param {Element} container @param {{title?: string, labels?: Partial<Labels>}} [options]
  */
-export function createProgressView(container, options = {}) {
-  const labels = { ...DEFAULT_LABELS, ...options.labels };
-  const title = options.title ?? '';
-  const element = el('div', 'igb-progress');
+export function createProgressView(container, { title = '', labels: custom } = {}) {
+  const labels = { ...DEFAULT_LABELS, ...custom };
+  const element = el('div', '');
   const head = el('div', 'igb-progress__head');
-  const titleEl = el('span', 'igb-progress__title', title);
   const icon = el('span', 'igb-progress__icon');
   icon.setAttribute('aria-hidden', 'true');
+  head.append(el('span', 'igb-progress__title', title), icon);
   const bar = el('div', 'igb-progress__track');
-  bar.setAttribute('role', 'progressbar');
-  bar.setAttribute('aria-valuemin', '0');
-  bar.setAttribute('aria-valuemax', '100');
-  bar.setAttribute('aria-valuenow', '0');
+  const attrs = { role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0' };
+  for (const [name, value] of Object.entries(attrs)) bar.setAttribute(name, value);
   if (title) bar.setAttribute('aria-label', title);
   const fill = el('div', 'igb-progress__fill');
+  bar.append(fill);
   const meta = el('div', 'igb-progress__meta');
-  const phase = el('span', 'igb-progress__phase');
-  const count = el('span', 'igb-progress__count');
-  const rate = el('span', 'igb-progress__rate');
-  const eta = el('span', 'igb-progress__eta');
+  const [phase, count, rate, eta] = ['phase', 'count', 'rate', 'eta'].map((name) => el('span', `igb-progress__${name}`));
+  meta.append(phase, count, rate, eta);
   const status = el('p', 'igb-progress__status');
   status.setAttribute('aria-live', 'polite');
-  head.append(titleEl, icon);
-  bar.append(fill);
-  meta.append(phase, count, rate, eta);
   element.append(head, bar, meta, status);
   container.appendChild(element);
-
   /** @type {ViewState | null} */
   let current = null;
+
+  /** @param {number} percent */
+  function setPercent(percent) {
+    const clamped = Math.max(0, Math.min(100, percent));
+    fill.style.width = `${clamped}%`;
+    bar.setAttribute('aria-valuenow', String(Math.round(clamped)));
+  }
 
   /** @param {ViewState} state */
   function setState(state) {
@@ -127,139 +111,103 @@ export function createProgressView(container, options = {}) {
     element.dataset.state = state;
     icon.textContent = ICONS[state];
     if (state === 'complete') setPercent(100);
-    if (state !== 'running') {
-      bar.setAttribute('aria-valuetext', labels[state]);
-      if (!status.textContent) status.textContent = labels[state];
-    }
-  }
-
-  /** @param {number} percent */
-  function setPercent(percent) {
-    const clamped = Math.max(0, Math.min(100, percent));
-    fill.style.width = `${clamped}%`;
-    bar.setAttribute('aria-valuenow', String(Math.round(clamped)));
+    if (state === 'running') return;
+    bar.setAttribute('aria-valuetext', labels[state]);
+    if (!status.textContent) status.textContent = labels[state];
+    if (state !== 'starting') rate.textContent = eta.textContent = '';
   }
 
   /** @param {Snapshot} snapshot */
   function update(snapshot) {
-    const done = isCount(snapshot.done) ? Number(snapshot.done) : null;
-    const total = isCount(snapshot.total) ? Number(snapshot.total) : null;
-    const counted = done !== null && !!total;
-    let percent = snapshot.percentage;
-    if (typeof percent !== 'number' && counted) percent = (100 * done) / total;
-    if (typeof percent === 'number' && Number.isFinite(percent)) setPercent(percent);
+    const { done, total } = snapshot;
+    const counted = isNumber(done) && isNumber(total) && total > 0;
+    const percent = isNumber(snapshot.percentage) ? snapshot.percentage : counted ? (100 * done) / total : null;
+    if (percent !== null) setPercent(percent);
     phase.textContent = snapshot.phase ?? '';
     count.textContent = counted ? `${done} / ${total}` : '';
+    rate.textContent = formatRate(snapshot.rate, labels.unit);
+    eta.textContent = formatEta(snapshot.eta_seconds, labels);
     bar.removeAttribute('aria-valuetext');
     if (counted) bar.setAttribute('aria-valuetext', `${bar.getAttribute('aria-valuenow')}% (${done} ${labels.of} ${total})`);
-    const state = stateOf(snapshot);
-    const finished = state === 'complete' || state === 'error' || state === 'cancelled';
-    rate.textContent = finished ? '' : formatRate(snapshot.rate, labels.unit);
-    eta.textContent = finished ? '' : formatEta(snapshot.eta_seconds, labels);
-    // Only a changed message is written, so screen readers are not flooded by every tick.
-    const message = snapshot.message ? String(snapshot.message) : '';
+    // Written only when it changes, so screen readers are not flooded by every tick.
+    const message = String(snapshot.message ?? '');
     if (message && message !== status.textContent) status.textContent = message;
-    setState(state);
+    const state = /** @type {ViewState} */ (String(snapshot.status ?? snapshot.type));
+    current = null; // re-apply: finished states clear rate and ETA
+    setState(VIEW_STATES.includes(state) ? state : 'running');
   }
 
   setState('starting');
   return { element, update, setState };
 }
 
-const PREF_KEYS = { notify: 'igbridge.progress.notify', sound: 'igbridge.progress.sound' };
+const PREFS = { notify: 'igbridge.progress.notify', sound: 'igbridge.progress.sound' };
+const permission = () => g.Notification?.permission ?? 'denied';
 
-/** @param {'notify'|'sound'} name */
-function readPref(name) {
+/** @param {'notify'|'sound'} name @param {boolean} [on] */
+function pref(name, on) {
   try {
-    return globalThis.localStorage?.getItem(PREF_KEYS[name]) === '1';
+    if (on === undefined) return g.localStorage?.getItem(PREFS[name]) === '1';
+    g.localStorage?.setItem(PREFS[name], on ? '1' : '0');
   } catch {
-    return false; // storage blocked: alerts stay off
+    // storage blocked: alerts stay off / the choice lasts for this page
   }
-}
-
-/** @param {'notify'|'sound'} name @param {boolean} on */
-function writePref(name, on) {
-  try {
-    globalThis.localStorage?.setItem(PREF_KEYS[name], on ? '1' : '0');
-  } catch {
-    // storage blocked: the choice lasts for this page only
-  }
+  return false;
 }
 
 /**
- * Two checkboxes (desktop notification, sound), off by default, remembered in
- * localStorage. Notification permission is asked from the checkbox's change
- * event, a user gesture, as browsers require.
- * @param {Element} container
- * @param {{labels?: Partial<typeof DEFAULT_LABELS>}} [options]
+ * Checkboxes for a desktop notification and a chime when a job ends: off by default,
+ * kept in localStorage; permission is asked from the change event, a user gesture.
+ * @param {Element} container @param {{labels?: Partial<Labels>}} [options]
  */
-export function createNotifyToggles(container, options = {}) {
-  const labels = { ...DEFAULT_LABELS, ...options.labels };
+export function createNotifyToggles(container, { labels: custom } = {}) {
+  const labels = { ...DEFAULT_LABELS, ...custom };
   const element = el('div', 'igb-alerts');
-  /** @param {'notify'|'sound'} name */
-  const toggle = (name) => {
-    const label = el('label', 'igb-alerts__toggle');
+  const [notify, sound] = /** @type {const} */ (['notify', 'sound']).map((name) => {
     const box = el('input', '');
     box.type = 'checkbox';
     box.name = `igbridge-${name}`;
-    box.checked = readPref(name) && (name !== 'notify' || notificationPermission() === 'granted');
+    box.checked = pref(name) && (name === 'sound' || permission() === 'granted');
     box.addEventListener('change', async () => {
-      writePref(name, box.checked);
-      if (name === 'notify' && box.checked && notificationPermission() !== 'granted') {
-        const N = /** @type {any} */ (globalThis).Notification;
-        const answer = N ? await N.requestPermission() : 'denied';
-        if (answer !== 'granted') {
-          box.checked = false;
-          writePref(name, false);
-        }
+      pref(name, box.checked);
+      if (name === 'notify' && box.checked && permission() !== 'granted') {
+        const answer = g.Notification ? await g.Notification.requestPermission() : 'denied';
+        if (answer !== 'granted') pref(name, (box.checked = false));
       }
     });
-    label.append(box, document.createTextNode(` ${labels[name]}`));
+    const label = el('label', 'igb-alerts__toggle');
+    label.append(box, ` ${labels[name]}`);
     element.append(label);
     return box;
-  };
-  const notifyBox = toggle('notify');
-  const soundBox = toggle('sound');
+  });
   container.appendChild(element);
   return {
     element,
-    /**
-     * Alert the user that a job ended, as far as they opted in.
-     * @param {string} title @param {string} body @param {boolean} ok
-     */
+    /** Alert as far as the user opted in. @param {string} title @param {string} body @param {boolean} ok */
     announce(title, body, ok) {
-      if (notifyBox.checked && notificationPermission() === 'granted') {
-        new (/** @type {any} */ (globalThis).Notification)(title, { body, tag: 'igbridge' });
-      }
-      if (soundBox.checked) playCompletionSound(ok);
+      if (notify.checked && permission() === 'granted') new g.Notification(title, { body, tag: 'igbridge' });
+      if (sound.checked) playCompletionSound(ok);
     },
   };
 }
 
-function notificationPermission() {
-  return /** @type {any} */ (globalThis).Notification?.permission ?? 'denied';
-}
-
 /**
- * A short two-note chime made with an oscillator (no audio file): rising when ok, falling when not.
- * @param {boolean} ok
- * @param {any} [AudioContextClass] injectable for tests
- * @returns {boolean} whether a sound was started
+ * A short two-note chime from an oscillator (no audio file): rising when ok, falling when not.
+ * @param {boolean} ok @param {any} [AudioContextClass] @returns {boolean} whether it played
  */
-export function playCompletionSound(ok, AudioContextClass = globalThis.AudioContext ?? /** @type {any} */ (globalThis).webkitAudioContext) {
+export function playCompletionSound(ok, AudioContextClass = g.AudioContext ?? g.webkitAudioContext) {
   if (!AudioContextClass) return false;
   const audio = new AudioContextClass();
-  const start = audio.currentTime;
   (ok ? [660, 880] : [440, 330]).forEach((frequency, i) => {
+    const at = audio.currentTime + i * 0.15;
     const osc = audio.createOscillator();
     const gain = audio.createGain();
-    osc.type = 'sine';
     osc.frequency.value = frequency;
-    gain.gain.setValueAtTime(0.15, start + i * 0.15);
-    gain.gain.exponentialRampToValueAtTime(0.001, start + i * 0.15 + 0.14);
+    gain.gain.setValueAtTime(0.15, at);
+    gain.gain.exponentialRampToValueAtTime(0.001, at + 0.14);
     osc.connect(gain).connect(audio.destination);
-    osc.start(start + i * 0.15);
-    osc.stop(start + i * 0.15 + 0.15);
+    osc.start(at);
+    osc.stop(at + 0.15);
   });
   setTimeout(() => audio.close(), 500);
   return true;
