@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 DEFAULT_PORT = 8765
-SECRET_FILE = "secret"
+SECRET_FILE = "secret"  # noqa: S105 - a file name
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,9 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
     )
     for origin in origins:
         if not origin.startswith(("http://", "https://")):
-            raise ConfigError(f"IGBRIDGE_ALLOWED_ORIGINS entry {origin!r} must be an http(s) origin")
+            raise ConfigError(
+                f"IGBRIDGE_ALLOWED_ORIGINS entry {origin!r} must be an http(s) origin"
+            )
     config = Config(
         data_dir=data_dir,
         secret=env.get("IGBRIDGE_SECRET", ""),

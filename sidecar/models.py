@@ -163,14 +163,14 @@ def _hashtag_spans(text: str) -> list[tuple[int, int]]:
         end = match.end()
         while end < len(text) and _is_tag_char(text[end]):
             end += 1
-        if end > match.end() and not text[match.end():end].isdigit():
+        if end > match.end() and not text[match.end() : end].isdigit():
             spans.append((match.start(), end))
     return spans
 
 
 def extract_hashtags(caption: str) -> tuple[str, ...]:
     """Hashtags in caption order without ``#``, first spelling kept, duplicates dropped."""
-    return _unique(caption[start + 1:end] for start, end in _hashtag_spans(caption))
+    return _unique(caption[start + 1 : end] for start, end in _hashtag_spans(caption))
 
 
 def extract_mentions(caption: str) -> tuple[str, ...]:

@@ -1,0 +1,224 @@
+"""The app factory: resources opened in start-up, closed in shut-down; errors mapped once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import httpx
+from pydantic import ValidationError
+from quart import Quart, Response, current_app, request
+from quart_schema import QuartSchema, RequestSchemaValidationError
+from quart_schema.validation import QuerystringValidationError
+from werkzeug.exceptions import HTTPException
+
+from . import __version__
+from .auth import Credential, authenticate, origin_allowed
+from .config import Config, ensure_secret
+from .errors import ConfigError, Forbidden, IgbridgeError
+from .jobs import JobRunner, default_kinds
+from .progress import ProgressEngine
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+COMPACTION_INTERVAL_SECONDS = 3600.0
+
+
+@dataclass
+class Services:
+    """Everything a request handler may use, opened once per process."""
+
+    config: Config
+    store: Store
+    progress: ProgressEngine
+    runner: JobRunner
+    http: httpx.AsyncClient
+    lock_file: IO[str]
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def end_streams(self) -> None:
+        """Let open SSE streams finish so a server shutdown never waits on them."""
+        self.progress.closing = True
+        for sub in self.progress.all_subscriptions():
+            sub.close()
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["igbridge"]
+    return found
+
+
+def lock_data_dir(config: Config) -> IO[str]:
+    """One sidecar per data dir: a second one would corrupt the id sequence."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (config.data_dir / "sidecar.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(
+            f"another igbridge sidecar is already using {config.data_dir}"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def create_app(config: Config) -> Quart:
+    config = ensure_secret(config)
+    app = Quart("sidecar")
+    app.config["QUART_SCHEMA_CONVERT_CASING"] = False
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    QuartSchema(
+        app,
+        openapi_path="/openapi.json",
+        swagger_ui_path=None,
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        info={"title": "igbridge sidecar", "version": __version__},
+        security_schemes={
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "token": {"type": "apiKey", "in_": "query", "name": "token"},
+        },
+        security=[{"bearer": []}],
+    )
+    app.extensions["igbridge_config"] = config
+
+    from .api import blueprint as api_blueprint
+
+    app.register_blueprint(api_blueprint)
+
+    @app.before_serving
+    async def open_resources() -> None:
+        lock = lock_data_dir(config)
+        store = await Store.open(config.db_path)
+        progress = ProgressEngine(store)
+        await progress.start()
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            headers={"User-Agent": f"igbridge/{__version__}"},
+            limits=httpx.Limits(max_connections=32),
+        )
+        runner = JobRunner(config, store, progress, http, default_kinds())
+        found = Services(config, store, progress, runner, http, lock)
+        app.extensions["igbridge"] = found
+        await progress.compact(config.retention_days)
+        await runner.start()
+        found.background.append(asyncio.create_task(_compact_periodically(found)))
+
+    @app.after_serving
+    async def close_resources() -> None:
+        found: Services | None = app.extensions.get("igbridge")
+        if found is None:
+            return
+        found.end_streams()
+        for task in found.background:
+            task.cancel()
+        await found.runner.stop()
+        await found.progress.close()
+        await found.http.aclose()
+        await found.store.close()
+        found.lock_file.close()
+
+    @app.before_request
+    async def check_origin() -> Response | None:
+        origin = request.headers.get("Origin")
+        if origin and not _origin_ok(origin, config):
+            raise Forbidden(f"origin {origin} is not allowed (IGBRIDGE_ALLOWED_ORIGINS)")
+        if request.method == "OPTIONS":
+            return Response("", status=204)
+        return None
+
+    @app.after_request
+    async def add_cors(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if origin and _origin_ok(origin, config):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            # EventSource(url, {withCredentials: true}) needs this, with the exact origin.
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+            response.headers["Access-Control-Expose-Headers"] = "Content-Type"
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = (
+                    "Authorization, Content-Type, Last-Event-ID"
+                )
+                response.headers["Access-Control-Max-Age"] = "600"
+        response.headers.add("Vary", "Origin")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(IgbridgeError)
+    async def igbridge_error(error: IgbridgeError) -> tuple[dict[str, Any], int]:
+        return error.to_json(), error.status
+
+    @app.errorhandler(RequestSchemaValidationError)
+    async def body_invalid(error: RequestSchemaValidationError) -> tuple[dict[str, Any], int]:
+        return _error("validation_error", _describe(error.validation_error)), 422
+
+    @app.errorhandler(QuerystringValidationError)
+    async def query_invalid(error: QuerystringValidationError) -> tuple[dict[str, Any], int]:
+        return _error("validation_error", _describe(error.validation_error)), 422
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> tuple[dict[str, Any], int]:
+        status = error.code or 500
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+                 413: "too_large", 415: "unsupported_media_type"}
+        message = {
+            400: "the request body is not valid JSON",
+            404: f"no route {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: "the request body is too large",
+        }.get(status, error.description or error.name)
+        return _error(codes.get(status, "http_error"), message), status
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> tuple[dict[str, Any], int]:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error("internal_error", "internal error; see the sidecar log"), 500
+
+    return app
+
+
+def _origin_ok(origin: str, config: Config) -> bool:
+    own = [config.public_url] if config.public_url else []
+    return origin_allowed(origin, [*config.allowed_origins, *own])
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        parts = []
+        for item in error.errors()[:5]:
+            where = ".".join(str(p) for p in item["loc"]) or "body"
+            parts.append(f"{where}: {item['msg']}")
+        return "; ".join(parts)
+    if isinstance(error, TypeError):
+        return "the request body must be a JSON object"
+    return str(error) or "invalid request"
+
+
+def credential(*, allow_token: bool) -> Credential:
+    config: Config = current_app.extensions["igbridge_config"]
+    return authenticate(
+        config.secret, dict(request.headers), request.args.get("token"), allow_token=allow_token
+    )
+
+
+async def _compact_periodically(found: Services) -> None:
+    while True:
+        await asyncio.sleep(COMPACTION_INTERVAL_SECONDS)
+        with contextlib.suppress(IgbridgeError):
+            await found.progress.compact(found.config.retention_days)

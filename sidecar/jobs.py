@@ -1,0 +1,384 @@
+"""The job runner: the one place job kinds plug into.
+
+A job is written to SQLite (``queued``) before it starts, runs under a
+concurrency limit, heartbeats while it runs, is retried with jittered
+exponential backoff when it fails with a ``TransientError``, and is resumed
+after a crash: a job still ``running`` on start-up was owned by a process that
+died (this process holds the data dir's lock), so it starts again and the job
+kind continues from its item ledger and saved state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from . import store as db
+from .config import Config
+from .errors import Conflict, IgbridgeError, NotFound, SourceError, TransientError
+from .progress import ProgressEngine, iso
+
+log = logging.getLogger(__name__)
+
+JOB_STATUSES = ("queued", "running", "complete", "error", "cancelled")
+ITEM_STATES = ("pending", "imported", "skipped", "failed")
+FINISHED = frozenset({"complete", "error", "cancelled"})
+CANCEL_GRACE_SECONDS = 1.5
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass
+class JobContext:
+    """What a job kind gets: its request, progress reporting, its ledger and state."""
+
+    job_id: str
+    session_id: str
+    kind: str
+    source: dict[str, Any]
+    options: dict[str, Any]
+    attempt: int
+    config: Config
+    store: db.Store
+    progress: ProgressEngine
+    http: httpx.AsyncClient
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def report(
+        self,
+        message: str,
+        *,
+        phase: str | None = None,
+        done: int | None = None,
+        total: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Progress for the job's session; microseconds, committed by the writer."""
+        self.progress.update(
+            self.session_id, step=done, total=total, message=message, details=details,
+            phase=phase,
+        )
+
+    async def save_state(self, **changes: Any) -> None:
+        """Persist what a resumed job needs (an Apify run id, fetched posts…)."""
+        self.state.update(changes)
+        await self.store.write([
+            ("UPDATE jobs SET state = ? WHERE job_id = ?", (db.dumps(self.state), self.job_id)),
+        ])
+
+    async def add_items(self, source_ids: list[str]) -> None:
+        """Register the items a job will handle as ``pending`` (existing rows stay)."""
+        now = db.now()
+        await self.store.write([], [(
+            "INSERT OR IGNORE INTO items (job_id, source_id, position, state, updated_at)"
+            " VALUES (?, ?, ?, 'pending', ?)",
+            [(self.job_id, sid, pos, now) for pos, sid in enumerate(source_ids)],
+        )])
+
+    async def set_item(
+        self,
+        source_id: str,
+        state: str,
+        *,
+        wp_post_id: int | None = None,
+        reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        if state not in ITEM_STATES:
+            raise ValueError(f"unknown item state {state!r}")
+        await self.store.write([(
+            "INSERT INTO items (job_id, source_id, position, state, wp_post_id, reason, detail,"
+            " updated_at) VALUES (?, ?, (SELECT COUNT(*) FROM items WHERE job_id = ?),"
+            " ?, ?, ?, ?, ?) ON CONFLICT(job_id, source_id) DO UPDATE SET state = excluded.state,"
+            " wp_post_id = excluded.wp_post_id, reason = excluded.reason,"
+            " detail = excluded.detail, updated_at = excluded.updated_at",
+            (self.job_id, source_id, self.job_id, state, wp_post_id, reason,
+             db.dumps(detail) if detail is not None else None, db.now()),
+        )])
+
+    async def items(self) -> dict[str, dict[str, Any]]:
+        return {i["source_id"]: i for i in await db.fetch_items(self.store.reader, self.job_id)}
+
+
+JobFunction = Callable[[JobContext], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    run: JobFunction
+    operation: str  # what the progress session is called in the UI
+
+
+def default_kinds() -> dict[str, JobKind]:
+    """Every job kind the sidecar knows. New kinds are added here and nowhere else."""
+    from . import media
+
+    kinds = [
+        JobKind("cache_images", media.run_cache_images, "Caching images"),
+    ]
+    return {k.name: k for k in kinds}
+
+
+def backoff_delay(attempt: int, base: float) -> float:
+    """Jittered exponential backoff: base·2^(attempt-1), times 0.5–1.5, capped."""
+    return float(min(MAX_BACKOFF_SECONDS, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
+
+
+class JobRunner:
+    def __init__(
+        self,
+        config: Config,
+        store: db.Store,
+        progress: ProgressEngine,
+        http: httpx.AsyncClient,
+        kinds: dict[str, JobKind],
+    ):
+        self.config = config
+        self.store = store
+        self.progress = progress
+        self.http = http
+        self.kinds = kinds
+        self.instance = uuid.uuid4().hex
+        self._slots = asyncio.Semaphore(config.max_jobs)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._cancelling: set[str] = set()
+        self._stopping = False
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    # -- life cycle -----------------------------------------------------------------
+
+    async def start(self) -> list[str]:
+        """Resume jobs a previous process left queued or running; returns their ids."""
+        resumed = []
+        for job in reversed(await db.fetch_jobs(
+            self.store.reader, statuses=["queued", "running"], limit=100_000
+        )):
+            if job["kind"] not in self.kinds:
+                await self._finish(job["job_id"], "error", f"unknown job kind {job['kind']!r}")
+                continue
+            if not await self.progress.load(job["session_id"]):
+                await self.progress.create_session(
+                    self.kinds[job["kind"]].operation, session_id=job["session_id"]
+                )
+            elif not self.progress.is_live(job["session_id"]):
+                # The session ended but the job row did not: the crash fell between them.
+                snap = await self.progress.get_snapshot(job["session_id"])
+                await self._record_end(job["job_id"], snap["status"], snap["message"])
+                continue
+            log.info("resuming job %s (%s) left %s", job["job_id"], job["kind"], job["status"])
+            self._schedule(job["job_id"])
+            resumed.append(job["job_id"])
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="job-heartbeat")
+        return resumed
+
+    async def stop(self) -> None:
+        """Stop running jobs without recording an outcome: the next start resumes them."""
+        self._stopping = True
+        if self._heartbeat:
+            self._heartbeat.cancel()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, self._heartbeat or _noop(), return_exceptions=True)
+
+    def running_job_ids(self) -> list[str]:
+        return [job_id for job_id, task in self._tasks.items() if not task.done()]
+
+    # -- requests ---------------------------------------------------------------------
+
+    async def submit(
+        self, kind: str, source: dict[str, Any], options: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if kind not in self.kinds:
+            raise SourceError(f"unknown job kind {kind!r}; known: {', '.join(sorted(self.kinds))}")
+        job_id = uuid.uuid4().hex
+        snapshot = await self.progress.create_session(
+            self.kinds[kind].operation, session_id=job_id, message="Queued"
+        )
+        await self.store.write([(
+            "INSERT INTO jobs (job_id, session_id, kind, source, options, status, created_at)"
+            " VALUES (?, ?, ?, ?, ?, 'queued', ?)",
+            (job_id, snapshot["session_id"], kind, db.dumps(source), db.dumps(options or {}),
+             db.now()),
+        )])
+        self._schedule(job_id)
+        return await self.describe(job_id)
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        job = await self._require(job_id)
+        if job["status"] in FINISHED:
+            raise Conflict(f"job {job_id} is already {job['status']}")
+        task = self._tasks.get(job_id)
+        self._cancelling.add(job_id)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=CANCEL_GRACE_SECONDS)
+        job = await self._require(job_id)
+        if job["status"] not in FINISHED:
+            # The job did not unwind in time: record the outcome now; it is already cancelled.
+            await self._finish(job_id, "cancelled", "Cancelled")
+        return await self.describe(job_id)
+
+    async def retry(self, job_id: str) -> dict[str, Any]:
+        """A new job over the same source that re-runs only the failed items."""
+        job = await self._require(job_id)
+        if job["status"] not in FINISHED:
+            raise Conflict(f"job {job_id} is still {job['status']}; retry it once it has ended")
+        failed = [i["source_id"] for i in await db.fetch_items(self.store.reader, job_id)
+                  if i["state"] == "failed"]
+        if not failed:
+            raise Conflict(f"job {job_id} has no failed items to retry")
+        options = {**job["options"], "only": failed, "retry_of": job_id}
+        return await self.submit(job["kind"], job["source"], options)
+
+    async def describe(self, job_id: str) -> dict[str, Any]:
+        job = await self._require(job_id)
+        return await self._public(job, await db.fetch_items(self.store.reader, job_id))
+
+    async def list_jobs(
+        self, *, status: str | None, limit: int, before: float | None
+    ) -> list[dict[str, Any]]:
+        jobs = await db.fetch_jobs(self.store.reader, status=status, limit=limit, before=before)
+        return [await self._public(j, await db.fetch_items(self.store.reader, j["job_id"]))
+                for j in jobs]
+
+    # -- running ------------------------------------------------------------------------
+
+    def _schedule(self, job_id: str) -> None:
+        task = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
+
+    async def _run(self, job_id: str) -> None:
+        try:
+            async with self._slots:
+                await self._attempts(job_id)
+        except asyncio.CancelledError:
+            if job_id in self._cancelling and not self._stopping:
+                await self._finish(job_id, "cancelled", await self._cancel_message(job_id))
+            raise
+        finally:
+            self._cancelling.discard(job_id)
+
+    async def _attempts(self, job_id: str) -> None:
+        job = await self._require(job_id)
+        kind = self.kinds[job["kind"]]
+        attempt = int(job["attempts"])
+        while True:
+            attempt += 1
+            await self.store.write([(
+                "UPDATE jobs SET status = 'running', attempts = ?, owner = ?,"
+                " started_at = COALESCE(started_at, ?), heartbeat_at = ? WHERE job_id = ?",
+                (attempt, self.instance, db.now(), db.now(), job_id),
+            )])
+            context = JobContext(
+                job_id=job_id, session_id=job["session_id"], kind=job["kind"],
+                source=job["source"], options=job["options"], attempt=attempt,
+                config=self.config, store=self.store, progress=self.progress, http=self.http,
+                state=dict(job["state"]),
+            )
+            try:
+                message = await kind.run(context)
+            except TransientError as exc:
+                if attempt >= self.config.job_attempts:
+                    await self._finish(job_id, "error",
+                                       f"{exc.message} (gave up after {attempt} attempts)")
+                    return
+                delay = backoff_delay(attempt, self.config.backoff_base_seconds)
+                self.progress.update(
+                    job["session_id"],
+                    message=f"{exc.message}; retrying in {delay:.1f} s "
+                            f"(attempt {attempt + 1} of {self.config.job_attempts})",
+                )
+                await asyncio.sleep(delay)
+                job = await self._require(job_id)
+                continue
+            except IgbridgeError as exc:
+                await self._finish(job_id, "error", exc.message)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("job %s crashed", job_id)
+                await self._finish(job_id, "error",
+                                   f"internal error: {type(exc).__name__}: {exc}")
+                return
+            await self._finish(job_id, "complete", message)
+            return
+
+    async def _cancel_message(self, job_id: str) -> str:
+        counts = (await db.fetch_item_counts(self.store.reader, [job_id]))[job_id]
+        if counts["imported"]:
+            return f"Cancelled; {counts['imported']} item(s) already done are kept"
+        return "Cancelled"
+
+    async def _finish(self, job_id: str, status: str, message: str) -> None:
+        """Terminal event first (what clients see), then the job row."""
+        job = await self._require(job_id)
+        if self.progress.is_live(job["session_id"]):
+            self.progress.finish(job["session_id"], status, message)
+            await self.progress.flush()
+        await self._record_end(job_id, status, message)
+
+    async def _record_end(self, job_id: str, status: str, message: str) -> None:
+        await self.store.write([(
+            "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE job_id = ?",
+            (status, message if status != "complete" else None, db.now(), job_id),
+        )])
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.job_heartbeat_seconds)
+            running = [j for j, t in self._tasks.items() if not t.done()]
+            if running:
+                marks = ",".join("?" * len(running))
+                with contextlib.suppress(IgbridgeError):
+                    await self.store.write([(
+                        f"UPDATE jobs SET heartbeat_at = ? WHERE status = 'running'"
+                        f" AND job_id IN ({marks})",
+                        (db.now(), *running),
+                    )])
+
+    async def _require(self, job_id: str) -> dict[str, Any]:
+        job = await db.fetch_job(self.store.reader, job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        return job
+
+    async def _public(self, job: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+        counts = {state: 0 for state in ("imported", "skipped", "failed", "pending")}
+        for item in items:
+            counts[item["state"]] += 1
+        try:
+            progress = await self.progress.get_snapshot(job["session_id"])
+        except NotFound:
+            progress = None
+        return {
+            "job_id": job["job_id"],
+            "session_id": job["session_id"],
+            "kind": job["kind"],
+            "source": job["source"],
+            "options": job["options"],
+            "status": job["status"],
+            "attempts": job["attempts"],
+            "created_at": iso(job["created_at"]),
+            "started_at": iso(job["started_at"]),
+            "finished_at": iso(job["finished_at"]),
+            "heartbeat_at": iso(job["heartbeat_at"]),
+            "error": job["error"],
+            "counts": counts,
+            "items": items,
+            "progress": progress,
+        }
+
+
+async def _noop() -> None:
+    return None

@@ -1,0 +1,186 @@
+"""Typed request and response bodies: validated on the way in, documented in /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+SessionStatus = Literal["starting", "running", "complete", "error", "cancelled"]
+JobStatus = Literal["queued", "running", "complete", "error", "cancelled"]
+ItemState = Literal["pending", "imported", "skipped", "failed"]
+Text = Annotated[str, Field(max_length=2000)]
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class CreateSession(Strict):
+    operation: Annotated[str, Field(min_length=1, max_length=200)]
+    total_steps: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+
+
+class UpdateSession(Strict):
+    step: Annotated[int, Field(ge=0, le=1_000_000_000)] | None = None
+    message: Text | None = None
+    details: dict[str, Any] | None = None
+    phase: Annotated[str, Field(max_length=200)] | None = None
+    total: Annotated[int, Field(ge=0, le=1_000_000_000)] | None = None
+
+
+class FinishSession(Strict):
+    message: Text = ""
+
+
+class Snapshot(BaseModel):
+    session_id: str
+    operation: str
+    status: SessionStatus
+    step: int
+    total_steps: int
+    percentage: float
+    message: str
+    details: dict[str, Any]
+    phase: str | None
+    done: int
+    total: int
+    eta_seconds: float | None
+    rate: float | None
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+    last_event_id: int
+
+
+class SessionList(BaseModel):
+    sessions: list[Snapshot]
+
+
+class SessionListQuery(Strict):
+    status: SessionStatus | None = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    before: Annotated[float, Field(ge=0)] | None = None
+    token: str | None = None
+
+
+class ReadQuery(Strict):
+    token: str | None = None
+
+
+class ApifySource(Strict):
+    type: Literal["apify"]
+    username: Annotated[str, Field(min_length=1, max_length=31,
+                                   pattern=r"^@?[A-Za-z0-9._]{1,30}$")]
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 20
+
+
+class ExportSource(Strict):
+    type: Literal["export"]
+    path: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class UrlsSource(Strict):
+    type: Literal["urls"]
+    urls: Annotated[list[HttpUrl], Field(min_length=1, max_length=1000)]
+
+
+Source = Annotated[ApifySource | ExportSource | UrlsSource, Field(discriminator="type")]
+
+
+class JobOptions(Strict):
+    concurrency: Annotated[int, Field(ge=1, le=16)] | None = None
+    publish: bool = True
+    only: Annotated[list[Annotated[str, Field(max_length=200)]],
+                    Field(max_length=10_000)] | None = None
+    retry_of: Identifier | None = None
+
+
+class CreateJob(Strict):
+    kind: Literal["scrape", "import", "cache_images"]
+    source: Source
+    options: JobOptions = Field(default_factory=JobOptions)
+
+
+class JobCounts(BaseModel):
+    imported: int
+    skipped: int
+    failed: int
+    pending: int
+
+
+class JobItem(BaseModel):
+    source_id: str
+    state: ItemState
+    wp_post_id: int | None
+    reason: str | None
+    detail: dict[str, Any] | None
+
+
+class Job(BaseModel):
+    job_id: str
+    session_id: str
+    kind: str
+    source: dict[str, Any]
+    options: dict[str, Any]
+    status: JobStatus
+    attempts: int
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    heartbeat_at: str | None
+    error: str | None
+    counts: JobCounts
+    items: list[JobItem]
+    progress: Snapshot | None
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    session_id: str
+    stream_url: str
+    job: Job
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+
+
+class JobListQuery(Strict):
+    status: JobStatus | None = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    before: Annotated[float, Field(ge=0)] | None = None
+
+
+class Command(Strict):
+    text: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class StreamTokenRequest(Strict):
+    sessions: Annotated[list[Annotated[str, Field(min_length=1, max_length=64,
+                                                  pattern=r"^(\*|[A-Za-z0-9_-]+)$")]],
+                        Field(min_length=1, max_length=200)]
+    ttl: Annotated[int, Field(ge=1, le=86_400)] = 300
+
+
+class StreamToken(BaseModel):
+    token: str
+    expires_at: int
+    sessions: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    jobs_running: int
+    streams_open: int

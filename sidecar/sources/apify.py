@@ -1,0 +1,337 @@
+"""Fetch a profile's posts with Apify's Instagram scraper through the official client.
+
+The run is started asynchronously (never the sync endpoint, which would hold a
+connection for minutes), polled so its status message can be shown live, and its
+dataset read page by page once it has finished. A cancelled job aborts the run,
+so nobody pays for scraping nobody waits for. A job resumed after a crash passes
+the run id it stored and continues with that run instead of starting another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+import impit
+import pydantic
+from apify_client import ApifyClientAsync
+from apify_client.errors import (
+    ApifyApiError,
+    ApifyClientError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    UnauthorizedError,
+)
+
+from ..config import Config
+from ..errors import SourceError, TransientError
+from ..models import Media, MediaKind, Post, Skipped, extract_hashtags, extract_mentions
+
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT"})
+DATASET_PAGE_SIZE = 100
+ABORT_TIMEOUT_SECONDS = 3.0
+# instagram-scraper charges per result; a generous per-post ceiling still stops a runaway run.
+MAX_CHARGE_PER_POST_USD = Decimal("0.01")
+MIN_CHARGE_USD = Decimal("0.10")
+_USERNAME = re.compile(r"^[A-Za-z0-9._]{1,30}$")
+
+StatusCallback = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    posts: list[Post] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    run_id: str = ""
+
+
+def normalize_username(username: str) -> str:
+    """``@Some.User`` or a profile URL → ``Some.User``; a clear error for anything else."""
+    name = username.strip()
+    if match := re.match(r"^(?:https?://)?(?:www\.)?instagram\.com/([^/?#]+)", name):
+        name = match[1]
+    name = name.removeprefix("@")
+    if not _USERNAME.match(name):
+        raise SourceError(
+            f"{username!r} is not an Instagram username (letters, digits, '.' and '_', "
+            "at most 30 characters)"
+        )
+    return name
+
+
+def run_input(username: str, limit: int) -> dict[str, Any]:
+    return {
+        "directUrls": [f"https://www.instagram.com/{username}/"],
+        "resultsType": "posts",
+        "resultsLimit": limit,
+    }
+
+
+async def fetch_posts(
+    config: Config,
+    username: str,
+    limit: int,
+    *,
+    on_status: StatusCallback,
+    on_run_started: Callable[[str], Awaitable[None]] | None = None,
+    resume_run_id: str | None = None,
+) -> FetchResult:
+    """Posts of ``username`` (at most ``limit``) as normalized ``Post`` values.
+
+    Raises ``SourceError`` for a final failure (private account, failed run, bad
+    token) and ``TransientError`` for a network fault worth retrying.
+    """
+    name = normalize_username(username)
+    if limit < 1:
+        raise SourceError(f"the post limit must be at least 1, got {limit}")
+    if not config.apify_token:
+        raise SourceError("Apify is not configured: set APIFY_TOKEN to scrape Instagram")
+    client = ApifyClientAsync(
+        config.apify_token,
+        api_url=config.apify_api_url,
+        api_public_url=config.apify_api_url,
+        min_delay_between_retries=timedelta(seconds=config.backoff_base_seconds),
+    )
+    try:
+        with _translated_errors(config):
+            run = await _start_or_resume(client, config, name, limit, resume_run_id)
+            run_id: str = run.id
+            try:
+                if on_run_started is not None and resume_run_id is None:
+                    await on_run_started(run_id)
+                run = await _wait_for_run(client, config, run, on_status)
+            except asyncio.CancelledError:
+                await _abort_quietly(client, run_id)
+                raise
+            items = [item async for item in _dataset_items(client, run.default_dataset_id)]
+        if run.status != "SUCCEEDED":
+            message = run.status_message or "no message"
+            raise SourceError(
+                f"Apify run {run_id} ended {run.status} while scraping @{name}: {message}"
+            )
+        return map_items(items, name, run_id)
+    finally:
+        await client.http_client.aclose()
+
+
+async def _start_or_resume(
+    client: ApifyClientAsync, config: Config, name: str, limit: int, resume_run_id: str | None
+) -> Any:
+    if resume_run_id:
+        run = await client.run(resume_run_id).get()
+        if run is None:
+            raise SourceError(f"Apify run {resume_run_id} no longer exists; start the job again")
+        return run
+    charge = max(MIN_CHARGE_USD, MAX_CHARGE_PER_POST_USD * limit)
+    return await client.actor(config.apify_actor).start(
+        run_input=run_input(name, limit), max_items=limit, max_total_charge_usd=charge
+    )
+
+
+async def _wait_for_run(
+    client: ApifyClientAsync, config: Config, run: Any, on_status: StatusCallback
+) -> Any:
+    """Poll until the run is terminal, reporting each new status message once."""
+    last_message: str | None = None
+    run_client = client.run(run.id)
+    while True:
+        message = run.status_message
+        if message and message != last_message:
+            last_message = message
+            await on_status(message)
+        if run.status in TERMINAL_STATUSES:
+            return run
+        await asyncio.sleep(config.apify_poll_seconds)
+        run = await run_client.get()
+        if run is None:
+            raise SourceError(f"Apify run {run_client.resource_id} disappeared while running")
+
+
+async def _dataset_items(client: ApifyClientAsync, dataset_id: str) -> Any:
+    async for item in client.dataset(dataset_id).iterate_items(chunk_size=DATASET_PAGE_SIZE):
+        yield item
+
+
+async def _abort_quietly(client: ApifyClientAsync, run_id: str) -> None:
+    """Abort the run on cancel; a failed abort must not hide the cancellation."""
+    with suppress(ApifyClientError, impit.HTTPError, TimeoutError, pydantic.ValidationError):
+        await asyncio.wait_for(client.run(run_id).abort(), ABORT_TIMEOUT_SECONDS)
+
+
+@contextmanager
+def _translated_errors(config: Config) -> Iterator[None]:
+    """Map the client's exceptions onto the sidecar's family exactly once."""
+    try:
+        yield
+    except (SourceError, TransientError):
+        raise
+    except Exception as exc:
+        error = _translate(exc, config)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _translate(exc: BaseException, config: Config) -> Exception | None:
+    api = config.apify_api_url
+    if isinstance(exc, UnauthorizedError):
+        return SourceError(
+            f"Apify rejected the token ({exc.type or 401}): check APIFY_TOKEN", code="apify_auth"
+        )
+    if isinstance(exc, ForbiddenError):
+        return SourceError(f"Apify refused the request: {exc.message}", code="apify_auth")
+    if isinstance(exc, NotFoundError):
+        return SourceError(f"Apify could not find it ({exc.type}): {exc.message}")
+    if isinstance(exc, RateLimitError | ServerError):
+        return TransientError(f"Apify is unavailable ({exc.status_code}): {exc.message}")
+    if isinstance(exc, ApifyApiError):
+        return SourceError(f"Apify refused the request ({exc.status_code}): {exc.message}")
+    if isinstance(exc, impit.HTTPError):
+        return TransientError(f"cannot reach Apify at {api}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, ApifyClientError):
+        return TransientError(f"unreadable answer from Apify at {api}: {exc}")
+    if isinstance(exc, pydantic.ValidationError):
+        return SourceError(f"unexpected answer from Apify at {api}: {exc.error_count()} bad fields")
+    return None
+
+
+# ---- dataset items → Post -------------------------------------------------------------
+
+
+def map_items(items: list[Any], username: str, run_id: str) -> FetchResult:
+    """Normalize dataset items, skipping collabs, duplicates and error items with a reason."""
+    result = FetchResult(run_id=run_id)
+    error_items: list[Mapping[str, Any]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            result.skipped.append(Skipped(f"item-{index}", "dataset item is not an object"))
+            continue
+        if item.get("error"):
+            error_items.append(item)
+            continue
+        source_id = str(item.get("id") or item.get("shortCode") or "")
+        if not source_id:
+            result.skipped.append(Skipped(f"item-{index}", "item without id or shortCode"))
+            continue
+        owner = item.get("ownerUsername")
+        if isinstance(owner, str) and owner and owner.casefold() != username.casefold():
+            result.skipped.append(Skipped(source_id, f"collab post by @{owner}"))
+            continue
+        if source_id in seen:
+            result.skipped.append(Skipped(source_id, "duplicate in feed"))
+            continue
+        post = item_to_post(item, source_id, username)
+        if isinstance(post, Skipped):
+            result.skipped.append(post)
+            continue
+        seen.add(source_id)
+        result.posts.append(post)
+    if not result.posts and error_items:
+        first = error_items[0]
+        description = first.get("errorDescription") or first.get("error")
+        raise SourceError(
+            f"Instagram account @{username} is private or empty (Apify: {description})"
+        )
+    for item in error_items:
+        result.skipped.append(
+            Skipped(str(item.get("url") or "error"), f"Apify error item: {item.get('error')}")
+        )
+    return result
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(v.lstrip("#@") for v in value if isinstance(v, str) and v.strip("#@"))
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _media_of(node: Mapping[str, Any], kind_field: str = "type") -> Media | None:
+    kind: MediaKind = "video" if node.get(kind_field) == "Video" else "image"
+    images = node.get("images")
+    first_image = images[0] if isinstance(images, list) and images else None
+    url = node.get("videoUrl") if kind == "video" else None
+    url = url or node.get("displayUrl") or first_image
+    if not isinstance(url, str) or not url:
+        return None
+    dimensions = node.get("dimensions")
+    if isinstance(dimensions, dict):
+        width, height = dimensions.get("width"), dimensions.get("height")
+    else:
+        width, height = node.get("dimensionsWidth"), node.get("dimensionsHeight")
+    return Media(
+        kind=kind,
+        url=url,
+        width=_int_or_none(width),
+        height=_int_or_none(height),
+        alt=_text(node.get("alt")),
+    )
+
+
+def _item_media(item: Mapping[str, Any]) -> list[Media] | None:
+    """Media in display order; ``None`` when a listed medium has no URL at all."""
+    children = item.get("childPosts")
+    if item.get("type") == "Sidecar" and isinstance(children, list) and children:
+        media = [_media_of(child) for child in children if isinstance(child, dict)]
+        return None if any(m is None for m in media) else cast(list[Media], media)
+    if item.get("type") == "Sidecar" and isinstance(item.get("images"), list):
+        urls = [u for u in item["images"] if isinstance(u, str) and u]
+        return [Media(kind="image", url=u, alt=_text(item.get("alt"))) for u in urls] or None
+    single = _media_of(item)
+    return [single] if single else None
+
+
+def item_to_post(item: Mapping[str, Any], source_id: str, username: str) -> Post | Skipped:
+    taken_at = _timestamp(item.get("timestamp"))
+    if taken_at is None:
+        return Skipped(source_id, f"no usable timestamp ({item.get('timestamp')!r})")
+    media = _item_media(item)
+    if not media:
+        return Skipped(source_id, "no media URL in the item")
+    caption = _text(item.get("caption"))
+    short_code = item.get("shortCode") if isinstance(item.get("shortCode"), str) else None
+    permalink = _text(item.get("url")) or (
+        f"https://www.instagram.com/p/{short_code}/" if short_code else None
+    )
+    location = _text(item.get("locationName")) or None
+    return Post(
+        source_id=source_id,
+        short_code=short_code,
+        permalink=permalink,
+        owner=_text(item.get("ownerUsername")) or username,
+        taken_at=taken_at,
+        caption=caption,
+        hashtags=_strings(item.get("hashtags")) or extract_hashtags(caption),
+        mentions=_strings(item.get("mentions")) or extract_mentions(caption),
+        location=location,
+        alt=_text(item.get("alt")),
+        media=tuple(media),
+        is_pinned=bool(item.get("isPinned")),
+        origin="apify",
+    )

@@ -1,0 +1,413 @@
+"""SQLite schema, migrations and every query.
+
+One file under the data dir, WAL mode: one writer connection (all writes go
+through it, serialized by ``Store.write_lock`` so a batch is one transaction) and
+one reader connection, so replaying a stream never waits behind a commit.
+Functions take the connection first and keep their SQL next to the code that
+depends on its shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from .errors import StorageError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id    TEXT PRIMARY KEY,
+    operation     TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    snapshot      TEXT NOT NULL,
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL,
+    finished_at   REAL,
+    last_event_id INTEGER NOT NULL DEFAULT 0,
+    compacted     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sessions_by_created ON sessions (created_at);
+CREATE INDEX IF NOT EXISTS sessions_by_finished ON sessions (finished_at);
+CREATE TABLE IF NOT EXISTS events (
+    id         INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    type       TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, id);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id       TEXT PRIMARY KEY,
+    session_id   TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    options      TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    error        TEXT,
+    state        TEXT NOT NULL DEFAULT '{}',
+    owner        TEXT,
+    created_at   REAL NOT NULL,
+    started_at   REAL,
+    finished_at  REAL,
+    heartbeat_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
+CREATE TABLE IF NOT EXISTS items (
+    job_id     TEXT NOT NULL,
+    source_id  TEXT NOT NULL,
+    position   INTEGER NOT NULL DEFAULT 0,
+    state      TEXT NOT NULL,
+    wp_post_id INTEGER,
+    reason     TEXT,
+    detail     TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (job_id, source_id)
+);
+CREATE INDEX IF NOT EXISTS items_by_source ON items (source_id, state);
+CREATE TABLE IF NOT EXISTS media (
+    sha256       TEXT PRIMARY KEY,
+    path         TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    source_url   TEXT,
+    created_at   REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS media_urls (
+    url    TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS wp_media (
+    site        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    wp_media_id INTEGER NOT NULL,
+    wp_url      TEXT NOT NULL,
+    PRIMARY KEY (site, sha256)
+);
+"""
+
+
+@dataclass
+class Store:
+    """The two connections to one database file."""
+
+    path: Path
+    writer: aiosqlite.Connection
+    reader: aiosqlite.Connection
+    # Every write goes through ``write`` under this lock, so a transaction on the
+    # shared writer connection never interleaves with another coroutine's.
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute("PRAGMA synchronous=NORMAL")
+            await writer.execute("PRAGMA busy_timeout=5000")
+            await writer.executescript(SCHEMA)
+            await writer.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout=5000")
+            await reader.execute("PRAGMA query_only=ON")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database {path}: {exc}") from exc
+        writer.row_factory = aiosqlite.Row
+        reader.row_factory = aiosqlite.Row
+        return cls(path=path, writer=writer, reader=reader)
+
+    async def close(self) -> None:
+        await self.reader.close()
+        await self.writer.close()
+
+    async def write(
+        self,
+        statements: Sequence[tuple[str, Sequence[Any]]],
+        many: Sequence[tuple[str, Iterable[Sequence[Any]]]] = (),
+    ) -> None:
+        """One transaction: ``statements`` each once, then ``many`` with executemany."""
+        async with self.write_lock:
+            await _transaction(self.writer, statements, many)
+
+
+async def _transaction(
+    conn: aiosqlite.Connection,
+    statements: Sequence[tuple[str, Sequence[Any]]],
+    many: Sequence[tuple[str, Iterable[Sequence[Any]]]],
+) -> None:
+    try:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in statements:
+                await conn.execute(sql, params)
+            for sql, rows in many:
+                await conn.executemany(sql, rows)
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise StorageError(f"could not write to the database: {exc}") from exc
+
+
+def now() -> float:
+    return time.time()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# -- sessions and events -------------------------------------------------------
+
+
+async def max_event_id(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM events") as cur:
+        row = await cur.fetchone()
+    async with conn.execute("SELECT value FROM meta WHERE key = 'last_event_id'") as cur:
+        kept = await cur.fetchone()
+    # Compaction may delete the newest rows of old sessions; ids must never be reused.
+    return max(int(row[0]) if row else 0, int(kept[0]) if kept else 0)
+
+
+async def fetch_session(conn: aiosqlite.Connection, session_id: str) -> dict[str, Any] | None:
+    async with conn.execute(
+        "SELECT snapshot FROM sessions WHERE session_id = ?", (session_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return json.loads(row[0]) if row else None
+
+
+async def fetch_sessions(
+    conn: aiosqlite.Connection,
+    *,
+    status: str | None,
+    limit: int,
+    before: float | None,
+    only: frozenset[str] | None = None,
+) -> list[dict[str, Any]]:
+    sql = "SELECT snapshot FROM sessions WHERE 1=1"
+    params: list[Any] = []
+    if status:
+        sql += " AND status = ?"
+        params.append(status)
+    if before is not None:
+        sql += " AND created_at < ?"
+        params.append(before)
+    if only is not None:
+        sql += f" AND session_id IN ({','.join('?' * len(only))})"
+        params.extend(sorted(only))
+    sql += " ORDER BY created_at DESC, session_id DESC LIMIT ?"
+    params.append(limit)
+    async with conn.execute(sql, params) as cur:
+        rows = await cur.fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+async def fetch_active_session_ids(conn: aiosqlite.Connection) -> list[str]:
+    async with conn.execute(
+        "SELECT session_id FROM sessions WHERE status IN ('starting', 'running')"
+        " ORDER BY created_at"
+    ) as cur:
+        rows = await cur.fetchall()
+    return [r[0] for r in rows]
+
+
+async def fetch_events_after(
+    conn: aiosqlite.Connection,
+    after_id: int,
+    session_ids: Sequence[str] | None,
+    limit: int = 1000,
+) -> list[tuple[int, str, str, str]]:
+    """(id, session_id, type, data) of stored events after ``after_id``, oldest first."""
+    if session_ids is None:
+        sql = "SELECT id, session_id, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?"
+        params: list[Any] = [after_id, limit]
+    else:
+        if not session_ids:
+            return []
+        marks = ",".join("?" * len(session_ids))
+        sql = (
+            f"SELECT id, session_id, type, data FROM events WHERE session_id IN ({marks})"
+            " AND id > ? ORDER BY id LIMIT ?"
+        )
+        params = [*session_ids, after_id, limit]
+    async with conn.execute(sql, params) as cur:
+        rows = await cur.fetchall()
+    return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+
+async def count_events(conn: aiosqlite.Connection, session_id: str) -> int:
+    async with conn.execute(
+        "SELECT COUNT(*) FROM events WHERE session_id = ?", (session_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def compaction_statements(cutoff: float) -> list[tuple[str, Sequence[Any]]]:
+    """Drop fine-grained events of sessions finished before ``cutoff``.
+
+    The final snapshot (sessions row) and each session's last (terminal) event stay.
+    """
+    return [
+        (
+            "INSERT INTO meta (key, value) SELECT 'last_event_id', COALESCE(MAX(id), 0)"
+            " FROM events WHERE true ON CONFLICT(key) DO UPDATE SET value ="
+            " MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+            (),
+        ),
+        (
+            "DELETE FROM events WHERE session_id IN (SELECT session_id FROM sessions"
+            " WHERE compacted = 0 AND finished_at IS NOT NULL AND finished_at < ?)"
+            " AND id NOT IN (SELECT last_event_id FROM sessions WHERE compacted = 0"
+            " AND finished_at IS NOT NULL AND finished_at < ?)",
+            (cutoff, cutoff),
+        ),
+        (
+            "UPDATE sessions SET compacted = 1 WHERE compacted = 0"
+            " AND finished_at IS NOT NULL AND finished_at < ?",
+            (cutoff,),
+        ),
+    ]
+
+
+# -- jobs and items ------------------------------------------------------------
+
+
+JOB_COLUMNS = (
+    "job_id, session_id, kind, source, options, status, attempts, error, state, owner,"
+    " created_at, started_at, finished_at, heartbeat_at"
+)
+
+
+def job_from_row(row: Any) -> dict[str, Any]:
+    job = dict(row)
+    for key in ("source", "options", "state"):
+        job[key] = json.loads(job[key]) if job[key] else {}
+    return job
+
+
+async def fetch_job(conn: aiosqlite.Connection, job_id: str) -> dict[str, Any] | None:
+    async with conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)) as cur:
+        row = await cur.fetchone()
+    return job_from_row(row) if row else None
+
+
+async def fetch_jobs(
+    conn: aiosqlite.Connection,
+    *,
+    status: str | None = None,
+    statuses: Sequence[str] | None = None,
+    limit: int = 50,
+    before: float | None = None,
+) -> list[dict[str, Any]]:
+    sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE 1=1"
+    params: list[Any] = []
+    if status:
+        sql += " AND status = ?"
+        params.append(status)
+    if statuses:
+        sql += f" AND status IN ({','.join('?' * len(statuses))})"
+        params.extend(statuses)
+    if before is not None:
+        sql += " AND created_at < ?"
+        params.append(before)
+    sql += " ORDER BY created_at DESC, job_id DESC LIMIT ?"
+    params.append(limit)
+    async with conn.execute(sql, params) as cur:
+        rows = await cur.fetchall()
+    return [job_from_row(r) for r in rows]
+
+
+async def fetch_items(conn: aiosqlite.Connection, job_id: str) -> list[dict[str, Any]]:
+    async with conn.execute(
+        "SELECT source_id, state, wp_post_id, reason, detail FROM items WHERE job_id = ?"
+        " ORDER BY position, source_id",
+        (job_id,),
+    ) as cur:
+        rows = await cur.fetchall()
+    items = []
+    for r in rows:
+        item = dict(r)
+        item["detail"] = json.loads(item["detail"]) if item["detail"] else None
+        items.append(item)
+    return items
+
+
+async def fetch_item_counts(
+    conn: aiosqlite.Connection, job_ids: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {
+        j: {"imported": 0, "skipped": 0, "failed": 0, "pending": 0} for j in job_ids
+    }
+    if not job_ids:
+        return counts
+    marks = ",".join("?" * len(job_ids))
+    async with conn.execute(
+        f"SELECT job_id, state, COUNT(*) FROM items WHERE job_id IN ({marks})"
+        " GROUP BY job_id, state",
+        list(job_ids),
+    ) as cur:
+        for job_id, state, n in await cur.fetchall():
+            counts[job_id][state] = int(n)
+    return counts
+
+
+async def find_imported_post(
+    conn: aiosqlite.Connection, source_id: str
+) -> int | None:
+    """A WordPress post id already recorded for this Instagram post by any job."""
+    async with conn.execute(
+        "SELECT wp_post_id FROM items WHERE source_id = ? AND state = 'imported'"
+        " AND wp_post_id IS NOT NULL LIMIT 1",
+        (source_id,),
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
+# -- media -----------------------------------------------------------------------
+
+
+async def fetch_media_by_url(conn: aiosqlite.Connection, url: str) -> dict[str, Any] | None:
+    async with conn.execute(
+        "SELECT m.sha256, m.path, m.content_type, m.size FROM media_urls u"
+        " JOIN media m ON m.sha256 = u.sha256 WHERE u.url = ?",
+        (url,),
+    ) as cur:
+        row = await cur.fetchone()
+    return dict(row) if row else None
+
+
+async def fetch_media(conn: aiosqlite.Connection, sha256: str) -> dict[str, Any] | None:
+    async with conn.execute(
+        "SELECT sha256, path, content_type, size FROM media WHERE sha256 = ?", (sha256,)
+    ) as cur:
+        row = await cur.fetchone()
+    return dict(row) if row else None
+
+
+async def fetch_wp_media(
+    conn: aiosqlite.Connection, site: str, sha256: str
+) -> tuple[int, str] | None:
+    async with conn.execute(
+        "SELECT wp_media_id, wp_url FROM wp_media WHERE site = ? AND sha256 = ?", (site, sha256)
+    ) as cur:
+        row = await cur.fetchone()
+    return (int(row[0]), str(row[1])) if row else None
