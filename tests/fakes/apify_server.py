@@ -1,0 +1,582 @@
+"""A fake Apify API that the real, unmodified apify-client v3 works against.
+
+It is a real HTTP server (stdlib ``ThreadingHTTPServer`` on a free 127.0.0.1 port,
+in a daemon thread) speaking the parts of the protocol igbridge uses, with the
+strict response shapes the client validates (see APIFY.md): actor runs, run
+polling with ``waitForFinish``, abort, dataset info and paginated items, error
+envelopes, gzip request bodies, injectable 429/5xx, and the CDN that serves the
+media files the dataset items point at.
+
+Runs advance one step per ``GET /v2/actor-runs/{id}`` by default, so tests are
+deterministic regardless of machine speed; ``step_seconds`` switches a profile to
+wall-clock steps for demos and benchmarks.
+
+    with FakeApify() as fake:
+        fake.add_profile("alice", [items.image_post(fake, "alice")])
+        config = Config(..., apify_api_url=fake.url, apify_token=fake.token)
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+DEFAULT_TOKEN = "fake-apify-token"
+DEFAULT_ACTOR = "apify/instagram-scraper"
+MAX_WAIT_SECONDS = 60.0  # the real API caps one waitForFinish at 60 s
+NO_LIMIT = 999_999_999_999
+PRIVATE_DESCRIPTION = "Empty or private data for provided input"
+DEFAULT_MESSAGES = (
+    "Starting the crawler.",
+    "Crawled 1/3 pages, 0 failed requests.",
+    "Crawled 3/3 pages, 0 failed requests.",
+)
+DEFAULT_FINAL_MESSAGE = "Finished! Total 3 requests: 3 succeeded, 0 failed."
+
+
+def _iso(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _new_id() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(17))
+
+
+@dataclass
+class Profile:
+    """What a run for one username produces."""
+
+    username: str
+    items: list[dict[str, Any]]
+    status_messages: tuple[str, ...] = DEFAULT_MESSAGES
+    final_status: str = "SUCCEEDED"
+    final_message: str = DEFAULT_FINAL_MESSAGE
+    step_seconds: float | None = None
+    hold: bool = False  # stay RUNNING until aborted (for cancellation tests)
+
+
+@dataclass
+class FakeRun:
+    id: str
+    actor_id: str
+    profile: Profile
+    input: Any
+    max_items: int | None
+    max_total_charge_usd: float | None
+    dataset_id: str = field(default_factory=_new_id)
+    key_value_store_id: str = field(default_factory=_new_id)
+    request_queue_id: str = field(default_factory=_new_id)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_monotonic: float = field(default_factory=time.monotonic)
+    polls: int = 0
+    aborted_at_step: int | None = None
+    finished_at: datetime | None = None
+    jumped_to_end: bool = False
+
+    def step(self) -> int:
+        if self.profile.step_seconds is None:
+            return self.polls
+        return int((time.monotonic() - self.started_monotonic) / self.profile.step_seconds)
+
+    @property
+    def status(self) -> str:
+        return self._state()[0]
+
+    def _state(self) -> tuple[str, str]:
+        step = self.step()
+        messages = self.profile.status_messages or ("Running",)
+        if self.aborted_at_step is not None:
+            if step <= self.aborted_at_step:
+                return "ABORTING", "Aborting the run"
+            return "ABORTED", "The run was aborted"
+        if self.profile.hold or (step < len(messages) and not self.jumped_to_end):
+            return "RUNNING", messages[min(step, len(messages) - 1)]
+        return self.profile.final_status, self.profile.final_message
+
+    def visible_items(self) -> list[dict[str, Any]]:
+        """Items in the dataset now: written progressively, kept when aborted."""
+        items = self.profile.items
+        if self.max_items is not None:
+            items = items[: self.max_items]
+        status = self.status
+        if status in ("SUCCEEDED", "FAILED", "TIMED-OUT"):
+            return items
+        total_steps = max(len(self.profile.status_messages), 1)
+        step = self.aborted_at_step if self.aborted_at_step is not None else self.step()
+        return items[: len(items) * min(step, total_steps) // (total_steps + 1)]
+
+    def to_json(self, fake: FakeApify) -> dict[str, Any]:
+        status, message = self._state()
+        terminal = status in ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
+        if terminal and self.finished_at is None:
+            self.finished_at = datetime.now(UTC)
+        return {
+            "id": self.id,
+            "actId": fake.actor_internal_id,
+            "userId": fake.user_id,
+            "actorTaskId": None,
+            "startedAt": _iso(self.started_at),
+            "finishedAt": _iso(self.finished_at) if self.finished_at else None,
+            "status": status,
+            "statusMessage": message,
+            "isStatusMessageTerminal": terminal,
+            "meta": {"origin": "API", "userAgent": "ApifyClient/3.4.0"},
+            "stats": {
+                "inputBodyLen": len(json.dumps(self.input)),
+                "restartCount": 0,
+                "resurrectCount": 0,
+                "computeUnits": 0.001 * self.polls,
+            },
+            "options": {
+                "build": "latest",
+                "timeoutSecs": 3600,
+                "memoryMbytes": 1024,
+                "diskMbytes": 2048,
+                "maxItems": self.max_items,
+                "maxTotalChargeUsd": self.max_total_charge_usd,
+            },
+            "buildId": fake.build_id,
+            "buildNumber": "0.0.412",
+            "exitCode": (0 if status == "SUCCEEDED" else 1) if terminal else None,
+            "generalAccess": "FOLLOW_USER_SETTING",
+            "defaultKeyValueStoreId": self.key_value_store_id,
+            "defaultDatasetId": self.dataset_id,
+            "defaultRequestQueueId": self.request_queue_id,
+            "usageTotalUsd": round(0.0023 * len(self.visible_items()), 6),
+        }
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+
+
+@dataclass
+class MediaFile:
+    data: bytes
+    content_type: str
+    expired: bool = False
+
+
+class FakeApify:
+    """The fake API server and its scenario controls; use as a context manager."""
+
+    def __init__(self, *, token: str = DEFAULT_TOKEN, actor: str = DEFAULT_ACTOR) -> None:
+        self.token = token
+        self.actor = actor
+        self.actor_internal_id = _new_id()
+        self.user_id = _new_id()
+        self.build_id = _new_id()
+        self.profiles: dict[str, Profile] = {}
+        self.runs: dict[str, FakeRun] = {}
+        self.aborted: list[str] = []
+        self.requests: list[RecordedRequest] = []
+        self.media: dict[str, MediaFile] = {}
+        self.media_requests: list[str] = []
+        self.max_wait_seconds = MAX_WAIT_SECONDS
+        self._failures: list[int] = []
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._media_counter = itertools.count(1)
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeApify:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeApify:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ---- scenario controls ----------------------------------------------------------
+
+    def add_profile(
+        self,
+        username: str,
+        items: Iterable[dict[str, Any]],
+        *,
+        status_messages: Iterable[str] = DEFAULT_MESSAGES,
+        final_status: str = "SUCCEEDED",
+        final_message: str = DEFAULT_FINAL_MESSAGE,
+        step_seconds: float | None = None,
+        hold: bool = False,
+    ) -> Profile:
+        profile = Profile(
+            username=username,
+            items=list(items),
+            status_messages=tuple(status_messages),
+            final_status=final_status,
+            final_message=final_message,
+            step_seconds=step_seconds,
+            hold=hold,
+        )
+        with self._lock:
+            self.profiles[username.casefold()] = profile
+        return profile
+
+    def add_private(self, username: str) -> Profile:
+        """A private or missing account: the run SUCCEEDS with one ``no_items`` error item."""
+        url = f"https://www.instagram.com/{username}/"
+        item = {
+            "url": url,
+            "inputUrl": url,
+            "error": "no_items",
+            "errorDescription": PRIVATE_DESCRIPTION,
+        }
+        return self.add_profile(username, [item])
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        """The next ``count`` API requests answer ``status`` (429 or 5xx) before any work."""
+        with self._lock:
+            self._failures.extend([status] * count)
+
+    def add_media(self, name: str, data: bytes, content_type: str) -> str:
+        """Serve ``data`` on the fake CDN; returns a signed-looking URL (the extension may lie)."""
+        with self._lock:
+            self.media[name] = MediaFile(data, content_type)
+            serial = next(self._media_counter)
+        signature = secrets.token_hex(16)
+        query = (
+            f"stp=dst-jpg_e35_s1080x1080&_nc_ht=scontent.cdninstagram.com&_nc_cat={serial}"
+            f"&_nc_ohc=Q{secrets.token_urlsafe(8)}&oh=00_{signature}&oe=67A1B2C3"
+        )
+        return f"{self.url}/cdn/v/t51.29350-15/{quote(name)}?{query}"
+
+    def expire_media(self, name: str) -> None:
+        """Make a CDN link answer 403 as an expired signed URL does."""
+        with self._lock:
+            self.media[name].expired = True
+
+    def run_for(self, username: str) -> FakeRun:
+        matches = [run for run in self.runs.values() if run.profile.username == username]
+        if not matches:
+            raise LookupError(f"no run was started for {username!r}")
+        return matches[-1]
+
+    # ---- request handling (called from server threads) ------------------------------
+
+    def _take_failure(self) -> int | None:
+        with self._lock:
+            return self._failures.pop(0) if self._failures else None
+
+    def _profile_for_input(self, run_input: Any) -> Profile:
+        urls = run_input.get("directUrls") if isinstance(run_input, dict) else None
+        url = urls[0] if isinstance(urls, list) and urls and isinstance(urls[0], str) else ""
+        match = re.search(r"instagram\.com/([^/?#]+)", url)
+        username = match[1] if match else url
+        with self._lock:
+            profile = self.profiles.get(username.casefold())
+        if profile is None:  # Apify reports a missing account exactly like a private one
+            profile = Profile(username=username, items=[])
+            item_url = f"https://www.instagram.com/{username}/"
+            profile.items.append(
+                {
+                    "url": item_url,
+                    "inputUrl": item_url,
+                    "error": "no_items",
+                    "errorDescription": PRIVATE_DESCRIPTION,
+                }
+            )
+        return profile
+
+    def _actor_matches(self, raw_id: str) -> bool:
+        return unquote(raw_id).replace("/", "~") == self.actor.replace("/", "~")
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+
+
+def _handler_for(fake: FakeApify) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        pass
+
+    Handler.fake = fake
+    return Handler
+
+
+def _number(query: dict[str, list[str]], name: str) -> float | None:
+    values = query.get(name)
+    if not values or values[0] == "":
+        return None
+    try:
+        return float(values[0])
+    except ValueError:
+        raise _ApiError(400, "invalid-parameter", f"{name} must be a number") from None
+
+
+def _flag(query: dict[str, list[str]], name: str) -> bool:
+    return (query.get(name) or ["false"])[0].lower() in ("1", "true")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeApify
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeApify/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: pytest shows failures, not access logs."""
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # ---- plumbing -------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            body = b"".join(chunks)
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("Content-Encoding", "").lower() == "gzip":
+            body = gzip.decompress(body)
+        return body
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        self._send(status, body, "application/json; charset=utf-8", headers or {})
+
+    def _send_error(self, error: _ApiError) -> None:
+        envelope = {"error": {"type": error.error_type, "message": error.message}}
+        self._send_json(error.status, envelope)
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
+        try:
+            raw = self._read_body()
+            body: Any = json.loads(raw) if raw else None
+        except (OSError, ValueError):
+            self._send_error(_ApiError(400, "invalid-body", "Request body is not valid JSON"))
+            return
+        if path.startswith("/cdn/") and method == "GET":
+            self._serve_media(unquote(path.rsplit("/", 1)[-1]))
+            return
+        self.fake.requests.append(RecordedRequest(method, path, query, body))
+        try:
+            failure = self.fake._take_failure()
+            if failure is not None:
+                kind = "rate-limit-exceeded" if failure == 429 else "internal-server-error"
+                raise _ApiError(failure, kind, HTTPStatus(failure).phrase)
+            self._authorize(query)
+            self._route(method, path, query, body)
+        except _ApiError as error:
+            self._send_error(error)
+
+    def _authorize(self, query: dict[str, list[str]]) -> None:
+        header = self.headers.get("Authorization", "")
+        token = (query.get("token") or [""])[0]
+        if header:
+            token = header.removeprefix("Bearer ").strip()
+        if token != self.fake.token:
+            raise _ApiError(
+                401,
+                "user-or-token-not-found",
+                "User was not found or authentication token is not valid",
+            )
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> None:
+        if method == "POST" and (m := re.fullmatch(r"/v2/(?:acts|actors)/([^/]+)/runs", path)):
+            self._start_run(m[1], query, body)
+        elif method == "GET" and (m := re.fullmatch(r"/v2/actor-runs/([^/]+)", path)):
+            self._get_run(m[1], query)
+        elif method == "POST" and (m := re.fullmatch(r"/v2/actor-runs/([^/]+)/abort", path)):
+            self._abort_run(m[1])
+        elif method == "GET" and (m := re.fullmatch(r"/v2/datasets/([^/]+)", path)):
+            self._dataset_info(m[1])
+        elif method == "GET" and (m := re.fullmatch(r"/v2/datasets/([^/]+)/items", path)):
+            self._dataset_items(m[1], query)
+        else:
+            message = f"We have bad news: there is no API endpoint at {path}"
+            raise _ApiError(404, "page-not-found", message)
+
+    # ---- endpoints ------------------------------------------------------------------
+
+    def _start_run(self, actor_id: str, query: dict[str, list[str]], body: Any) -> None:
+        fake = self.fake
+        if not fake._actor_matches(actor_id):
+            raise _ApiError(404, "record-not-found", "Actor was not found")
+        max_items = _number(query, "maxItems")
+        charge = _number(query, "maxTotalChargeUsd")
+        run = FakeRun(
+            id=_new_id(),
+            actor_id=actor_id,
+            profile=fake._profile_for_input(body),
+            input=body,
+            max_items=int(max_items) if max_items is not None else None,
+            max_total_charge_usd=charge,
+        )
+        with fake._lock:
+            fake.runs[run.id] = run
+        self._send_json(201, {"data": run.to_json(fake)})
+
+    def _run(self, run_id: str) -> FakeRun:
+        run = self.fake.runs.get(run_id)
+        if run is None:
+            raise _ApiError(404, "record-not-found", "Actor run was not found")
+        return run
+
+    def _get_run(self, run_id: str, query: dict[str, list[str]]) -> None:
+        run = self._run(run_id)
+        wait = min(_number(query, "waitForFinish") or 0.0, self.fake.max_wait_seconds)
+        with self.fake._lock:
+            run.polls += 1
+            if wait > 0 and run.profile.step_seconds is None and not run.profile.hold:
+                run.jumped_to_end = True  # step mode: the run "finishes" within the wait
+        before = run.status
+        deadline = time.monotonic() + wait
+        while (
+            run.status == before
+            and before not in ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
+            and time.monotonic() < deadline
+            and not self.fake._stopping.is_set()
+        ):
+            time.sleep(0.02)
+        self._send_json(200, {"data": run.to_json(self.fake)})
+
+    def _abort_run(self, run_id: str) -> None:
+        run = self._run(run_id)
+        with self.fake._lock:
+            if run.status in ("READY", "RUNNING") and run.aborted_at_step is None:
+                run.aborted_at_step = run.step()
+                self.fake.aborted.append(run_id)
+        self._send_json(200, {"data": run.to_json(self.fake)})
+
+    def _dataset_run(self, dataset_id: str) -> FakeRun:
+        for run in self.fake.runs.values():
+            if run.dataset_id == dataset_id:
+                return run
+        raise _ApiError(404, "record-not-found", "Dataset was not found")
+
+    def _dataset_info(self, dataset_id: str) -> None:
+        run = self._dataset_run(dataset_id)
+        items = run.visible_items()
+        now = _iso(datetime.now(UTC))
+        self._send_json(
+            200,
+            {
+                "data": {
+                    "id": dataset_id,
+                    "name": None,
+                    "userId": self.fake.user_id,
+                    "createdAt": _iso(run.started_at),
+                    "modifiedAt": now,
+                    "accessedAt": now,
+                    "itemCount": len(items),
+                    "cleanItemCount": len([i for i in items if i]),
+                    "actId": self.fake.actor_internal_id,
+                    "actRunId": run.id,
+                    "consoleUrl": f"https://console.apify.com/storage/datasets/{dataset_id}",
+                    "generalAccess": "FOLLOW_USER_SETTING",
+                }
+            },
+        )
+
+    def _dataset_items(self, dataset_id: str, query: dict[str, list[str]]) -> None:
+        items = list(self._dataset_run(dataset_id).visible_items())
+        desc = _flag(query, "desc")
+        if desc:
+            items.reverse()
+        if _flag(query, "clean") or _flag(query, "skipEmpty"):
+            items = [i for i in items if i]
+        if _flag(query, "clean") or _flag(query, "skipHidden"):
+            items = [{k: v for k, v in i.items() if not k.startswith("#")} for i in items]
+        total = len(items)
+        offset = int(_number(query, "offset") or 0)
+        limit_value = _number(query, "limit")
+        limit = int(limit_value) if limit_value else NO_LIMIT
+        page = items[offset : offset + limit]
+        if fields := (query.get("fields") or [""])[0]:
+            wanted = fields.split(",")
+            page = [{k: i[k] for k in wanted if k in i} for i in page]
+        if omit := (query.get("omit") or [""])[0]:
+            dropped = set(omit.split(","))
+            page = [{k: v for k, v in i.items() if k not in dropped} for i in page]
+        self._send_json(
+            200,
+            page,
+            {
+                "X-Apify-Pagination-Total": str(total),
+                "X-Apify-Pagination-Offset": str(offset),
+                "X-Apify-Pagination-Count": str(len(page)),
+                "X-Apify-Pagination-Limit": str(limit),
+                "X-Apify-Pagination-Desc": "true" if desc else "false",
+            },
+        )
+
+    def _serve_media(self, name: str) -> None:
+        self.fake.media_requests.append(name)
+        media = self.fake.media.get(name)
+        if media is None:
+            self._send(404, b"Not Found", "text/plain", {})
+        elif media.expired:
+            self._send(403, b"URL signature expired", "text/plain", {})
+        else:
+            self._send(200, media.data, media.content_type, {"Cache-Control": "max-age=1209600"})
