@@ -1,0 +1,459 @@
+"""The plugin's REST surface against a real WordPress (and the real sidecar).
+
+Who may call ``igbridge/v1`` (capability + nonce), that it proxies to the sidecar
+with the secret and never hands the secret out, the settings screen's masking, and
+the ``_igbridge_source_id`` meta lookup the importer relies on for dedupe.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dev.stack import Stack, free_port
+
+NAMESPACE = "igbridge/v1"
+SUBSCRIBER_PASSWORD = "subscriber-pass-" + uuid.uuid4().hex[:8]
+SAMPLE_EXPORT = Path(__file__).resolve().parents[2] / "sidecar" / "sample" / (
+    "instagram-export-sample.zip")
+
+# Every igbridge/v1 route, with a body that passes argument validation: core checks
+# arguments before the permission callback, so only a valid request proves the
+# capability check itself refuses.
+ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "jobs", None),
+    ("POST", "jobs", {"kind": "import", "source": {"type": "apify", "username": "natgeo"}}),
+    ("GET", "jobs/abc-123", None),
+    ("POST", "jobs/abc-123/cancel", None),
+    ("POST", "jobs/abc-123/retry", None),
+    ("POST", "commands", {"text": "bulk import @natgeo"}),
+    ("POST", "stream-token", None),
+    ("GET", "test-connection", None),
+    ("POST", "upload", None),
+]
+
+
+def route_url(stack: Stack, path: str) -> str:
+    return f"{stack.wp_url}/wp-json/{NAMESPACE}/{path}"
+
+
+def call(client: httpx.Client, stack: Stack, method: str, path: str,
+         body: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
+    return client.request(method, route_url(stack, path), json=body, **kwargs)
+
+
+def cookie_login(stack: Stack, user: str, password: str) -> httpx.Client:
+    """A client holding WordPress' login cookies, as a browser after wp-login.php."""
+    client = httpx.Client(timeout=30)
+    client.cookies.set("wordpress_test_cookie", "WP Cookie check")
+    response = client.post(f"{stack.wp_url}/wp-login.php", data={
+        "log": user, "pwd": password, "testcookie": "1",
+        "redirect_to": f"{stack.wp_url}/wp-admin/",
+    })
+    assert response.status_code == 302, response.text[:500]
+    assert any(name.startswith("wordpress_logged_in_") for name in client.cookies), \
+        f"login as {user} set no logged-in cookie"
+    return client
+
+
+def rest_nonce(client: httpx.Client, stack: Stack) -> str:
+    """The wp_rest nonce for the logged-in user (core's own rest-nonce ajax action)."""
+    response = client.get(f"{stack.wp_url}/wp-admin/admin-ajax.php",
+                          params={"action": "rest-nonce"})
+    assert response.status_code == 200, response.text[:300]
+    assert response.text.isalnum(), response.text[:300]
+    return response.text
+
+
+def error_code(response: httpx.Response) -> str:
+    body = response.json()
+    return str(body.get("code") or body.get("error", {}).get("code"))
+
+
+def set_settings(stack: Stack, settings: dict[str, Any]) -> None:
+    stack.wp_php(f"update_option('igbridge_settings', json_decode({json.dumps(json.dumps(settings))}, true));")
+
+
+def get_settings(stack: Stack) -> dict[str, Any]:
+    out = stack.wp_php("echo wp_json_encode(get_option('igbridge_settings'));")
+    settings: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return settings
+
+
+def needs_sidecar(stack: Stack) -> None:
+    if "sidecar" not in stack.processes:
+        pytest.skip("the stack runs without its sidecar (IGBRIDGE_TEST_STACK_SIDECAR=0)")
+
+
+@pytest.fixture(scope="module")
+def admin_app(stack: Stack) -> Iterator[httpx.Client]:
+    """The admin, authenticated with the application password (no cookie, no nonce)."""
+    with httpx.Client(timeout=30, headers={"Authorization": stack.wp_basic_auth}) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def admin_cookie(stack: Stack) -> Iterator[httpx.Client]:
+    client = cookie_login(stack, stack.wp_admin_user, stack.wp_admin_password)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def subscriber_cookie(stack: Stack) -> Iterator[httpx.Client]:
+    login = f"sub{uuid.uuid4().hex[:8]}"
+    stack.wp_php(f"""
+$id = wp_insert_user(array('user_login' => {json.dumps(login)}, 'user_pass' => {json.dumps(SUBSCRIBER_PASSWORD)},
+    'user_email' => {json.dumps(login + '@example.test')}, 'role' => 'subscriber'));
+if (is_wp_error($id)) {{ fwrite(STDERR, $id->get_error_message()); exit(1); }}
+""")
+    client = cookie_login(stack, login, SUBSCRIBER_PASSWORD)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def restore_settings(stack: Stack) -> Iterator[dict[str, Any]]:
+    """The settings as the stack wrote them, put back after the test changes them."""
+    original = get_settings(stack)
+    try:
+        yield original
+    finally:
+        set_settings(stack, original)
+
+
+# ---------------------------------------------------------------- who may call
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
+def test_anonymous_is_refused_on_every_route(stack: Stack, method: str, path: str,
+                                             body: dict[str, Any] | None) -> None:
+    with httpx.Client(timeout=30) as anonymous:
+        response = call(anonymous, stack, method, path, body)
+    assert (response.status_code, error_code(response)) == (401, "rest_forbidden")
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
+def test_subscriber_with_valid_nonce_is_refused(stack: Stack, subscriber_cookie: httpx.Client,
+                                                method: str, path: str,
+                                                body: dict[str, Any] | None) -> None:
+    nonce = rest_nonce(subscriber_cookie, stack)
+    response = call(subscriber_cookie, stack, method, path, body, headers={"X-WP-Nonce": nonce})
+    assert (response.status_code, error_code(response)) == (403, "rest_forbidden")
+
+
+def test_subscriber_nonce_is_real(stack: Stack, subscriber_cookie: httpx.Client) -> None:
+    """Control for the test above: the same cookie + nonce is accepted by core for /users/me."""
+    nonce = rest_nonce(subscriber_cookie, stack)
+    response = subscriber_cookie.get(f"{stack.wp_url}/wp-json/wp/v2/users/me",
+                                     headers={"X-WP-Nonce": nonce})
+    assert response.status_code == 200
+    assert response.json()["slug"].startswith("sub")
+
+
+def test_admin_cookie_without_nonce_is_refused(stack: Stack, admin_cookie: httpx.Client) -> None:
+    # Core treats a cookie without a nonce as anonymous, so the capability check fails.
+    response = call(admin_cookie, stack, "GET", "test-connection")
+    assert (response.status_code, error_code(response)) == (401, "rest_forbidden")
+
+
+def test_admin_cookie_with_wrong_nonce_is_refused(stack: Stack,
+                                                  admin_cookie: httpx.Client) -> None:
+    response = call(admin_cookie, stack, "GET", "test-connection",
+                    headers={"X-WP-Nonce": "0123456789"})
+    assert (response.status_code, error_code(response)) == (403, "rest_cookie_invalid_nonce")
+
+
+def test_admin_cookie_with_nonce_is_accepted(stack: Stack, admin_cookie: httpx.Client) -> None:
+    nonce = rest_nonce(admin_cookie, stack)
+    response = call(admin_cookie, stack, "GET", "test-connection", headers={"X-WP-Nonce": nonce})
+    assert response.status_code == 200
+    assert set(response.json()) == {"ok", "status", "message", "url", "sidecar_version",
+                                    "plugin_version"}
+
+
+def test_capability_is_filterable(stack: Stack, subscriber_cookie: httpx.Client) -> None:
+    """`igbridge_capability` set to `read` (via a mu-plugin) lets a subscriber in."""
+    mu_dir = stack.wp_dir / "wp-content" / "mu-plugins"
+    mu_dir.mkdir(exist_ok=True)
+    mu_plugin = mu_dir / "igbridge-test-capability.php"
+    mu_plugin.write_text("<?php\nadd_filter('igbridge_capability', fn () => 'read');\n")
+    try:
+        nonce = rest_nonce(subscriber_cookie, stack)
+        response = call(subscriber_cookie, stack, "GET", "test-connection",
+                        headers={"X-WP-Nonce": nonce})
+    finally:
+        mu_plugin.unlink()
+    assert response.status_code == 200
+    assert response.json()["plugin_version"] == "0.1.0"
+
+
+# ---------------------------------------------------------------- proxying to the sidecar
+
+
+def test_jobs_list_is_the_sidecars_answer(stack: Stack, admin_app: httpx.Client) -> None:
+    needs_sidecar(stack)
+    through_wordpress = call(admin_app, stack, "GET", "jobs")
+    direct = httpx.get(f"{stack.sidecar_url}/api/jobs", timeout=30,
+                       headers={"Authorization": f"Bearer {stack.sidecar_secret}"})
+    assert direct.status_code == 200
+    assert (through_wordpress.status_code, through_wordpress.json()) == (200, direct.json())
+
+
+def test_test_connection_reports_ok(stack: Stack, admin_app: httpx.Client) -> None:
+    needs_sidecar(stack)
+    response = call(admin_app, stack, "GET", "test-connection")
+    assert response.status_code == 200
+    result = response.json()
+    assert (result["ok"], result["status"], result["url"], result["sidecar_version"]) == (
+        True, "ok", stack.sidecar_url, "0.1.0")
+
+
+def test_stream_token_is_minted_for_all_sessions(stack: Stack, admin_app: httpx.Client) -> None:
+    needs_sidecar(stack)
+    response = call(admin_app, stack, "POST", "stream-token")
+    assert response.status_code == 201
+    token = response.json()
+    assert token["sessions"] == ["*"]
+    assert isinstance(token["token"], str)
+    assert token["token"]
+    assert 200 <= token["expires_at"] - time.time() <= 301
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_unknown_command_passes_the_sidecars_hint(stack: Stack, admin_app: httpx.Client) -> None:
+    needs_sidecar(stack)
+    response = call(admin_app, stack, "POST", "commands", {"text": "make me a sandwich"})
+    direct = httpx.post(f"{stack.sidecar_url}/api/commands", timeout=30,
+                        json={"text": "make me a sandwich"},
+                        headers={"Authorization": f"Bearer {stack.sidecar_secret}"})
+    assert direct.status_code == 422
+    assert (response.status_code, response.json()) == (422, direct.json())
+
+
+def test_unknown_job_is_the_sidecars_404(stack: Stack, admin_app: httpx.Client) -> None:
+    needs_sidecar(stack)
+    response = call(admin_app, stack, "GET", "jobs/no-such-job")
+    assert response.status_code == 404
+    assert "error" in response.json()
+
+
+def test_wrong_secret_is_named(stack: Stack, admin_app: httpx.Client,
+                               restore_settings: dict[str, Any]) -> None:
+    needs_sidecar(stack)
+    set_settings(stack, {**restore_settings, "secret": "not-the-secret-" + uuid.uuid4().hex})
+    response = call(admin_app, stack, "GET", "jobs")
+    assert (response.status_code, error_code(response)) == (502, "igbridge_sidecar_auth")
+    assert "the shared secret does not match" in response.json()["message"]
+    check = call(admin_app, stack, "GET", "test-connection").json()
+    assert (check["ok"], check["status"], check["sidecar_version"]) == (False, "auth", "0.1.0")
+
+
+def test_unreachable_sidecar_is_named_with_its_url(stack: Stack, admin_app: httpx.Client,
+                                                   restore_settings: dict[str, Any]) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    set_settings(stack, {**restore_settings, "internal_url": closed})
+    response = call(admin_app, stack, "GET", "jobs")
+    assert (response.status_code, error_code(response)) == (502, "igbridge_sidecar_unreachable")
+    assert closed in response.json()["message"]
+    check = call(admin_app, stack, "GET", "test-connection").json()
+    assert (check["ok"], check["status"], check["url"]) == (False, "unreachable", closed)
+    assert closed in check["message"]
+
+
+def test_bad_job_requests_are_refused_with_the_reason(stack: Stack,
+                                                      admin_app: httpx.Client) -> None:
+    bad_kind = call(admin_app, stack, "POST", "jobs",
+                    {"kind": "delete_everything", "source": {"type": "apify", "username": "x"}})
+    assert (bad_kind.status_code, error_code(bad_kind)) == (400, "rest_invalid_param")
+    assert "kind" in bad_kind.json()["data"]["params"]
+    bad_user = call(admin_app, stack, "POST", "jobs",
+                    {"kind": "scrape", "source": {"type": "apify", "username": "<b>x</b>"}})
+    assert (bad_user.status_code, error_code(bad_user)) == (400, "rest_invalid_param")
+    outside = call(admin_app, stack, "POST", "jobs",
+                   {"kind": "import", "source": {"type": "export", "path": "/etc/passwd"}})
+    assert (outside.status_code, error_code(outside)) == (400, "igbridge_export_path")
+
+
+# ---------------------------------------------------------------- export ZIP upload
+
+
+def test_upload_refuses_what_is_not_a_zip(stack: Stack, admin_app: httpx.Client) -> None:
+    by_name = call(admin_app, stack, "POST", "upload",
+                   files={"file": ("notes.txt", b"hello", "text/plain")})
+    assert (by_name.status_code, error_code(by_name)) == (400, "igbridge_upload_not_zip")
+    by_content = call(admin_app, stack, "POST", "upload",
+                      files={"file": ("export.zip", b"<html>not a zip</html>", "application/zip")})
+    assert (by_content.status_code, error_code(by_content)) == (400, "igbridge_upload_not_zip")
+    missing = call(admin_app, stack, "POST", "upload")
+    assert (missing.status_code, error_code(missing)) == (400, "igbridge_upload_missing")
+
+
+def test_uploaded_zip_is_stored_privately_and_can_be_imported(stack: Stack,
+                                                              admin_app: httpx.Client) -> None:
+    needs_sidecar(stack)
+    data = SAMPLE_EXPORT.read_bytes()
+    response = call(admin_app, stack, "POST", "upload",
+                    files={"file": ("my export.zip", data, "application/zip")})
+    assert response.status_code == 201, response.text
+    saved = response.json()
+    stored = Path(saved["path"])
+    uploads = (stack.wp_dir / "wp-content" / "uploads" / "igbridge").resolve()
+    assert (stored.parent, saved["name"], saved["size"]) == (uploads, "my-export.zip", len(data))
+    assert stored.read_bytes() == data
+    assert len(stored.name) > len("my-export.zip") + 16  # an unguessable prefix
+
+    started = call(admin_app, stack, "POST", "jobs",
+                   {"kind": "import", "source": {"type": "export", "path": str(stored)}})
+    assert started.status_code == 202, started.text
+    job_id = started.json()["job_id"]
+    job = call(admin_app, stack, "GET", f"jobs/{job_id}")
+    assert job.status_code == 200
+    assert (job.json()["job_id"], job.json()["source"]) == (
+        job_id, {"type": "export", "path": str(stored)})
+
+
+def test_a_real_zip_is_accepted(stack: Stack, admin_app: httpx.Client) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("your_instagram_activity/content/posts_1.json", "[]")
+    response = call(admin_app, stack, "POST", "upload",
+                    files={"file": ("instagram.zip", buffer.getvalue(), "application/zip")})
+    assert response.status_code == 201, response.text
+    assert Path(response.json()["path"]).read_bytes() == buffer.getvalue()
+
+
+# ---------------------------------------------------------------- the secret stays secret
+
+
+def test_secret_never_reaches_the_browser(stack: Stack, admin_cookie: httpx.Client,
+                                          admin_app: httpx.Client) -> None:
+    secret = stack.sidecar_secret
+    assert len(secret) >= 12
+    dashboard = admin_cookie.get(f"{stack.wp_url}/wp-admin/admin.php", params={"page": "igbridge"})
+    settings = admin_cookie.get(f"{stack.wp_url}/wp-admin/options-general.php",
+                                params={"page": "igbridge-settings"})
+    assert (dashboard.status_code, settings.status_code) == (200, 200)
+    assert 'id="igbridge-jobs-body"' in dashboard.text
+    assert "igbridge-test-connection" in settings.text
+    # Only calls that start nothing: a started Apify job would try to reach the internet.
+    answers = [call(admin_app, stack, method, path, body) for method, path, body in ROUTES
+               if (method, path) not in {("POST", "jobs"), ("POST", "commands"), ("POST", "upload")}]
+    for text in [dashboard.text, settings.text, *(answer.text for answer in answers)]:
+        assert secret not in text
+        assert secret[-8:] not in text
+
+
+def test_settings_page_shows_only_a_masked_secret(stack: Stack,
+                                                  admin_cookie: httpx.Client) -> None:
+    page = admin_cookie.get(f"{stack.wp_url}/wp-admin/options-general.php",
+                            params={"page": "igbridge-settings"}).text
+    secret = stack.sidecar_secret
+    assert f"••••••••{secret[-4:]}" in page
+    assert 'name="igbridge_settings[secret]" value=""' in page
+    assert f'value="{stack.sidecar_url}"' in page
+
+
+def test_saving_settings_with_a_blank_secret_keeps_it(stack: Stack, admin_cookie: httpx.Client,
+                                                      restore_settings: dict[str, Any]) -> None:
+    page = admin_cookie.get(f"{stack.wp_url}/wp-admin/options-general.php",
+                            params={"page": "igbridge-settings"}).text
+    nonce = page.split('name="_wpnonce" value="', 1)[1].split('"', 1)[0]
+    response = admin_cookie.post(f"{stack.wp_url}/wp-admin/options.php", data={
+        "option_page": "igbridge", "action": "update", "_wpnonce": nonce,
+        "igbridge_settings[public_url]": "http://127.0.0.1:9/ ",
+        "igbridge_settings[internal_url]": "javascript:alert(1)",
+        "igbridge_settings[secret]": "",
+        "igbridge_settings[apify_limit]": "35",
+    })
+    assert response.status_code == 302
+    assert get_settings(stack) == {
+        "public_url": "http://127.0.0.1:9", "internal_url": "",
+        "secret": restore_settings["secret"], "apify_limit": 35,
+    }
+
+
+def test_config_for_the_script_is_json_without_the_secret(stack: Stack,
+                                                          admin_cookie: httpx.Client) -> None:
+    page = admin_cookie.get(f"{stack.wp_url}/wp-admin/admin.php", params={"page": "igbridge"}).text
+    line = page.split("window.igbridgeConfig = ", 1)[1].split(";\n", 1)[0]
+    config = json.loads(line)
+    assert set(config) == {"restUrl", "nonce", "publicUrl", "adminUrl", "homeUrl", "i18n",
+                           "apifyLimit"}
+    assert (config["restUrl"], config["publicUrl"]) == (
+        f"{stack.wp_url}/wp-json/{NAMESPACE}/", stack.sidecar_url)
+    assert '<script type="module" src=' in page and "assets/admin.js" in page
+    other = admin_cookie.get(f"{stack.wp_url}/wp-admin/index.php").text
+    assert "igbridge-admin-js" not in other
+    assert "igbridgeConfig" not in other
+
+
+# ---------------------------------------------------------------- source-id meta lookup
+
+
+def find_by_source_id(client: httpx.Client, stack: Stack, source_id: str,
+                      **params: str) -> httpx.Response:
+    return client.get(f"{stack.wp_url}/wp-json/wp/v2/posts",
+                      params={"igbridge_source_id": source_id, "context": "edit", **params})
+
+
+def test_posts_are_found_by_source_id_in_any_status(stack: Stack,
+                                                    admin_app: httpx.Client) -> None:
+    source_id = f"ig_{uuid.uuid4().hex}"
+    created = admin_app.post(f"{stack.wp_url}/wp-json/wp/v2/posts", json={
+        "title": "draft from Instagram", "status": "draft",
+        "meta": {"_igbridge_source_id": source_id,
+                 "_igbridge_permalink": "https://www.instagram.com/p/ABC123/"},
+    })
+    assert created.status_code == 201, created.text
+    post = created.json()
+    assert post["meta"] == {"_igbridge_source_id": source_id,
+                            "_igbridge_permalink": "https://www.instagram.com/p/ABC123/"}
+    other = admin_app.post(f"{stack.wp_url}/wp-json/wp/v2/posts", json={
+        "title": "another", "status": "publish", "meta": {"_igbridge_source_id": source_id + "x"},
+    })
+    assert other.status_code == 201
+
+    def ids(response: httpx.Response) -> list[int]:
+        assert response.status_code == 200, response.text
+        return [p["id"] for p in response.json()]
+
+    assert ids(find_by_source_id(admin_app, stack, source_id, status="any")) == [post["id"]]
+    assert ids(find_by_source_id(admin_app, stack, source_id,
+                                 status="draft,publish,pending,future,private")) == [post["id"]]
+    # The default list holds only published posts.
+    assert ids(find_by_source_id(admin_app, stack, source_id)) == []
+    assert ids(find_by_source_id(admin_app, stack, source_id + "x")) == [other.json()["id"]]
+    assert ids(find_by_source_id(admin_app, stack, "ig_nothing_" + uuid.uuid4().hex,
+                                 status="any")) == []
+
+
+def test_drafts_stay_hidden_from_anonymous_lookups(stack: Stack, admin_app: httpx.Client) -> None:
+    source_id = f"ig_{uuid.uuid4().hex}"
+    created = admin_app.post(f"{stack.wp_url}/wp-json/wp/v2/posts", json={
+        "title": "private draft", "status": "draft", "meta": {"_igbridge_source_id": source_id}})
+    assert created.status_code == 201
+    with httpx.Client(timeout=30) as anonymous:
+        any_status = anonymous.get(f"{stack.wp_url}/wp-json/wp/v2/posts",
+                                   params={"igbridge_source_id": source_id, "status": "any"})
+        published = anonymous.get(f"{stack.wp_url}/wp-json/wp/v2/posts",
+                                  params={"igbridge_source_id": source_id})
+    assert any_status.status_code in (400, 401)
+    assert (published.status_code, published.json()) == (200, [])
+
+
+def test_subscriber_cannot_write_source_meta(stack: Stack) -> None:
+    user = stack.create_user(f"author{uuid.uuid4().hex[:8]}", role="subscriber")
+    auth = (user["login"], user["app_password"])
+    response = httpx.post(f"{stack.wp_url}/wp-json/wp/v2/posts", auth=auth, timeout=30, json={
+        "title": "x", "status": "draft", "meta": {"_igbridge_source_id": "ig_forged"}})
+    assert response.status_code == 403
