@@ -393,3 +393,16 @@ test('without getToken no token is sent; a relative streamUrl resolves against t
   await clock.advance(30);
   assert.equal(latest().url, 'http://127.0.0.1:9/api/progress/stream/?session=x+y');
 });
+
+test('refused twice in a row, the token is replaced even before expiry (it may have been revoked)', async () => {
+  const { clock, tracker, latest, tokenRequests } = setup();
+  recorder().track(tracker, 'a');
+  await clock.advance(30);
+  latest().failClosed();
+  await clock.advance(clock.pending()[0]);
+  assert.equal(latest().params.get('token'), 't1', 'one refusal may be a proxy hiccup');
+  latest().failClosed();
+  await clock.advance(clock.pending()[0]);
+  assert.equal(latest().params.get('token'), 't2');
+  assert.equal(tokenRequests.length, 2);
+});

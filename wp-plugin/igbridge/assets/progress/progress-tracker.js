@@ -180,6 +180,7 @@ export class ProgressTracker {
   #sourceError(source) {
     // CLOSED: the browser gave up (401/502/503…); near expiry: its own retry would carry a stale token.
     if (source.readyState === CLOSED || this.#tokenNearExpiry()) {
+      if (this.#failures) this.#token = null; // refused twice in a row: maybe revoked, ask again
       this.#closeSource();
       this.#failed();
     } else {
