@@ -54,9 +54,7 @@ LAYOUT_FILES = (
     "media.json",
 )
 _POSTS_FILE = re.compile(
-    r"^(?P<prefix>(?:[^/]+/)?)"
-    r"(?P<file>your_instagram_activity/(?:media|content)/posts_\d+\.json|content/posts_\d+\.json"
-    r"|media\.json)$"
+    r"your_instagram_activity/(?:media|content)/posts_\d+\.json|content/posts_\d+\.json|media\.json"
 )
 _VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".3gp"}
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".gif"}
@@ -184,13 +182,17 @@ def _posts_files(infos: dict[str, zipfile.ZipInfo], name: str) -> tuple[str, lis
     """(root prefix, posts files in order) for the newest layout found in the ZIP."""
     found: dict[tuple[str, int], list[tuple[int, str]]] = {}
     for member in infos:
-        match = _POSTS_FILE.match(member)
-        if not match:
-            continue
-        file = match["file"]
-        rank = next(i for i, layout in enumerate(LAYOUT_FILES) if _same_layout(layout, file))
-        number = int(m[1]) if (m := re.search(r"posts_(\d+)\.json$", file)) else 0
-        found.setdefault((match["prefix"], rank), []).append((number, member))
+        # The export sits at the ZIP's root or inside one folder (a re-zipped download).
+        candidates = [("", member)]
+        if "/" in member:
+            head, rest = member.split("/", 1)
+            candidates.append((head + "/", rest))
+        for prefix, file in candidates:
+            if not _POSTS_FILE.fullmatch(file):
+                continue
+            rank = next(i for i, layout in enumerate(LAYOUT_FILES) if _same_layout(layout, file))
+            number = int(m[1]) if (m := re.search(r"posts_(\d+)\.json$", file)) else 0
+            found.setdefault((prefix, rank), []).append((number, member))
     if not found:
         if any(m.endswith("posts_1.html") for m in infos):
             raise SourceError(
