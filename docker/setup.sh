@@ -19,26 +19,9 @@ fail() { log "error: $*"; exit 1; }
 require() {
     local name
     for name in "$@"; do
-        [ -n "${!name:-}" ] || fail "$name is empty; set it in .env (see .env.example)"
+        [ -n "${!name:-}" ] || fail "$name is empty: docker-compose.yml passes it from .env (see .env.example)"
     done
 }
-
-require WORDPRESS_DB_HOST WORDPRESS_DB_NAME WORDPRESS_DB_USER WORDPRESS_DB_PASSWORD \
-    WP_PUBLIC_URL WP_SITE_TITLE WP_ADMIN_USER WP_ADMIN_PASSWORD WP_ADMIN_EMAIL \
-    WP_APP_PASSWORD_FILE IGBRIDGE_PUBLIC_URL IGBRIDGE_INTERNAL_URL IGBRIDGE_SECRET \
-    IGBRIDGE_APIFY_LIMIT
-
-case "$IGBRIDGE_APIFY_LIMIT" in
-    '' | *[!0-9]*) fail "IGBRIDGE_APIFY_LIMIT must be a whole number, got '$IGBRIDGE_APIFY_LIMIT'" ;;
-esac
-for url_var in WP_PUBLIC_URL IGBRIDGE_PUBLIC_URL IGBRIDGE_INTERNAL_URL; do
-    case "${!url_var}" in
-        http://* | https://*) ;;
-        *) fail "$url_var must start with http:// or https://, got '${!url_var}'" ;;
-    esac
-done
-
-cd "${WORDPRESS_PATH:-/var/www/html}"
 
 # True once MariaDB takes the WordPress credentials (PHP's mysqli: the mysql
 # client binary behind `wp db check` may refuse MariaDB 11's self-signed TLS).
@@ -144,10 +127,38 @@ write_settings() {
     log "stored $SETTINGS_OPTION (sidecar at $IGBRIDGE_PUBLIC_URL for browsers, $IGBRIDGE_INTERNAL_URL for WordPress)"
 }
 
-wait_for_wordpress
-install_wordpress
-activate_plugin
-wp rewrite structure '/%postname%/' --hard
-ensure_app_password
-write_settings
-log "done: WordPress at $WP_PUBLIC_URL/wp-admin/ (user $WP_ADMIN_USER)"
+check_environment() {
+    local url_var
+    require WORDPRESS_DB_HOST WORDPRESS_DB_NAME WORDPRESS_DB_USER WORDPRESS_DB_PASSWORD \
+        WP_PUBLIC_URL WP_SITE_TITLE WP_ADMIN_USER WP_ADMIN_PASSWORD WP_ADMIN_EMAIL \
+        WP_APP_PASSWORD_FILE IGBRIDGE_PUBLIC_URL IGBRIDGE_INTERNAL_URL IGBRIDGE_SECRET \
+        IGBRIDGE_APIFY_LIMIT
+
+    case "$IGBRIDGE_APIFY_LIMIT" in
+        '' | *[!0-9]*) fail "IGBRIDGE_APIFY_LIMIT must be a whole number, got '$IGBRIDGE_APIFY_LIMIT'" ;;
+    esac
+    for url_var in WP_PUBLIC_URL IGBRIDGE_PUBLIC_URL IGBRIDGE_INTERNAL_URL; do
+        case "${!url_var}" in
+            http://* | https://*) ;;
+            *) fail "$url_var must start with http:// or https://, got '${!url_var}'" ;;
+        esac
+    done
+}
+
+main() {
+    check_environment
+    cd "${WORDPRESS_PATH:-/var/www/html}"
+    wait_for_wordpress
+    install_wordpress
+    activate_plugin
+    wp rewrite structure '/%postname%/' --hard
+    ensure_app_password
+    write_settings
+    log "done: WordPress at $WP_PUBLIC_URL/wp-admin/ (user $WP_ADMIN_USER)"
+}
+
+# Sourcing the file (tests do) defines the functions without running anything:
+# `return` only succeeds outside a function when the file is being sourced.
+if ! (return 0 2>/dev/null); then
+    main "$@"
+fi
