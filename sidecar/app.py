@@ -72,7 +72,8 @@ def lock_data_dir(config: Config) -> IO[str]:
     return handle
 
 
-def create_app(config: Config) -> Quart:
+def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
+    """The app; ``lock_file`` is the data dir's lock when the caller already holds it."""
     config = ensure_secret(config)
     app = Quart("sidecar")
     app.config["QUART_SCHEMA_CONVERT_CASING"] = False
@@ -98,7 +99,7 @@ def create_app(config: Config) -> Quart:
 
     @app.before_serving
     async def open_resources() -> None:
-        lock = lock_data_dir(config)
+        lock = lock_file or lock_data_dir(config)
         store = await Store.open(config.db_path)
         progress = ProgressEngine(store)
         await progress.start()

@@ -67,6 +67,8 @@ def serve(
         asyncio.run(run_server(config))
     except IgbridgeError as exc:
         fail(exc.message)
+    except Exception as exc:  # Hypercorn wraps start-up errors (LifespanFailureError)
+        fail(f"the sidecar could not start: {exc}")
 
 
 # -- talking to a running sidecar ---------------------------------------------------

@@ -230,6 +230,9 @@ def _mb(size: int) -> str:
 async def run_cache_images(ctx: JobContext) -> str:
     """Job kind ``cache_images``: source ``{"type": "urls", "urls": [...]}``."""
     urls: list[str] = list(dict.fromkeys(ctx.source.get("urls") or []))
+    only = ctx.options.get("only")
+    if only:  # a retry: just the items that failed before
+        urls = [u for u in urls if u in set(only)]
     if not urls:
         raise SourceError("no image URLs given")
     cache = MediaCache(ctx.config, ctx.store, ctx.http)

@@ -8,14 +8,15 @@ import signal
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
-from .app import Services, create_app
+from .app import Services, create_app, lock_data_dir
 from .config import Config
 
 GRACEFUL_SECONDS = 3.0
 
 
 async def run_server(config: Config) -> None:
-    app = create_app(config)
+    # Taken before Hypercorn starts, so a second sidecar fails with one clear line.
+    app = create_app(config, lock_file=lock_data_dir(config))
     hyper = HypercornConfig()
     host = f"[{config.host}]" if ":" in config.host else config.host
     hyper.bind = [f"{host}:{config.port}"]
