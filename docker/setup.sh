@@ -55,10 +55,16 @@ install_wordpress() {
             --admin_user="$WP_ADMIN_USER" --admin_password="$WP_ADMIN_PASSWORD" \
             --admin_email="$WP_ADMIN_EMAIL" --skip-email
     fi
-    # .env is the source of truth for the admin password, as dev/stack.py does.
     wp user get "$WP_ADMIN_USER" --field=ID >/dev/null 2>&1 ||
         fail "admin user '$WP_ADMIN_USER' does not exist in this WordPress (WP_ADMIN_USER changed after the first install?)"
-    wp user update "$WP_ADMIN_USER" --user_pass="$WP_ADMIN_PASSWORD" --skip-email >/dev/null
+    # .env is the source of truth for the admin password, as in dev/stack.py. Only
+    # a changed password is written: a new hash would log the admin out.
+    if ! wp eval '
+        $user = get_user_by("login", getenv("WP_ADMIN_USER"));
+        exit(wp_check_password(getenv("WP_ADMIN_PASSWORD"), $user->user_pass, $user->ID) ? 0 : 1);'; then
+        wp user update "$WP_ADMIN_USER" --user_pass="$WP_ADMIN_PASSWORD" --skip-email >/dev/null
+        log "set the password of $WP_ADMIN_USER from WP_ADMIN_PASSWORD"
+    fi
 }
 
 activate_plugin() {

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from dev.stack import ADMIN_USER, Stack, StackError
 from sidecar import config as sidecar_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -504,10 +505,8 @@ def test_env_example_lists_every_variable_with_the_compose_default(
 
 
 def test_defaults_match_the_local_stack_and_the_sidecar(example_env: dict[str, str]) -> None:
-    from dev import stack
-
     defaults = sidecar_config.Config(data_dir=Path("/data"))
-    assert example_env["WP_ADMIN_USER"] == stack.ADMIN_USER
+    assert example_env["WP_ADMIN_USER"] == ADMIN_USER
     assert example_env["IGBRIDGE_APIFY_ACTOR"] == defaults.apify_actor
     assert example_env["IGBRIDGE_APIFY_API_URL"] == defaults.apify_api_url
     assert example_env["IGBRIDGE_BACKEND"] == defaults.backend
@@ -710,3 +709,45 @@ def test_dockerfile_copies_only_what_exists_and_the_context_keeps() -> None:
                      "tests/unit/test_compose.py", "bench/run.py", ".env", ".git/HEAD",
                      "sidecar/__pycache__/config.cpython-311.pyc"):
         assert _dockerignore_excludes(kept_out, patterns), f"{kept_out} reaches the build"
+
+
+# ---------------------------------------------------------------- setup.sh's PHP, on real WordPress
+
+
+def _setup_php(marker: str) -> str:
+    """The PHP of the ``wp eval '…'`` in docker/setup.sh that contains ``marker``.
+
+    wp-cli is not installed here, but the code it would evaluate runs unchanged in
+    the local stack's WordPress.
+    """
+    snippets = re.findall(r"wp eval '(.*?)'", SETUP_SCRIPT.read_text(), re.S)
+    found = [snippet for snippet in snippets if marker in snippet]
+    assert len(found) == 1, f"expected one wp eval with {marker} in setup.sh"
+    return found[0]
+
+
+def test_setup_keeps_only_an_application_password_that_still_works(
+        stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    check = _setup_php("wp_authenticate_application_password")
+    user = stack.create_user(f"compose-{os.getpid()}", role="administrator")
+    stored = tmp_path / "wp-app-password"
+    monkeypatch.setenv("WP_ADMIN_USER", user["login"])
+    monkeypatch.setenv("IGBRIDGE_CHECK_FILE", str(stored))
+
+    stored.write_text(user["app_password"] + "\n")
+    stack.wp_php(check)  # exit 0: setup keeps it
+
+    stored.write_text("abcd efgh ijkl mnop qrst uvwx\n")
+    with pytest.raises(StackError, match="exit code 1"):
+        stack.wp_php(check)  # setup replaces it
+
+
+def test_setup_rewrites_the_admin_password_only_when_it_differs(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    check = _setup_php("wp_check_password")
+    monkeypatch.setenv("WP_ADMIN_USER", stack.wp_admin_user)
+    monkeypatch.setenv("WP_ADMIN_PASSWORD", stack.wp_admin_password)
+    stack.wp_php(check)
+    monkeypatch.setenv("WP_ADMIN_PASSWORD", stack.wp_admin_password + "-changed")
+    with pytest.raises(StackError, match="exit code 1"):
+        stack.wp_php(check)
