@@ -324,3 +324,57 @@ async def test_resume_continues_the_stored_run_without_starting_another(
 async def test_resuming_a_run_that_is_gone_says_so(fake: FakeApify, config: Config) -> None:
     with pytest.raises(SourceError, match="Apify run nope no longer exists"):
         await fetch(config, "ivy", resume_run_id="nope")
+
+
+# ---- the fake speaks the protocol the real client expects ------------------------------
+
+
+async def test_fake_accepts_gzip_bodies_and_every_actor_route(fake: FakeApify) -> None:
+    fake.add_private("jo")
+    big_input = {**run_input("jo", 5), "padding": "x" * 4000}  # v3 gzips bodies >= 1 KiB
+    client = ApifyClientAsync(fake.token, api_url=fake.url)
+    try:
+        started = await client.actor("apify/instagram-scraper").start(run_input=big_input)
+        finished = await client.run(started.id).wait_for_finish()
+        dataset = await client.dataset(started.default_dataset_id).get()
+        missing_run = await client.run("does-not-exist").get()
+    finally:
+        await client.http_client.aclose()
+
+    assert fake.runs[started.id].input == big_input
+    assert finished is not None
+    assert finished.status == "SUCCEEDED"
+    assert dataset is not None
+    assert (dataset.id, dataset.item_count) == (started.default_dataset_id, 1)
+    assert missing_run is None
+
+    headers = {"Authorization": f"Bearer {fake.token}"}
+    async with httpx.AsyncClient(base_url=fake.url, headers=headers) as http:
+        by_acts = await http.post("/v2/acts/apify~instagram-scraper/runs", json=run_input("jo", 1))
+        encoded = await http.post("/v2/acts/apify%2Finstagram-scraper/runs", json={})
+        unknown = await http.get("/v2/nothing-here")
+        no_token = await http.get(f"/v2/actor-runs/{started.id}", headers={"Authorization": ""})
+    assert (by_acts.status_code, encoded.status_code) == (201, 201)
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["type"] == "page-not-found"
+    assert no_token.status_code == 401
+    assert no_token.json()["error"]["type"] == "user-or-token-not-found"
+
+
+async def test_fake_runs_on_the_clock_for_demos(fake: FakeApify, config: Config) -> None:
+    items = ItemFactory(fake, "kim")
+    fake.add_profile("kim", [items.image()], step_seconds=0.02)
+
+    result = await fetch(config, "kim")
+
+    assert [p.source_id for p in result.posts] == [fake.run_for("kim").profile.items[0]["id"]]
+
+
+async def test_expired_cdn_links_answer_403(fake: FakeApify) -> None:
+    url = fake.add_media("old_n.jpg", b"\xff\xd8\xff\xe0", "image/jpeg")
+    fake.expire_media("old_n.jpg")
+
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+
+    assert (response.status_code, response.text) == (403, "URL signature expired")
