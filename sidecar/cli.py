@@ -187,11 +187,11 @@ def watch(url: str | None, job_id: str) -> int:
 async def _watch(base: str, secret: str, job_id: str) -> int:
     final: dict[str, Any] = {}
     columns = (TextColumn("[bold]{task.fields[phase]}"), BarColumn(),
-               TaskProgressColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+               TaskProgressColumn(), TextColumn("{task.fields[count]}"),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                TextColumn("{task.description}"))
     with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("connecting…", total=None, phase="", rate="")
+        task = bar.add_task("connecting…", total=None, phase="", rate="", count="")
 
         def on_state(state: str) -> None:
             if state == "reconnecting":
@@ -205,10 +205,13 @@ async def _watch(base: str, secret: str, job_id: str) -> int:
                 ):
                     data = frame.data
                     rate = f"{data['rate']:.1f}/s" if data.get("rate") else ""
-                    bar.update(task, total=data.get("total") or None,
-                               completed=data.get("done") or 0,
+                    total, done = data.get("total") or None, data.get("done") or 0
+                    eta = data.get("eta_seconds")
+                    bar.update(task, total=total, completed=done,
                                description=data.get("message") or "",
-                               phase=data.get("phase") or data.get("status", ""), rate=rate)
+                               phase=data.get("phase") or data.get("status", ""),
+                               rate=rate + (f" · {eta:.0f}s left" if eta else ""),
+                               count=f"{done}/{total}" if total else "")
                     if data.get("status") in ("complete", "error", "cancelled"):
                         final = data
             except httpx.HTTPStatusError as exc:

@@ -119,10 +119,12 @@ class JobKind:
 
 def default_kinds() -> dict[str, JobKind]:
     """Every job kind the sidecar knows. New kinds are added here and nowhere else."""
-    from . import media
+    from . import importer, media
 
     kinds = [
         JobKind("cache_images", media.run_cache_images, "Caching images"),
+        JobKind("scrape", importer.run_scrape, "Scraping Instagram"),
+        JobKind("import", importer.run_import, "Importing into WordPress"),
     ]
     return {k.name: k for k in kinds}
 
