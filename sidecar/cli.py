@@ -181,10 +181,10 @@ def import_posts(
 def watch(url: str | None, job_id: str) -> int:
     """Follow a job's stream with a rich bar; 0 when it completed, 1 otherwise."""
     base, secret = _client_settings(url)
-    return asyncio.run(_watch(base, secret, job_id))
+    return asyncio.run(watch_job(base, secret, job_id))
 
 
-async def _watch(base: str, secret: str, job_id: str) -> int:
+async def watch_job(base: str, secret: str, job_id: str) -> int:
     final: dict[str, Any] = {}
     columns = (TextColumn("[bold]{task.fields[phase]}"), BarColumn(),
                TaskProgressColumn(), TextColumn("{task.fields[count]}"),
