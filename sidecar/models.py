@@ -26,6 +26,8 @@ EXPORT_ID_HEX_CHARS = 24
 # Instagram usernames: letters, digits, period, underscore; at most 30 characters.
 _MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9._]{1,30})")
 _HASHTAG_START = re.compile(r"(?<![\w&#])#")
+# Public so the importer links mentions with exactly the rule used to extract them.
+MENTION_PATTERN = _MENTION
 
 
 @dataclass(frozen=True)
