@@ -1,36 +1,29 @@
 /**
- * Small helpers shared by igbridge's admin screens: REST calls with the
- * wp_rest nonce, element creation with textContent, notices, strings.
+ * Helpers shared by igbridge's admin screens: REST calls with the wp_rest
+ * nonce, elements with textContent, notices, translated strings.
  */
-
 const cfg = window.igbridgeConfig;
 
-/** Translated string by key (from IGBridge_Strings), or '' when unknown. @param {string} key */
-export const t = (key) => cfg.i18n[key] ?? '';
+/** A translated string from IGBridge_Strings. @param {string} key */
+export const t = (key) => cfg.i18n[key] ?? key;
 
-/** An element with a class and text set through textContent. */
+/** An element with a class and text (set with textContent, never as HTML). */
 export function el(tag, className = '', text = '') {
   const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text) node.textContent = text;
+  node.className = className;
+  node.textContent = text;
   return node;
 }
 
-/** The URL of an igbridge/v1 route, with pretty or plain permalinks. @param {string} path */
-export function endpoint(path) {
-  const url = new URL(cfg.restUrl, window.location.href);
-  const route = url.searchParams.get('rest_route');
-  if (route !== null) url.searchParams.set('rest_route', route + path);
-  else url.pathname += path;
-  return url;
-}
-
 /**
- * Calls an igbridge/v1 route; resolves with the JSON body, rejects with an
- * Error whose message says what went wrong (WordPress' or the sidecar's words).
- * @param {string} path @param {{method?: string, json?: any, body?: BodyInit}} [options]
+ * Calls an igbridge/v1 route and resolves with its JSON; rejects with an Error
+ * carrying WordPress' or the sidecar's own message (and hint, if any).
  */
 export async function api(path, { method = 'GET', json, body } = {}) {
+  const url = new URL(cfg.restUrl, location.href);
+  const route = url.searchParams.get('rest_route'); // plain permalinks: ?rest_route=/igbridge/v1/
+  if (route === null) url.pathname += path;
+  else url.searchParams.set('rest_route', route + path);
   const headers = { 'X-WP-Nonce': cfg.nonce, Accept: 'application/json' };
   if (json !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -38,31 +31,21 @@ export async function api(path, { method = 'GET', json, body } = {}) {
   }
   let response;
   try {
-    response = await fetch(endpoint(path), { method, headers, body, credentials: 'same-origin' });
+    response = await fetch(url, { method, headers, body, credentials: 'same-origin' });
   } catch (err) {
     throw new Error(`${t('network_error')} ${err.message}`);
   }
   const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = data?.error ?? data ?? {};
-    const hint = error.hint ?? error.data?.hint;
-    const message = error.message || `HTTP ${response.status}`;
-    throw new Error(hint ? `${message} ${hint}` : message);
-  }
-  return data;
+  if (response.ok) return data;
+  const error = data?.error ?? data ?? {};
+  throw new Error([error.message || `HTTP ${response.status}`, error.hint].filter(Boolean).join(' '));
 }
 
-/** Shows a wp-admin notice above the page content; keeps the last three. */
+/** Shows a wp-admin notice above the page content, newest first, at most three. */
 export function notice(text, type = 'info') {
   const box = document.getElementById('igbridge-notices');
-  const div = el('div', `notice notice-${type} is-dismissible`);
+  const div = el('div', `notice notice-${type}`);
   div.append(el('p', '', text));
-  const close = el('button', 'notice-dismiss');
-  close.type = 'button';
-  close.append(el('span', 'screen-reader-text', t('dismiss')));
-  close.addEventListener('click', () => div.remove());
-  div.append(close);
   box.prepend(div);
   while (box.children.length > 3) box.lastElementChild.remove();
-  return div;
 }

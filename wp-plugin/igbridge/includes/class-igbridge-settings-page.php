@@ -135,7 +135,7 @@ class IGBridge_Settings_Page
                     esc_attr('' === $masked ? __('not set', 'igbridge') : $masked)
                 );
                 if ('' !== $masked) {
-                    echo ' <span class="igbridge-secret-mask">' . esc_html(sprintf(
+                    echo ' <span class="description">' . esc_html(sprintf(
                         /* translators: %s: masked secret, e.g. ••••••••a1b2. */
                         __('Stored: %s', 'igbridge'),
                         $masked

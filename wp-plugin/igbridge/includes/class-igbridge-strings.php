@@ -26,7 +26,9 @@ class IGBridge_Strings
         return array(
             /* translators: 1: imported count, 2: skipped count, 3: failed count. */
             'counts'          => __('%1$d imported · %2$d skipped · %3$d failed', 'igbridge'),
-            'items'           => __('Posts', 'igbridge'),
+            'items'           => __('Items', 'igbridge'),
+            /* translators: %d: number of image URLs. */
+            'urls'            => __('%d image URLs', 'igbridge'),
             'item_pending'    => __('pending', 'igbridge'),
             'item_imported'   => __('imported', 'igbridge'),
             'item_skipped'    => __('skipped', 'igbridge'),
