@@ -241,6 +241,8 @@ def map_items(items: list[Any], username: str, run_id: str) -> FetchResult:
         raise SourceError(
             f"Instagram account @{username} is private or empty (Apify: {description})"
         )
+    if not result.posts and not result.skipped:
+        raise SourceError(f"Apify found no posts for @{username} (the run returned no items)")
     for item in error_items:
         result.skipped.append(
             Skipped(str(item.get("url") or "error"), f"Apify error item: {item.get('error')}")

@@ -181,6 +181,15 @@ async def test_unknown_account_reads_like_a_private_one(fake: FakeApify, config:
         await fetch(config, "nobody_here")
 
 
+async def test_a_run_without_items_is_a_clear_error(fake: FakeApify, config: Config) -> None:
+    fake.add_profile("quiet", [])
+
+    with pytest.raises(SourceError) as caught:
+        await fetch(config, "quiet")
+
+    assert caught.value.message == "Apify found no posts for @quiet (the run returned no items)"
+
+
 async def test_failed_run_reports_apifys_status_message(fake: FakeApify, config: Config) -> None:
     fake.add_profile(
         "carol",
