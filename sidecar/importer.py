@@ -31,8 +31,7 @@ from .errors import (
 )
 from .jobs import JobContext, backoff_delay
 from .media import CachedMedia, MediaCache
-from .models import _MENTION as MENTION_PATTERN
-from .models import Media, Post, Skipped
+from .models import MENTION_PATTERN, Media, Post, Skipped
 from .sources import apify as apify_source
 from .sources.export_zip import read_export, read_member
 from .wordpress import SOURCE_ID_META, WordPressClient

@@ -159,6 +159,13 @@ class JobRunner:
 
     async def start(self) -> list[str]:
         """Resume jobs a previous process left queued or running; returns their ids."""
+        for session_id in self.progress.live_session_ids():
+            job = await db.fetch_job(self.store.reader, session_id)
+            if job is not None and job["status"] in FINISHED:
+                # The job row ended but its terminal event was not written: the crash
+                # fell between them. Finish the session the way the job ended.
+                self.progress.finish(session_id, job["status"], job["error"] or "Complete")
+        await self.progress.flush()
         resumed = []
         for job in reversed(await db.fetch_jobs(
             self.store.reader, statuses=["queued", "running"], limit=100_000
@@ -323,12 +330,13 @@ class JobRunner:
         return "Cancelled"
 
     async def _finish(self, job_id: str, status: str, message: str) -> None:
-        """Terminal event first (what clients see), then the job row."""
+        """The job row first, then the terminal event: a client that saw the job end
+        always finds the job row ended too (start-up mends a crash between the two)."""
         job = await self._require(job_id)
+        await self._record_end(job_id, status, message)
         if self.progress.is_live(job["session_id"]):
             self.progress.finish(job["session_id"], status, message)
             await self.progress.flush()
-        await self._record_end(job_id, status, message)
 
     async def _record_end(self, job_id: str, status: str, message: str) -> None:
         await self.store.write([(
