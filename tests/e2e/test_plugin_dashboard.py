@@ -32,8 +32,15 @@ def page(stack: Stack) -> Iterator[Page]:
         pytest.skip("the stack runs without its sidecar (IGBRIDGE_TEST_STACK_SIDECAR=0)")
     if CHROMIUM is None:
         pytest.skip("chromium is not installed")
-    # Core's admin bar asks gravatar.com for avatars; that is not ours to test.
-    stack.wp_php("update_option('show_avatars', 0);")
+    # Core's own third-party requests (avatars from gravatar.com, emoji images from
+    # s.w.org when the page shows emoji) are not the plugin's; switch them off here.
+    quiet_core = stack.wp_dir / "wp-content" / "mu-plugins" / "igbridge-test-offline.php"
+    quiet_core.parent.mkdir(exist_ok=True)
+    quiet_core.write_text(
+        "<?php\nadd_filter('option_show_avatars', '__return_false');\n"
+        "add_action('admin_init', function () {\n"
+        "    remove_action('admin_print_scripts', 'print_emoji_detection_script');\n"
+        "});\n")
     problems: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -53,9 +60,11 @@ def page(stack: Stack) -> Iterator[Page]:
         tab.fill("#user_pass", stack.wp_admin_password)
         tab.click("#wp-submit")
         tab.wait_for_url("**/wp-admin/**")
-        yield tab
-        browser.close()
-    stack.wp_php("update_option('show_avatars', 1);")
+        try:
+            yield tab
+        finally:
+            browser.close()
+            quiet_core.unlink()
     assert problems == []
 
 
