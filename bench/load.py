@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from .processes import AUTH
 from .sse_client import HttpConnection, HttpError, SseFrame, SseStream
@@ -144,7 +145,7 @@ async def drive_updates(
     duration: float,
     connections: int,
     first_step: int = 1,
-    during: Callable[[float], Awaitable[None]] | None = None,
+    during: Callable[[float], Coroutine[Any, Any, None]] | None = None,
 ) -> Sending:
     """Update every session ``rate_per_session`` times a second, spread evenly in time.
 
