@@ -18,7 +18,7 @@ import stat
 import subprocess
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from dev.stack import ADMIN_USER, Stack, StackError
+from dev.stack import ADMIN_USER, Stack, StackError, start_stack
 from sidecar import config as sidecar_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -714,6 +714,16 @@ def test_dockerfile_copies_only_what_exists_and_the_context_keeps() -> None:
 # ---------------------------------------------------------------- setup.sh's PHP, on real WordPress
 
 
+@pytest.fixture(scope="module")
+def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The local stack's MariaDB and WordPress; these checks need no sidecar."""
+    running = start_stack(tmp_path_factory.mktemp("compose-wordpress"), sidecar=False)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def _setup_php(marker: str) -> str:
     """The PHP of the ``wp eval '…'`` in docker/setup.sh that contains ``marker``.
 
@@ -726,28 +736,30 @@ def _setup_php(marker: str) -> str:
     return found[0]
 
 
+@pytest.mark.wordpress
 def test_setup_keeps_only_an_application_password_that_still_works(
-        stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        wordpress: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     check = _setup_php("wp_authenticate_application_password")
-    user = stack.create_user(f"compose-{os.getpid()}", role="administrator")
+    user = wordpress.create_user(f"compose-{os.getpid()}", role="administrator")
     stored = tmp_path / "wp-app-password"
     monkeypatch.setenv("WP_ADMIN_USER", user["login"])
     monkeypatch.setenv("IGBRIDGE_CHECK_FILE", str(stored))
 
     stored.write_text(user["app_password"] + "\n")
-    stack.wp_php(check)  # exit 0: setup keeps it
+    wordpress.wp_php(check)  # exit 0: setup keeps it
 
     stored.write_text("abcd efgh ijkl mnop qrst uvwx\n")
     with pytest.raises(StackError, match="exit code 1"):
-        stack.wp_php(check)  # setup replaces it
+        wordpress.wp_php(check)  # setup replaces it
 
 
+@pytest.mark.wordpress
 def test_setup_rewrites_the_admin_password_only_when_it_differs(
-        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+        wordpress: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     check = _setup_php("wp_check_password")
-    monkeypatch.setenv("WP_ADMIN_USER", stack.wp_admin_user)
-    monkeypatch.setenv("WP_ADMIN_PASSWORD", stack.wp_admin_password)
-    stack.wp_php(check)
-    monkeypatch.setenv("WP_ADMIN_PASSWORD", stack.wp_admin_password + "-changed")
+    monkeypatch.setenv("WP_ADMIN_USER", wordpress.wp_admin_user)
+    monkeypatch.setenv("WP_ADMIN_PASSWORD", wordpress.wp_admin_password)
+    wordpress.wp_php(check)
+    monkeypatch.setenv("WP_ADMIN_PASSWORD", wordpress.wp_admin_password + "-changed")
     with pytest.raises(StackError, match="exit code 1"):
-        stack.wp_php(check)
+        wordpress.wp_php(check)
