@@ -40,6 +40,7 @@ class SteadyRun:
     lag_p99_ms: float
     client_cpu: float  # share of one core
     server_cpu: float
+    server_cpu_per_update_ms: float
 
     def percentiles(self) -> dict[str, float]:
         values = self.latencies_ms
@@ -77,7 +78,8 @@ async def steady(server: ServerProcess, duration: float) -> SteadyRun:
     finally:
         server.stop()
     return SteadyRun(latencies, sending.acknowledged_count, lost_updates(watchers, sending),
-                     percentile(sending.lag_ms, 0.99), client_cpu, server_cpu)
+                     percentile(sending.lag_ms, 0.99), client_cpu, server_cpu,
+                     server_cpu * wall * 1000 / max(1, sending.acknowledged_count))
 
 
 async def across_restart(server: ServerProcess, duration: float) -> RestartRun:
@@ -139,7 +141,8 @@ async def run(settings: Settings) -> ScenarioResult:
             else Figure.info(label, steady_run.lost, "", note=of))
         result.figures.append(Figure.info(
             f"{name}: CPU server / client", round(steady_run.server_cpu * 100),
-            "% of a core", note=f"client {steady_run.client_cpu:.0%}; "
+            "% of a core", note=f"client {steady_run.client_cpu:.0%}; server "
+            f"{steady_run.server_cpu_per_update_ms:.2f} ms CPU per update; "
             f"send lag p99 {steady_run.lag_p99_ms:.1f} ms"))
     for name, restart in restarts.items():
         note = (f"of {restart.acknowledged:,} acknowledged; {restart.unanswered} sent while "

@@ -86,6 +86,7 @@ class Sending:
     rejected: int = 0  # an error status, e.g. 404 once a restart forgot the session
     lag_ms: list[float] = field(default_factory=list)  # send time minus scheduled time
     sent: int = 0
+    unsent: int = 0  # still queued in the client when the schedule ended
     wall: float = 0.0
 
     @property
@@ -197,6 +198,11 @@ async def drive_updates(
                 index += 1
             if index < total:
                 await asyncio.sleep(max(0.0, t0 + index * spacing - time.monotonic()))
+        # The schedule is over: what the server has not taken yet is not sent, so a
+        # server that cannot keep up shows as a shortfall, not as a longer run.
+        while not queue.empty():
+            queue.get_nowait()
+            outcome.unsent += 1
         for _ in workers:
             queue.put_nowait(None)
         await asyncio.gather(*workers)
@@ -205,7 +211,7 @@ async def drive_updates(
     finally:
         for task in [*workers, *([side] if side else [])]:
             task.cancel()
-    outcome.wall = time.monotonic() - t0
+    outcome.wall = duration
     return outcome
 
 
