@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from dev.stack import Stack, free_port
+from tests.support.media_server import wait_for
 
 NAMESPACE = "igbridge/v1"
 SUBSCRIBER_PASSWORD = "subscriber-pass-" + uuid.uuid4().hex[:8]
@@ -202,13 +203,28 @@ def test_capability_is_filterable(stack: Stack, subscriber_cookie: httpx.Client)
 # ---------------------------------------------------------------- proxying to the sidecar
 
 
-def test_jobs_list_is_the_sidecars_answer(stack: Stack, admin_app: httpx.Client) -> None:
+def test_jobs_are_the_sidecars_answers(stack: Stack, admin_app: httpx.Client) -> None:
     needs_sidecar(stack)
-    through_wordpress = call(admin_app, stack, "GET", "jobs")
-    direct = httpx.get(f"{stack.sidecar_url}/api/jobs", timeout=30,
-                       headers={"Authorization": f"Bearer {stack.sidecar_secret}"})
-    assert direct.status_code == 200
-    assert (through_wordpress.status_code, through_wordpress.json()) == (200, direct.json())
+    bearer = {"Authorization": f"Bearer {stack.sidecar_secret}"}
+    # A job that ends at once (its only URL is refused), so both reads see the same job.
+    started = httpx.post(f"{stack.sidecar_url}/api/jobs", headers=bearer, timeout=30, json={
+        "kind": "cache_images",
+        "source": {"type": "urls", "urls": [f"http://127.0.0.1:{free_port()}/nothing.jpg"]}})
+    assert started.status_code == 202, started.text
+    job_id = started.json()["job_id"]
+
+    def direct_job() -> dict[str, Any]:
+        answer: dict[str, Any] = httpx.get(f"{stack.sidecar_url}/api/jobs/{job_id}",
+                                           headers=bearer, timeout=30).json()
+        return answer
+
+    wait_for(lambda: direct_job()["status"] in {"complete", "error", "cancelled"}, timeout=30)
+    one = call(admin_app, stack, "GET", f"jobs/{job_id}")
+    assert (one.status_code, one.json()) == (200, direct_job())
+    listed = call(admin_app, stack, "GET", "jobs", params={"status": one.json()["status"],
+                                                           "limit": 200})
+    assert listed.status_code == 200
+    assert one.json() in listed.json()["jobs"]
 
 
 def test_test_connection_reports_ok(stack: Stack, admin_app: httpx.Client) -> None:
@@ -464,3 +480,23 @@ def test_subscriber_cannot_write_source_meta(stack: Stack) -> None:
     response = httpx.post(f"{stack.wp_url}/wp-json/wp/v2/posts", auth=auth, timeout=30, json={
         "title": "x", "status": "draft", "meta": {"_igbridge_source_id": "ig_forged"}})
     assert response.status_code == 403
+
+
+# ---------------------------------------------------------------- uninstall
+
+
+def test_uninstall_removes_the_option_and_uploaded_exports(
+        stack: Stack, admin_app: httpx.Client, restore_settings: dict[str, Any]) -> None:
+    uploaded = call(admin_app, stack, "POST", "upload",
+                    files={"file": ("gone.zip", SAMPLE_EXPORT.read_bytes(), "application/zip")})
+    assert uploaded.status_code == 201
+    plugin_dir = stack.wp_dir / "wp-content" / "plugins" / "igbridge"
+    refused = stack.wp_php(f"include {json.dumps(str(plugin_dir / 'uninstall.php'))}; echo 'ran';")
+    assert refused == ""  # without WP_UNINSTALL_PLUGIN it stops at once
+    assert get_settings(stack) == restore_settings
+    out = stack.wp_php(
+        "define('WP_UNINSTALL_PLUGIN', 'igbridge/igbridge.php');\n"
+        f"include {json.dumps(str(plugin_dir / 'uninstall.php'))};\n"
+        "echo wp_json_encode(get_option('igbridge_settings', 'absent'));")
+    assert out.strip().splitlines()[-1] == '"absent"'
+    assert not Path(uploaded.json()["path"]).parent.exists()

@@ -2,7 +2,6 @@
 
 /**
  * Plugin Name:       igbridge
- * Plugin URI:        https://github.com/igbridge/igbridge
  * Description:       Import Instagram posts into WordPress through the igbridge sidecar, with live progress in wp-admin.
  * Version:           0.1.0
  * Requires at least: 6.1
@@ -11,7 +10,6 @@
  * License:           GPL-2.0-or-later
  * License URI:       https://www.gnu.org/licenses/gpl-2.0.html
  * Text Domain:       igbridge
- * Domain Path:       /languages
  *
  * @package igbridge
  */

@@ -43,7 +43,7 @@ class IGBridge_Connection_Check
         if (is_wp_error($health)) {
             return $this->outcome($this->status_for($health), $health->get_error_message());
         }
-        $body    = is_array($health['body']) ? $health['body'] : array();
+        $body    = is_array($health['data']) ? $health['data'] : array();
         $version = isset($body['version']) && is_string($body['version']) ? $body['version'] : '';
         if (200 !== $health['status'] || '' === $version) {
             return $this->outcome(
@@ -75,7 +75,7 @@ class IGBridge_Connection_Check
             return $this->outcome($this->status_for($auth), $auth->get_error_message(), $version);
         }
         if ($auth['status'] < 200 || $auth['status'] >= 300) {
-            $detail = is_array($auth['body']) ? (string) ($auth['body']['error']['message'] ?? '') : '';
+            $detail = is_array($auth['data']) ? (string) ($auth['data']['error']['message'] ?? '') : '';
             return $this->outcome(
                 'bad_response',
                 trim(

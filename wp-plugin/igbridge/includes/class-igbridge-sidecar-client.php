@@ -68,7 +68,9 @@ class IGBridge_Sidecar_Client
      * @param array<string, mixed>|null $body   JSON body, or null for none.
      * @param array<string, mixed>      $query  Query arguments.
      * @param bool                      $authed Send the bearer secret.
-     * @return array{status: int, body: mixed}|WP_Error
+     * @return array{status: int, body: mixed, data: mixed}|WP_Error
+     *         `body` keeps JSON objects as objects (an empty `{}` stays `{}` when passed on);
+     *         `data` is the same answer as arrays, for reading fields in PHP.
      */
     public function request(string $method, string $path, ?array $body = null, array $query = array(), bool $authed = true)
     {
@@ -135,7 +137,7 @@ class IGBridge_Sidecar_Client
         }
 
         $raw     = (string) wp_remote_retrieve_body($response);
-        $decoded = '' === $raw ? null : json_decode($raw, true);
+        $decoded = '' === $raw ? null : json_decode($raw);
         if ('' !== $raw && JSON_ERROR_NONE !== json_last_error()) {
             return new WP_Error(
                 'igbridge_sidecar_bad_response',
@@ -151,6 +153,7 @@ class IGBridge_Sidecar_Client
         return array(
             'status' => $status,
             'body'   => $decoded,
+            'data'   => '' === $raw ? null : json_decode($raw, true),
         );
     }
 }
