@@ -243,6 +243,10 @@ class FaultProxy:
             )
         except (ConnectionError, OSError):
             pass
+        except asyncio.CancelledError:
+            # Only ``stop`` cancels; ending quietly keeps asyncio's stream callback from
+            # logging the cancellation as an error.
+            pass
         finally:
             self._close(conn)
             self._connections.discard(conn)
