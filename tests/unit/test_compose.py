@@ -718,10 +718,15 @@ def test_dockerfile_copies_only_what_exists_and_the_context_keeps() -> None:
 def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The local stack's MariaDB and WordPress; these checks need no sidecar."""
     running = start_stack(tmp_path_factory.mktemp("compose-wordpress"), sidecar=False)
+    leaders = [p.popen for p in running.processes.values() if p.popen is not None]
     try:
         yield running
     finally:
         running.stop()
+        # stop() returns once a group has no live member; reap the leaders' exit
+        # status too, or Popen warns that they are "still running".
+        for popen in leaders:
+            popen.wait(timeout=10)
 
 
 def _setup_php(marker: str) -> str:
