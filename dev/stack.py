@@ -119,6 +119,7 @@ class ManagedProcess:
         while time.monotonic() < deadline:
             self._reap()
             if not _group_members(self.pid):
+                self._wait_leader()
                 return
             time.sleep(0.05)
         self._signal(signal.SIGKILL)
@@ -126,6 +127,7 @@ class ManagedProcess:
         while time.monotonic() < deadline:
             self._reap()
             if not _group_members(self.pid):
+                self._wait_leader()
                 return
             time.sleep(0.05)
         raise StackError(f"{self.name} (process group {self.pid}) survived SIGKILL")
@@ -137,6 +139,13 @@ class ManagedProcess:
     def _reap(self) -> None:
         if self.popen is not None:
             self.popen.poll()
+
+    def _wait_leader(self) -> None:
+        """The group is gone; collect the leader's exit status so no zombie (and no
+        "subprocess is still running" warning) is left behind."""
+        if self.popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(5)
 
     def to_json(self) -> dict[str, Any]:
         return {"pid": self.pid, "start_time": self.start_time}
@@ -556,6 +565,17 @@ def _wp_config(db_port: int, wp_port: int, salts: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
+# This machine has no network: core's own calls out (avatars from gravatar.com, emoji
+# images from s.w.org) would only hang the admin pages of the local stack.
+OFFLINE_MU_PLUGIN = """<?php
+/* Local igbridge stack only: no third-party requests from wp-admin. */
+add_filter('option_show_avatars', '__return_false');
+remove_action('admin_print_scripts', 'print_emoji_detection_script');
+remove_action('wp_head', 'print_emoji_detection_script', 7);
+remove_action('admin_print_styles', 'print_emoji_styles');
+"""
+
+
 def _prepare_wordpress(root: Path, db_port: int, wp_port: int,
                        salts: Mapping[str, str]) -> Path:
     wp_dir = root / "wordpress"
@@ -569,6 +589,9 @@ def _prepare_wordpress(root: Path, db_port: int, wp_port: int,
         subprocess.run(["cp", "-rL", str(WORDPRESS_SOURCE), str(wp_dir)], check=True)
     (wp_dir / "wp-config.php").write_text(_wp_config(db_port, wp_port, salts))
     (wp_dir / "wp-content" / "uploads").mkdir(parents=True, exist_ok=True)
+    mu_plugins = wp_dir / "wp-content" / "mu-plugins"
+    mu_plugins.mkdir(exist_ok=True)
+    (mu_plugins / "igbridge-dev-offline.php").write_text(OFFLINE_MU_PLUGIN)
     plugin_link = wp_dir / "wp-content" / "plugins" / "igbridge"
     if not (PLUGIN_SOURCE / "igbridge.php").exists():
         raise StackError(f"the plugin's main file {PLUGIN_SOURCE / 'igbridge.php'} is missing")
