@@ -89,7 +89,7 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
 
 
 def _url(env: Mapping[str, str], name: str, default: str = "") -> str:
-    raw = env.get(name, default).strip()
+    raw = env.get(name, "").strip() or default
     if raw and not raw.startswith(("http://", "https://")):
         raise ConfigError(f"{name} must start with http:// or https://, got {raw!r}")
     return raw.rstrip("/")
