@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -69,9 +70,8 @@ async def run_scrape(ctx: JobContext) -> str:
     """Fetch the posts and cache their media; nothing is written to WordPress."""
     posts, skipped = await fetch_source(ctx)
     await ctx.add_items([p.source_id for p in posts])
-    for item in skipped:
-        await ctx.set_item(item.source_id, "skipped", reason=item.reason)
-    cached = await download_media(ctx, posts, mark_done=True)
+    await record_skipped(ctx, posts, skipped)
+    cached, _failed = await download_media(ctx, posts, mark_done=True)
     failed = sum(1 for i in (await ctx.items()).values() if i["state"] == "failed")
     if posts and failed == len(posts):
         raise MediaError(f"no media of the {len(posts)} post(s) could be downloaded")
@@ -82,14 +82,14 @@ async def run_scrape(ctx: JobContext) -> str:
 async def run_import(ctx: JobContext) -> str:
     posts, skipped = await fetch_source(ctx)
     await ctx.add_items([p.source_id for p in posts])
-    for item in skipped:
-        await ctx.set_item(item.source_id, "skipped", reason=item.reason)
+    await record_skipped(ctx, posts, skipped)
     ledger = await ctx.items()
     todo = [p for p in posts if ledger[p.source_id]["state"] in ("pending", "failed")]
     if todo:
-        await download_media(ctx, todo, mark_done=False)
+        _cached, media_failed = await download_media(ctx, todo, mark_done=False)
         async with WordPressClient.from_config(ctx.config) as wp:
-            await import_posts(ctx, wp, todo, total=len(posts))
+            await import_posts(ctx, wp, [p for p in todo if p.source_id not in media_failed],
+                               total=len(posts))
     outcome = await ctx.items()
     counts = {s: sum(1 for i in outcome.values() if i["state"] == s)
               for s in ("imported", "skipped", "failed")}
@@ -99,6 +99,20 @@ async def run_import(ctx: JobContext) -> str:
     return (f"Imported {counts['imported']} of {len(posts)} post(s)"
             + _tail([Skipped(s, i["reason"] or "") for s, i in outcome.items()
                      if i["state"] == "skipped"], counts["failed"]))
+
+
+async def record_skipped(ctx: JobContext, posts: list[Post], skipped: list[Skipped]) -> None:
+    """One ledger row per skipped item. A duplicate in the feed carries the id of the
+    post it repeats; under that id it would overwrite the post's own row (and the
+    post, now "skipped", would never be imported), so it gets a row of its own."""
+    taken = {p.source_id for p in posts}
+    for item in skipped:
+        key, copy = item.source_id, 1
+        while key in taken:
+            copy += 1
+            key = f"{item.source_id} (copy {copy})"
+        taken.add(key)
+        await ctx.set_item(key, "skipped", reason=item.reason)
 
 
 def _tail(skipped: list[Skipped], failed: int) -> str:
@@ -172,11 +186,14 @@ async def _read_source(ctx: JobContext) -> tuple[list[Post], list[Skipped]]:
 # -- stage 1: media -------------------------------------------------------------------------
 
 
-async def download_media(ctx: JobContext, posts: list[Post], *, mark_done: bool) -> int:
+async def download_media(
+    ctx: JobContext, posts: list[Post], *, mark_done: bool
+) -> tuple[int, set[str]]:
     """Fetch every media of ``posts`` into the cache; a post whose media fail is ``failed``.
 
-    Returns the number of media files now cached. With ``mark_done`` (scrape jobs) a
-    post whose media all arrived is recorded as done.
+    Returns the number of media files now cached and the source ids of the posts whose
+    media could not all be fetched in this pass. With ``mark_done`` (scrape jobs) a post
+    whose media all arrived is recorded as done.
     """
     cache = MediaCache(ctx.config, ctx.store, ctx.http)
     total = sum(len(p.media) for p in posts)
@@ -184,6 +201,7 @@ async def download_media(ctx: JobContext, posts: list[Post], *, mark_done: bool)
     phase = "Downloading media"
     ctx.report(f"Downloading media 0/{total}", phase=phase, done=0, total=total)
     slots = asyncio.Semaphore(ctx.config.download_concurrency)
+    failed: set[str] = set()
 
     async def one_post(post: Post) -> int:
         nonlocal done
@@ -193,6 +211,7 @@ async def download_media(ctx: JobContext, posts: list[Post], *, mark_done: bool)
                 async with slots:
                     cached = await fetch_media(ctx, cache, post, media)
             except MediaError as exc:
+                failed.add(post.source_id)
                 await ctx.set_item(post.source_id, "failed",
                                    reason=f"media {index + 1}: {exc.message}")
                 done += len(post.media) - index
@@ -208,7 +227,7 @@ async def download_media(ctx: JobContext, posts: list[Post], *, mark_done: bool)
         return fetched
 
     counts = await asyncio.gather(*(one_post(p) for p in posts))
-    return sum(counts)
+    return sum(counts), failed
 
 
 async def fetch_media(
@@ -252,7 +271,9 @@ class _Faults:
 async def import_posts(
     ctx: JobContext, wp: WordPressClient, posts: list[Post], *, total: int
 ) -> None:
-    done = total - len(posts)  # finished by an earlier attempt of this job
+    """Send ``posts`` (their media already cached) to WordPress; the rest of ``total``
+    is finished already (imported by an earlier attempt, or its media failed)."""
+    done = total - len(posts)
     phase = "Importing into WordPress"
     ctx.report(f"Imported {done} of {total} posts", phase=phase, done=done, total=total)
     concurrency = int(ctx.options.get("concurrency") or ctx.config.import_concurrency)
@@ -265,11 +286,6 @@ async def import_posts(
         nonlocal done
         async with slots:
             if paused.is_set():
-                return
-            item = (await ctx.items()).get(post.source_id, {})
-            if item.get("state") == "failed" and str(item.get("reason", "")).startswith("media"):
-                done += 1  # its media could not be fetched; nothing to send
-                ctx.report(f"Imported {done} of {total} posts", phase=phase, done=done)
                 return
             try:
                 post_id, reused = await import_post(ctx, wp, cache, post)
@@ -376,7 +392,9 @@ async def upload_once(
         uploaded = await wp.upload_media(data, filename=f"{stem}-{index + 1}.{cached.extension}",
                                          content_type=cached.content_type)
         wp_id, url = int(uploaded["id"]), str(uploaded.get("source_url") or "")
-        await wp.update_media(wp_id, alt_text=alt, post=post_id)
+        # WordPress strips tags from alt text (sanitize_text_field): escaped, an alt
+        # text that looks like HTML is kept as the text it is, as captions are.
+        await wp.update_media(wp_id, alt_text=html.escape(alt, quote=False), post=post_id)
         await ctx.store.write([(
             "INSERT OR REPLACE INTO wp_media (site, sha256, wp_media_id, wp_url)"
             " VALUES (?, ?, ?, ?)", (site, cached.sha256, wp_id, url),
@@ -388,30 +406,21 @@ async def upload_once(
 
 
 def render_content(post: Post, media: list[UploadedMedia]) -> str:
-    """Gutenberg block markup: media in their order (runs of images as a gallery), then
-    the caption as paragraphs, the location, and a link to the original."""
+    """Gutenberg block markup: the media, then the caption as paragraphs, the location,
+    and a link to the original.
+
+    A carousel's images become one gallery, placed where its first image was; videos
+    (a gallery holds only images) become video blocks in their own places.
+    """
+    images = [m for m in media if m.kind == "image"]
     blocks: list[str] = []
-    run: list[UploadedMedia] = []
-
-    def flush_images() -> None:
-        if len(run) == 1:
-            blocks.append(_image_block(run[0]))
-        elif run:
-            inner = "\n\n".join(_image_block(m) for m in run)
-            blocks.append(
-                '<!-- wp:gallery {"linkTo":"none"} -->\n'
-                '<figure class="wp-block-gallery has-nested-images columns-default is-cropped">'
-                f"\n{inner}\n</figure>\n<!-- /wp:gallery -->"
-            )
-        run.clear()
-
     for item in media:
-        if item.kind == "image":
-            run.append(item)
-        else:
-            flush_images()
+        if item.kind != "image":
             blocks.append(_video_block(item))
-    flush_images()
+        elif len(images) == 1:
+            blocks.append(_image_block(item))
+        elif item is images[0]:
+            blocks.append(_gallery_block(images))
     blocks.extend(_paragraph(p) for p in caption_paragraphs(post.caption))
     if post.location:
         blocks.append(_paragraph("📍 " + html.escape(post.location)))
@@ -433,13 +442,27 @@ def caption_paragraphs(caption: str) -> list[str]:
 
 
 def link_mentions(escaped: str) -> str:
-    return MENTION_PATTERN.sub(
-        lambda m: f'<a href="https://www.instagram.com/{m[1]}/">@{m[1]}</a>', escaped
-    )
+    """``@name`` → a link to the profile; a sentence's full stop stays outside the link."""
+
+    def link(match: re.Match[str]) -> str:
+        name = match[1].rstrip(".")
+        if not name:
+            return match[0]
+        tail = match[1][len(name):]
+        return f'<a href="https://www.instagram.com/{name}/">@{name}</a>{tail}'
+
+    return MENTION_PATTERN.sub(link, escaped)
 
 
 def _paragraph(inner_html: str) -> str:
     return f"<!-- wp:paragraph -->\n<p>{inner_html}</p>\n<!-- /wp:paragraph -->"
+
+
+def _gallery_block(images: list[UploadedMedia]) -> str:
+    inner = "\n\n".join(_image_block(m) for m in images)
+    return ('<!-- wp:gallery {"linkTo":"none"} -->\n'
+            '<figure class="wp-block-gallery has-nested-images columns-default is-cropped">'
+            f"\n{inner}\n</figure>\n<!-- /wp:gallery -->")
 
 
 def _image_block(item: UploadedMedia) -> str:
