@@ -126,8 +126,13 @@ class WordPressClient:
 
     # ------------------------------------------------------------ media
 
-    async def upload_media(self, data: bytes, *, filename: str, content_type: str) -> Json:
-        """Upload bytes as a new attachment; ``content_type`` is the sniffed, real type."""
+    async def upload_media(self, data: bytes, *, filename: str, content_type: str,
+                           alt_text: str | None = None, parent: int | None = None) -> Json:
+        """Upload bytes as a new attachment; ``content_type`` is the sniffed, real type.
+
+        ``alt_text`` and ``parent`` ride along as query parameters (the body is the raw
+        file), which saves the second request to set them, about 45 ms per file here.
+        """
         if not data:
             raise WordPressError(f"refusing to upload {filename!r}: the file is empty",
                                  status=422)
@@ -136,7 +141,8 @@ class WordPressClient:
                                  "media type such as image/jpeg", status=422)
         safe_name = _header_safe_filename(filename)
         return await self._object(
-            "POST", "/wp/v2/media", content=data,
+            "POST", "/wp/v2/media", content=data, params=_without_none(
+                {"alt_text": alt_text, "post": parent}),
             headers={"Content-Type": content_type,
                      "Content-Disposition": f'attachment; filename="{safe_name}"'},
             request_timeout=self.upload_timeout, action=f"upload {safe_name}",
@@ -379,6 +385,10 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
     date = response.headers.get("date")
     now = parsedate_to_datetime(date) if date else None
     return max(0.0, (when - now).total_seconds()) if now else None
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _header_safe_filename(filename: str) -> str:
