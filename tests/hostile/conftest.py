@@ -34,6 +34,16 @@ def soak_requested(config: pytest.Config) -> bool:
     return by_option or os.environ.get("IGBRIDGE_SOAK", "") not in ("", "0")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Modules that size their Hypothesis settings at import read IGBRIDGE_SOAK.
+    if soak_requested(config):
+        os.environ["IGBRIDGE_SOAK"] = "1"
+
+
+def soak_at_import() -> bool:
+    return os.environ.get("IGBRIDGE_SOAK", "") not in ("", "0")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if soak_requested(config):
         return
