@@ -57,6 +57,10 @@ class Outcome:
 def parse(text: str) -> ParsedCommand:
     """Parse one command; raises ValidationFailed listing what is understood."""
     line = " ".join(text.strip().split())
+    if re.fullmatch(r"import\s+export", line, re.I):
+        # Without this, "import @user" would read it as a profile called "export".
+        raise ValidationFailed("import export needs the path of a .zip: "
+                               "import export <path to .zip>")
     # "import export …" must win over "import @user".
     for action, pattern in sorted(PATTERNS, key=lambda p: p[0] != "export"):
         match = pattern.match(line)
@@ -100,10 +104,13 @@ async def execute(text: str, runner: JobRunner, config: Config) -> Outcome:
         assert command.job_id is not None
         job = await runner.cancel(command.job_id)
         return Outcome(f"Job {command.job_id} is {job['status']}", jobs=[job])
-    active = await runner.list_jobs(status=None, limit=20, before=None)
-    running = [j for j in active if j["status"] in ("queued", "running")]
+    # Asked by status, not picked from the newest jobs: a long job started before
+    # twenty others is still running and must be listed.
+    running = [job for status in ("running", "queued")
+               for job in await runner.list_jobs(status=status, limit=100, before=None)]
     if not running:
-        return Outcome("Nothing is running.", jobs=active[:5])
+        return Outcome("Nothing is running.",
+                       jobs=await runner.list_jobs(status=None, limit=5, before=None))
     lines = [f"{j['kind']} {j['job_id'][:8]}: {(j['progress'] or {}).get('message', '')}"
              for j in running]
     return Outcome("; ".join(lines), jobs=running)
