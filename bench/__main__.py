@@ -18,6 +18,7 @@ import time
 import traceback
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from rich.console import Console
 
@@ -40,12 +41,22 @@ def parse_args(argv: list[str], names: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # unwinds through every finally, which stops the servers
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # Raised wherever the loop is, it ends asyncio.run at once (asyncio's own SIGINT
+    # handling only cancels the main task, which a scenario could outlive); the
+    # finally below then stops every server.
+    raise KeyboardInterrupt
+
+
+def _quiet_about_cancelled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """After Ctrl-C, cancelled gathers are expected; anything else is still reported."""
+    if not isinstance(context.get("exception"), asyncio.CancelledError):
+        loop.default_exception_handler(context)
 
 
 async def run_all(run: report.Run, settings: Settings, names: list[str] | None,
                   console: Console) -> None:
+    asyncio.get_running_loop().set_exception_handler(_quiet_about_cancelled)
     for scenario in load_scenarios():
         if names and scenario.name not in names:
             continue
@@ -73,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     if not console.is_terminal:
         console = Console(width=200)  # a log file: keep each figure on one line
     processes.raise_fd_limit()
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     command = "python -m bench" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None
                                                              else argv))
     run = report.Run(command=command, started=report.now(), machine=report.machine(),

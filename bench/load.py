@@ -9,7 +9,6 @@ time minus that stamp, whichever server relayed it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Callable, Coroutine
@@ -133,9 +132,9 @@ async def open_watchers(port: int, session_ids: list[str], latencies_ms: list[fl
 async def close_watchers(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    # gather, not a loop of suppressed awaits: a cancellation of the caller itself
+    # (Ctrl-C) must still propagate.
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def drive_updates(
