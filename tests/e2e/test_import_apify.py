@@ -255,3 +255,25 @@ def test_cancel_during_the_scrape_aborts_the_apify_run(
     run = import_apify.run_for("slow.scrape")
     assert run.id in import_apify.aborted
     assert import_api.job(job_id)["progress"]["status"] == "cancelled"
+
+
+def test_bulk_import_command_end_to_end(
+    import_api: SidecarApi, import_wp: WordPressApi, import_apify: FakeApify,
+    import_fresh: Fresh,
+) -> None:
+    factory = ItemFactory(import_apify, "cmd.user")
+    feed = import_fresh(import_apify, [factory.image(f"Command post {n} #cmd") for n in range(3)])
+    import_apify.add_profile("cmd.user", feed)
+
+    reply = import_api.post("/api/commands", {"text": "bulk import @cmd.user limit 2"})
+
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["reply"] == "Importing @cmd.user (up to 2 posts)"
+    job = import_api.finish(reply.json()["job_id"])
+    assert job["status"] == "complete", job
+    assert [i["source_id"] for i in job["items"]] == [feed[0]["id"], feed[1]["id"]]
+    for item in feed[:2]:
+        post = import_wp.post_of(item["id"])
+        assert (post["status"], post["title"]["raw"]) == ("publish", item["caption"][:-5])
+        assert import_wp.tag_names(post["tags"]) == ["cmd"]
+    assert import_wp.posts_of(feed[2]["id"]) == []
