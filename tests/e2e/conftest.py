@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import struct
 import threading
 import time
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -194,7 +197,6 @@ def import_waiter() -> Callable[..., None]:
 
 # -- items of their own for each test ------------------------------------------------------
 
-_serial = iter(range(1, 1_000_000))
 _id_offsets = iter(range(10_000_000, 10_000_000_000, 10_000_000))
 
 
@@ -214,20 +216,27 @@ def fresh_items(fake: FakeApify, items: list[dict[str, Any]]) -> list[dict[str, 
                 node["id"] = str(int(node["id"]) + offset)
     for url in sorted({u for item in items for u in _media_urls(item)}):
         name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-        current = fake.media[name]
-        n = next(_serial)
-        corners = [((n * 37) % 256, (n * 91) % 256, (n * 13) % 256), (255, 255 - n % 200, 0),
-                   (0, n % 250, 255), (n % 256, 128, 64)]
-        fake.media[name] = MediaFile(_bytes_like(current.content_type, n, corners),
-                                     current.content_type)
+        content_type = fake.media[name].content_type
+        fake.media[name] = MediaFile(unique_media(content_type), content_type)
     return items
 
 
-def _bytes_like(content_type: str, n: int, corners: list[tuple[int, int, int]]) -> bytes:
-    if content_type == "video/mp4":
-        return media_files.mp4(1024 + 256 * n)
-    maker = {"image/jpeg": media_files.jpeg, "image/webp": media_files.webp,
-             "image/png": media_files.png}[content_type]
+def unique_media(content_type: str) -> bytes:
+    """Small media whose bytes no other call in this session returns.
+
+    The importer uploads equal bytes once per site (by sha256) and WordPress lives for
+    the whole session, so a test that checks a post's own attachments needs bytes that
+    no other test used.
+    """
+    n = secrets.randbelow(1 << 24)  # random, not a counter: test modules may import a copy
+    corners = [(n * 37 % 256, n * 91 % 256, n * 13 % 256), (255, 255 - n % 200, 0),
+               (0, n % 250, 255), (n % 256, 128, 64)]
+    marker = f"igbridge-test-{uuid.uuid4().hex}".encode()
+    if content_type == "video/mp4":  # an extra box: still an MP4 to every reader
+        return media_files.mp4(1024) + struct.pack(">I", 8 + len(marker)) + b"skip" + marker
+    if content_type == "image/jpeg":  # bytes after the end-of-image marker are ignored
+        return media_files.jpeg(48, 48, corners) + marker
+    maker = {"image/webp": media_files.webp, "image/png": media_files.png}[content_type]
     return maker(48, 48, corners)
 
 
@@ -409,9 +418,13 @@ def export_photos(path: Path, captions: list[str], *, start: int) -> Path:
         uri = f"media/posts/202405/{start + n}.jpg"
         posts.append({"media": [{"uri": uri, "creation_timestamp": start + n * 3600,
                                  "title": caption}]})
-        members[uri] = media_files.jpeg(40, 40, [(n * 40 % 256, 10, 200), (255, n * 7 % 256, 0),
-                                                 (0, 255, n * 90 % 256), (30, 30, 30)])
+        members[uri] = unique_media("image/jpeg")
     return write_export(path, {"your_instagram_activity/media/posts_1.json": posts, **members})
+
+
+@pytest.fixture(scope="session")
+def import_unique_media() -> Callable[[str], bytes]:
+    return unique_media
 
 
 @pytest.fixture(scope="session")

@@ -13,19 +13,13 @@ import pytest
 
 from sidecar.models import export_source_id
 from sidecar.sample.make_sample import instagram_text, sample_export_path
-from tests.e2e.conftest import SidecarApi, WordPressApi
-from tests.fakes import media_files
+from tests.e2e.conftest import SidecarApi, WordPressApi, unique_media
 
 WriteExport = Callable[[Path, dict[str, Any]], Path]
 
 
 def at(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def picture(n: int) -> bytes:
-    return media_files.jpeg(40, 40, [(n * 50 % 256, 0, 90), (255, 255, n * 30 % 256),
-                                     (0, n * 70 % 256, 255), (20, 20, 20)])
 
 
 def posts_json_export(posts_file: str, prefix: str, base: int) -> dict[str, Any]:
@@ -40,8 +34,8 @@ def posts_json_export(posts_file: str, prefix: str, base: int) -> dict[str, Any]
                    {"uri": clip, "creation_timestamp": base - 60, "title": ""}],
          "title": instagram_text(f"Carousel {base} ⛰️"), "creation_timestamp": base - 60},
     ]
-    return {prefix + posts_file: posts, prefix + single: picture(base), prefix + first:
-            picture(base + 1), prefix + clip: media_files.mp4(2048 + base // 1000 % 1000 * 256)}
+    return {prefix + posts_file: posts, prefix + single: unique_media("image/jpeg"),
+            prefix + first: unique_media("image/jpeg"), prefix + clip: unique_media("video/mp4")}
 
 
 LAYOUTS = [
@@ -97,7 +91,7 @@ def test_2019_media_json_layout(
         "media.json": {"photos": [{"caption": "Old times 📷", "taken_at": "2019-03-04T05:06:07",
                                    "path": "photos/201903/old.jpg", "location": "Porto"}],
                        "videos": []},
-        "photos/201903/old.jpg": picture(2019),
+        "photos/201903/old.jpg": unique_media("image/jpeg"),
     })
 
     job = import_api.finish(import_api.start_job({"type": "export", "path": str(export)}))
@@ -128,7 +122,7 @@ def test_zip_with_escaping_names_is_refused(
         archive.writestr("your_instagram_activity/media/posts_1.json",
                          '[{"media": [{"uri": "../../evil.jpg", "creation_timestamp": 1,'
                          ' "title": "x"}]}]')
-        archive.writestr("../../evil.jpg", picture(1))
+        archive.writestr("../../evil.jpg", unique_media("image/jpeg"))
 
     job = import_api.finish(import_api.start_job({"type": "export", "path": str(hostile)}))
 
