@@ -63,6 +63,7 @@ class _Connection:
     cut_at_bytes: int | None = None
     cut_how: Cut = "rst"
     holding: bool = False
+    stalled: bool = False
     held: bytearray = field(default_factory=bytearray)
     scan_tail: bytes = b""
     closed: bool = False
@@ -110,6 +111,9 @@ class FaultProxy:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for conn in list(self._connections):
+                self._close(conn)
+            await asyncio.sleep(0.05)  # let the transports' close callbacks run
 
         self._call(shutdown)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -181,7 +185,8 @@ class FaultProxy:
         self._latency = seconds
 
     def stall(self) -> None:
-        """Accept new connections and read what they send, but never forward or answer."""
+        """Accept new connections and read what they send, but never forward or answer;
+        open connections stop forwarding requests too (answers under way still arrive)."""
         self._mode = Mode("stall")
 
     def hang(self, seconds: float) -> None:
@@ -262,6 +267,12 @@ class FaultProxy:
                     await asyncio.sleep(self._latency)
                 if conn.closed:
                     continue  # cut with FIN: read and drop until the peer closes too
+                if requests and (conn.stalled or self._mode.kind == "stall"):
+                    # Stalled from now on: what the client sends goes nowhere.
+                    if not conn.stalled:
+                        conn.stalled = True
+                        self.stats["stalled"] += 1
+                    continue
                 if requests and mode.kind == "hold" and not conn.holding:
                     self._scan_request(conn, data, mode)
                 if not requests and conn.holding:

@@ -44,7 +44,7 @@ PHASES = {
     "wordpress": "Importing into WordPress",
 }
 # How long after entering a phase the kill may come (seconds, uniform).
-KILL_WINDOW = {"scrape": 0.4, "media": 0.4, "wordpress": 0.8}
+KILL_WINDOW = {"scrape": 0.4, "media": 0.4, "wordpress": 0.5}
 CREATE_POST = rb"POST /wp-json/wp/v2/posts(\?[^ ]*)? HTTP/1\.1"
 
 
@@ -165,6 +165,7 @@ def test_kill_9_at_random_points_of_imports(
                                             iterations=iterations, posts=posts,
                                             image_delay=image_delay)
     record_property("killed_at", dict(where))
+    print("kill -9 landed at:", dict(where))
     # Once more over everything: no iteration made a copy of another's post either.
     assert copies_in_wordpress(stack, source_ids) == dict.fromkeys(source_ids, 1)
 
