@@ -4,6 +4,7 @@
     python -m bench --only latency  one scenario (repeatable)
     python -m bench --quick         short durations: a smoke test (writes to a temp dir)
     python -m bench --soak          longer runs: 1,000 streams for 10 minutes
+                                    (writes RESULTS-soak.md and results-soak.png)
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     run.seconds = time.monotonic() - began
     run.load_after = os.getloadavg()
     report.print_table(run, console)
-    results, chart = report.write_outputs(run, out_dir)
+    results, chart = report.write_outputs(run, out_dir, "-soak" if args.soak else "")
     console.print(f"wrote {results}" + (f" and {chart}" if chart else ""))
     return 1 if run.failures else 0
 

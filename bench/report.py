@@ -153,21 +153,23 @@ def _draw_latency(axis: Any, percentiles: dict[str, dict[str, float]]) -> None:
 
 def _draw_rss(axis: Any, rss: dict[str, Any]) -> None:
     axis.plot(rss["times"], [kb / 1024 for kb in rss["rss_kb"]], color="tab:purple")
-    for label, at in rss["marks"].items():
+    for index, (label, at) in enumerate(rss["marks"].items()):
         axis.axvline(at, color="grey", linestyle=":", linewidth=1)
-        axis.annotate(label, (at, 0.02), xycoords=("data", "axes fraction"), rotation=90,
-                      fontsize=8, color="grey", ha="right")
+        # Staggered heights: the marks can be seconds apart on a ten-minute axis.
+        axis.annotate(label, (at, 0.03 + 0.3 * index), xycoords=("data", "axes fraction"),
+                      rotation=90, fontsize=8, color="grey", ha="right")
     axis.set_xlabel("seconds")
     axis.set_ylabel("server RSS (MB)")
     axis.set_ylim(bottom=0)
     axis.set_title(f"{rss['streams']:,} streams × 1 event/s: server memory")
 
 
-def write_outputs(run: Run, out_dir: Path) -> tuple[Path, Path | None]:
+def write_outputs(run: Run, out_dir: Path, suffix: str = "") -> tuple[Path, Path | None]:
+    """RESULTS{suffix}.md and results{suffix}.png (the soak keeps its own pair)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    chart = out_dir / "results.png"
+    chart = out_dir / f"results{suffix}.png"
     drawn = draw_chart(run, chart)
-    results = out_dir / "RESULTS.md"
+    results = out_dir / f"RESULTS{suffix}.md"
     results.write_text(markdown(run, chart.name if drawn else None))
     return results, chart if drawn else None
 
