@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from quart import Blueprint, Response, request
-from quart_schema import document_response, validate_querystring, validate_request
+from quart_schema import document_response, security_scheme, validate_querystring, validate_request
 
 from . import __version__, commands
 from . import store as db
@@ -14,6 +15,7 @@ from .auth import mint_stream_token
 from .errors import Conflict, NotFound
 from .schemas import (
     Command,
+    CommandReply,
     CreateJob,
     CreateSession,
     ErrorBody,
@@ -36,10 +38,24 @@ from .sse import event_stream, parse_last_event_id, plan_stream
 blueprint = Blueprint("api", __name__)
 
 Reply = tuple[dict[str, Any], int]
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+# What any /api route can answer besides success: malformed body (400), credentials
+# (401/403), unknown id (404), a state conflict (409), a body too large (413), a body
+# or query that fails validation (422), the database unwritable (503).
+ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 503)
+
+
+def errors(func: Handler) -> Handler:
+    """Document the error envelope for every error status in /openapi.json."""
+    for status in ERROR_STATUSES:
+        func = document_response(ErrorBody, status)(func)
+    return func
 
 
 @blueprint.get("/healthz")
 @document_response(Health)
+@security_scheme([])
 async def healthz() -> Reply:
     found = services()
     return {
@@ -54,9 +70,9 @@ async def healthz() -> Reply:
 
 
 @blueprint.post("/api/progress/sessions")
+@errors
 @validate_request(CreateSession)
 @document_response(Snapshot, 201)
-@document_response(ErrorBody, 401)
 async def create_session(data: CreateSession) -> Reply:
     credential(allow_token=False)
     snapshot = await services().progress.create_session(data.operation, data.total_steps)
@@ -64,9 +80,9 @@ async def create_session(data: CreateSession) -> Reply:
 
 
 @blueprint.post("/api/progress/sessions/<session_id>/updates")
+@errors
 @validate_request(UpdateSession)
 @document_response(Snapshot)
-@document_response(ErrorBody, 409)
 async def update_session(session_id: str, data: UpdateSession) -> Reply:
     credential(allow_token=False)
     progress = services().progress
@@ -80,6 +96,7 @@ async def update_session(session_id: str, data: UpdateSession) -> Reply:
 
 
 @blueprint.post("/api/progress/sessions/<session_id>/complete")
+@errors
 @validate_request(FinishSession)
 @document_response(Snapshot)
 async def complete_session(session_id: str, data: FinishSession) -> Reply:
@@ -87,6 +104,7 @@ async def complete_session(session_id: str, data: FinishSession) -> Reply:
 
 
 @blueprint.post("/api/progress/sessions/<session_id>/fail")
+@errors
 @validate_request(FinishSession)
 @document_response(Snapshot)
 async def fail_session(session_id: str, data: FinishSession) -> Reply:
@@ -94,6 +112,7 @@ async def fail_session(session_id: str, data: FinishSession) -> Reply:
 
 
 @blueprint.post("/api/progress/sessions/<session_id>/cancel")
+@errors
 @document_response(Snapshot)
 async def cancel_session(session_id: str) -> Reply:
     credential(allow_token=False)
@@ -124,6 +143,7 @@ async def _require_open(session_id: str) -> None:
 
 
 @blueprint.get("/api/progress/status/<session_id>")
+@errors
 @validate_querystring(ReadQuery)
 @document_response(Snapshot)
 async def session_status(session_id: str, query_args: ReadQuery) -> Reply:
@@ -132,6 +152,7 @@ async def session_status(session_id: str, query_args: ReadQuery) -> Reply:
 
 
 @blueprint.get("/api/progress/sessions")
+@errors
 @validate_querystring(SessionListQuery)
 @document_response(SessionList)
 async def list_sessions(query_args: SessionListQuery) -> Reply:
@@ -147,11 +168,13 @@ async def list_sessions(query_args: SessionListQuery) -> Reply:
 
 
 @blueprint.get("/api/progress/stream/<session_id>")
+@errors
 async def stream_one(session_id: str) -> Response:
     return await _stream([session_id])
 
 
 @blueprint.get("/api/progress/stream")
+@errors
 async def stream_many() -> Response:
     requested = request.args.getlist("session")
     return await _stream(requested or None)
@@ -182,9 +205,9 @@ async def _stream(sessions: list[str] | None) -> Response:
 
 
 @blueprint.post("/api/jobs")
+@errors
 @validate_request(CreateJob)
 @document_response(JobAccepted, 202)
-@document_response(ErrorBody, 422)
 async def create_job(data: CreateJob) -> Reply:
     credential(allow_token=False)
     source = data.source.model_dump(mode="json")
@@ -194,9 +217,10 @@ async def create_job(data: CreateJob) -> Reply:
 
 
 @blueprint.post("/api/commands")
+@errors
 @validate_request(Command)
 @document_response(JobAccepted, 202)
-@document_response(ErrorBody, 422)
+@document_response(CommandReply, 200)
 async def run_command(data: Command) -> Reply:
     credential(allow_token=False)
     found = services()
@@ -217,6 +241,7 @@ def _accepted(job: dict[str, Any]) -> dict[str, Any]:
 
 
 @blueprint.get("/api/jobs")
+@errors
 @validate_querystring(JobListQuery)
 @document_response(JobList)
 async def list_jobs(query_args: JobListQuery) -> Reply:
@@ -228,6 +253,7 @@ async def list_jobs(query_args: JobListQuery) -> Reply:
 
 
 @blueprint.get("/api/jobs/<job_id>")
+@errors
 @validate_querystring(ReadQuery)
 @document_response(Job)
 async def get_job(job_id: str, query_args: ReadQuery) -> Reply:
@@ -236,6 +262,7 @@ async def get_job(job_id: str, query_args: ReadQuery) -> Reply:
 
 
 @blueprint.post("/api/jobs/<job_id>/cancel")
+@errors
 @document_response(Job)
 async def cancel_job(job_id: str) -> Reply:
     credential(allow_token=False)
@@ -243,6 +270,7 @@ async def cancel_job(job_id: str) -> Reply:
 
 
 @blueprint.post("/api/jobs/<job_id>/retry")
+@errors
 @document_response(JobAccepted, 202)
 async def retry_job(job_id: str) -> Reply:
     credential(allow_token=False)
@@ -254,6 +282,7 @@ async def retry_job(job_id: str) -> Reply:
 
 
 @blueprint.post("/api/stream-tokens")
+@errors
 @validate_request(StreamTokenRequest)
 @document_response(StreamToken, 201)
 async def create_stream_token(data: StreamTokenRequest) -> Reply:

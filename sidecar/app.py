@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import httpx
 from pydantic import ValidationError
-from quart import Quart, Response, current_app, request
+from quart import Quart, Request, Response, current_app, g, request
 from quart_schema import QuartSchema, RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from . import __version__
 from .auth import Credential, authenticate, origin_allowed
 from .config import Config, ensure_secret
-from .errors import ConfigError, Forbidden, IgbridgeError
+from .errors import BadRequest, ConfigError, Forbidden, IgbridgeError
 from .jobs import JobRunner, default_kinds
 from .progress import ProgressEngine
 from .store import Store
@@ -47,6 +47,20 @@ class Services:
         self.progress.closing = True
         for sub in self.progress.all_subscriptions():
             sub.close()
+
+
+class JsonSafeRequest(Request):
+    """A body that is not UTF-8, or nested absurdly deep, is the client's fault: 400."""
+
+    async def get_json(
+        self, force: bool = False, silent: bool = False, cache: bool = True
+    ) -> Any:
+        try:
+            return await super().get_json(force=force, silent=silent, cache=cache)
+        except (UnicodeDecodeError, RecursionError):
+            raise BadRequest(
+                "the request body is not valid JSON (not UTF-8, or nested too deeply)"
+            ) from None
 
 
 def services() -> Services:
@@ -76,6 +90,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     """The app; ``lock_file`` is the data dir's lock when the caller already holds it."""
     config = ensure_secret(config)
     app = Quart("sidecar")
+    app.request_class = JsonSafeRequest
     app.config["QUART_SCHEMA_CONVERT_CASING"] = False
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     QuartSchema(
@@ -130,12 +145,19 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         found.lock_file.close()
 
     @app.before_request
-    async def check_origin() -> Response | None:
+    async def check_origin_and_credentials() -> Response | None:
         origin = request.headers.get("Origin")
         if origin and not _origin_ok(origin, config):
             raise Forbidden(f"origin {origin} is not allowed (IGBRIDGE_ALLOWED_ORIGINS)")
         if request.method == "OPTIONS":
             return Response("", status=204)
+        if request.path.startswith("/api/"):
+            # Before any body is read or validated: a stranger learns nothing, not
+            # even what a valid body looks like. Reads may use a stream token.
+            g.igbridge_credential = authenticate(
+                config.secret, dict(request.headers), request.args.get("token"),
+                allow_token=request.method == "GET",
+            )
         return None
 
     @app.after_request
@@ -212,10 +234,11 @@ def _describe(error: Exception) -> str:
 
 
 def credential(*, allow_token: bool) -> Credential:
-    config: Config = current_app.extensions["igbridge_config"]
-    return authenticate(
-        config.secret, dict(request.headers), request.args.get("token"), allow_token=allow_token
-    )
+    """What this request proved (checked before the handler ran)."""
+    found: Credential = g.igbridge_credential
+    if not allow_token:
+        found.require_secret()
+    return found
 
 
 async def _compact_periodically(found: Services) -> None:

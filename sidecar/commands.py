@@ -27,14 +27,15 @@ HELP = [
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 10_000
 
+FLAGS = re.IGNORECASE | re.ASCII  # ASCII: [A-Za-z] must not match "ſ" or "K" (Kelvin)
 _USER = r"@?(?P<user>[A-Za-z0-9._]{1,30})"
 _LIMIT = r"(?:\s+(?:limit|max)\s+(?P<limit>\d{1,6}))?"
 PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("scrape", re.compile(rf"^(?:scrape|fetch)(?:\s+instagram)?\s+{_USER}{_LIMIT}$", re.I)),
-    ("import", re.compile(rf"^(?:bulk\s+)?import(?:\s+instagram)?\s+{_USER}{_LIMIT}$", re.I)),
-    ("export", re.compile(r"^import\s+export\s+(?P<path>\S.*)$", re.I)),
-    ("cancel", re.compile(r"^(?:cancel|stop)\s+(?:job\s+)?(?P<job>[A-Za-z0-9_-]{1,64})$", re.I)),
-    ("status", re.compile(r"^(?:status|jobs|list)$", re.I)),
+    ("scrape", re.compile(rf"^(?:scrape|fetch)(?:\s+instagram)?\s+{_USER}{_LIMIT}$", FLAGS)),
+    ("import", re.compile(rf"^(?:bulk\s+)?import(?:\s+instagram)?\s+{_USER}{_LIMIT}$", FLAGS)),
+    ("export", re.compile(r"^import\s+export\s+(?P<path>\S.*)$", FLAGS)),
+    ("cancel", re.compile(r"^(?:cancel|stop)\s+(?:job\s+)?(?P<job>[A-Za-z0-9_-]{1,64})$", FLAGS)),
+    ("status", re.compile(r"^(?:status|jobs|list)$", FLAGS)),
 ]
 
 
@@ -57,7 +58,7 @@ class Outcome:
 def parse(text: str) -> ParsedCommand:
     """Parse one command; raises ValidationFailed listing what is understood."""
     line = " ".join(text.strip().split())
-    if re.fullmatch(r"import\s+export", line, re.I):
+    if re.fullmatch(r"import\s+export", line, re.I | re.ASCII):
         # Without this, "import @user" would read it as a profile called "export".
         raise ValidationFailed("import export needs the path of a .zip: "
                                "import export <path to .zip>")

@@ -150,6 +150,14 @@ class JobAccepted(BaseModel):
     session_id: str
     stream_url: str
     job: Job
+    reply: str | None = None  # set when a chat command started the job
+
+
+class CommandReply(BaseModel):
+    """The answer to a command that starts nothing (``status``, ``cancel``)."""
+
+    reply: str
+    jobs: list[Job]
 
 
 class JobList(BaseModel):
@@ -160,6 +168,7 @@ class JobListQuery(Strict):
     status: JobStatus | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 50
     before: Annotated[float, Field(ge=0)] | None = None
+    token: str | None = None  # accepted, then refused: listing jobs needs the secret
 
 
 class Command(Strict):

@@ -70,15 +70,6 @@ def test_any_text(text: str) -> None:
     check(text)
 
 
-USERNAME_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="commands.PATTERNS are compiled with re.I but without re.ASCII: [A-Za-z] then "
-           "matches 'ſ' (U+017F), 'K' (U+212A) and 'İ' (U+0130), so '@ſam' parses to the "
-           "username 'ſam' and '@İsa' to 'i̇sa', which are not Instagram usernames",
-)
-
-
-@USERNAME_BUG
 @SETTINGS
 @given(text=COMMANDISH)
 @example("scrape @ſam")
