@@ -389,12 +389,15 @@ async def upload_once(
             return UploadedMedia(media.kind, known[0], known[1], alt)
         data = await asyncio.to_thread(cached.path.read_bytes)
         stem = post.short_code or post.source_id.replace(":", "-")[:32]
-        uploaded = await wp.upload_media(data, filename=f"{stem}-{index + 1}.{cached.extension}",
-                                         content_type=cached.content_type)
-        wp_id, url = int(uploaded["id"]), str(uploaded.get("source_url") or "")
         # WordPress strips tags from alt text (sanitize_text_field): escaped, an alt
-        # text that looks like HTML is kept as the text it is, as captions are.
-        await wp.update_media(wp_id, alt_text=html.escape(alt, quote=False), post=post_id)
+        # text that looks like HTML is kept as the text it is, as captions are. Alt
+        # text and parent ride on the upload itself: one request per file, not two.
+        uploaded = await wp.upload_media(
+            data, filename=f"{stem}-{index + 1}.{cached.extension}",
+            content_type=cached.content_type, alt_text=html.escape(alt, quote=False),
+            parent=post_id,
+        )
+        wp_id, url = int(uploaded["id"]), str(uploaded.get("source_url") or "")
         await ctx.store.write([(
             "INSERT OR REPLACE INTO wp_media (site, sha256, wp_media_id, wp_url)"
             " VALUES (?, ?, ?, ?)", (site, cached.sha256, wp_id, url),
