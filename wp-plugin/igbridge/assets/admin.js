@@ -101,7 +101,6 @@ function render(job) {
   else if (!tracker?.sessionIds.includes(job.session_id) && job.progress) entry.view.update(job.progress);
   const open = outcomeCell.querySelector('details')?.open ?? false;
   outcomeCell.replaceChildren(el('span', '', countsText(job.counts)));
-  if (job.status === 'error' && job.error) outcomeCell.append(el('p', 'igbridge-error', job.error));
   if (job.items?.length) outcomeCell.append(itemList(job.items, open));
   actionCell.replaceChildren();
   if (active) actionCell.append(actionButton(t('cancel'), 'cancel', job));
