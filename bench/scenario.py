@@ -88,7 +88,7 @@ class Scenario:
     run: Callable[[Settings], Awaitable[ScenarioResult]]
 
 
-SCENARIO_MODULES: Sequence[str] = ("latency", "streams", "throughput", "writes")
+SCENARIO_MODULES: Sequence[str] = ("latency", "streams", "throughput", "writes", "browser")
 
 
 def load_scenarios() -> list[Scenario]:
