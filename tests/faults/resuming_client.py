@@ -7,6 +7,7 @@ client saw with the stored event log: nothing lost, nothing twice.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,11 +29,13 @@ class ResumingClient:
     errors: Counter[str] = field(default_factory=Counter)
     last_id: int | None = None
     finished: bool = False
+    stopped: threading.Event = field(default_factory=threading.Event)
 
     def follow(self, max_connections: int = 100_000) -> None:
         """Read until the session's terminal event (or a 204: everything was seen)."""
         rng = random.Random(self.seed)
-        while not self.finished and self.connections < max_connections:
+        while (not self.finished and not self.stopped.is_set()
+               and self.connections < max_connections):
             self.connections += 1
             headers = dict(self.headers)
             params: dict[str, int] = {}
@@ -49,13 +52,13 @@ class ResumingClient:
                     response.raise_for_status()
                     for frame in iter_frames(response):
                         self._take(frame)
-                        if self.finished:
+                        if self.finished or self.stopped.is_set():
                             return
             except httpx.TransportError as exc:
                 self.errors[type(exc).__name__] += 1
             # A browser waits ``retry`` ms; a short seeded pause keeps the test quick.
             time.sleep(rng.uniform(0.0, 0.05))
-        if not self.finished:
+        if not self.finished and not self.stopped.is_set():
             raise AssertionError(f"gave up after {self.connections} connections")
 
     def _take(self, frame: Frame) -> None:

@@ -17,7 +17,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from dev.stack import Stack
+from tests.fakes.apify_server import FakeApify
 from tests.faults.exports import build_export
 from tests.faults.fault_proxy import FaultProxy
 from tests.faults.support import (
@@ -33,7 +34,6 @@ from tests.faults.support import (
     wait_job,
     wordpress_sidecar,
 )
-from tests.fakes.apify_server import FakeApify
 from tests.support.media_server import MediaServer
 from tests.support.sidecar_process import SidecarProcess
 
@@ -159,7 +159,7 @@ def run_kill_iterations(
 ])
 def test_kill_9_at_random_points_of_imports(
     stack: Stack, tmp_path: Path, apify: FakeApify, media: MediaServer,
-    record_property: pytest.RecordProperty, iterations: int, posts: int, image_delay: float,
+    record_property: Callable[[str, object], None], iterations: int, posts: int, image_delay: float,
 ) -> None:
     where, source_ids = run_kill_iterations(stack, tmp_path, apify, media,
                                             iterations=iterations, posts=posts,

@@ -12,10 +12,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -93,7 +92,7 @@ def start_outage(proxy: FaultProxy, kind: str) -> None:
 
 
 def run_outage(
-    stack: Stack, tmp_path: Path, proxy: FaultProxy, record_property: pytest.RecordProperty,
+    stack: Stack, tmp_path: Path, proxy: FaultProxy, record_property: Callable[[str, object], None],
     *, kind: str, env: dict[str, str], expected_attempts: int, posts: int = POSTS,
     outage_after_imported: int = 2,
 ) -> None:
@@ -161,7 +160,7 @@ def run_outage(
 
 
 def test_wordpress_answering_503(stack: Stack, tmp_path: Path, proxy: FaultProxy,
-                                 record_property: pytest.RecordProperty) -> None:
+                                 record_property: Callable[[str, object], None]) -> None:
     run_outage(stack, tmp_path, proxy, record_property, kind="503",
                env={"IGBRIDGE_IMPORT_CONCURRENCY": "1", "IGBRIDGE_JOB_ATTEMPTS": "3"},
                expected_attempts=3)
@@ -174,7 +173,7 @@ def test_wordpress_answering_503(stack: Stack, tmp_path: Path, proxy: FaultProxy
     pytest.param(2, 4, id="two-attempts", marks=pytest.mark.slow),
 ])
 def test_wordpress_hanging(stack: Stack, tmp_path: Path, proxy: FaultProxy,
-                           record_property: pytest.RecordProperty, attempts: int,
+                           record_property: Callable[[str, object], None], attempts: int,
                            concurrency: int) -> None:
     # The WordPress client's read timeout is 30 s: each attempt hangs that long. The outage
     # starts with the job, so the first ``concurrency`` posts hang together and their
