@@ -1,7 +1,25 @@
-"""Fixtures of the fault harness: ``--run-slow`` and the fault proxy."""
+"""Fixtures of the fault harness: ``--run-slow`` and ``record_figure``."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
 
 from tests.faults.slow_option import pytest_addoption, pytest_collection_modifyitems
 
 __all__ = ["pytest_addoption", "pytest_collection_modifyitems"]
+
+
+@pytest.fixture
+def record_figure(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
+    """Keep a figure with the test's report (``user_properties``, written to junit XML by
+    the ``legacy``/``xunit1`` families) and print it. Unlike ``record_property`` it does
+    not warn under the default ``xunit2`` family, which the warnings-as-errors setting
+    would turn into a failure of the test."""
+
+    def record(name: str, value: object) -> None:
+        request.node.user_properties.append((name, value))
+        print(f"{request.node.name}: {name} = {value}")
+
+    return record

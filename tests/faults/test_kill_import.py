@@ -159,13 +159,12 @@ def run_kill_iterations(
 ])
 def test_kill_9_at_random_points_of_imports(
     stack: Stack, tmp_path: Path, apify: FakeApify, media: MediaServer,
-    record_property: Callable[[str, object], None], iterations: int, posts: int, image_delay: float,
+    record_figure: Callable[[str, object], None], iterations: int, posts: int, image_delay: float,
 ) -> None:
     where, source_ids = run_kill_iterations(stack, tmp_path, apify, media,
                                             iterations=iterations, posts=posts,
                                             image_delay=image_delay)
-    record_property("killed_at", dict(where))
-    print("kill -9 landed at:", dict(where))
+    record_figure("killed_at", dict(where))
     # Once more over everything: no iteration made a copy of another's post either.
     assert copies_in_wordpress(stack, source_ids) == dict.fromkeys(source_ids, 1)
 

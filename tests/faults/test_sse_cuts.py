@@ -58,7 +58,7 @@ def produce_updates(sidecar: SidecarProcess, session_id: str, seconds: float,
     pytest.param(600, id="600s", marks=pytest.mark.slow),
 ])
 def test_client_behind_random_cuts_sees_the_log_exactly_once(
-    sidecar: SidecarProcess, seconds: int, record_property: Callable[[str, object], None]
+    sidecar: SidecarProcess, seconds: int, record_figure: Callable[[str, object], None]
 ) -> None:
     api = httpx.Client(base_url=sidecar.url, headers=sidecar.headers, timeout=10)
     created = api.post("/api/progress/sessions",
@@ -77,11 +77,11 @@ def test_client_behind_random_cuts_sees_the_log_exactly_once(
         reader.join(60)
         assert not reader.is_alive(), "the client did not reach the terminal event"
         cuts = proxy.stats["cut_rst"] + proxy.stats["cut_fin"]
-        record_property("updates_sent", sent)
-        record_property("connections", client.connections)
-        record_property("cuts_rst", proxy.stats["cut_rst"])
-        record_property("cuts_fin", proxy.stats["cut_fin"])
-        record_property("client_errors", dict(client.errors))
+        record_figure("updates_sent", sent)
+        record_figure("connections", client.connections)
+        record_figure("cuts_rst", proxy.stats["cut_rst"])
+        record_figure("cuts_fin", proxy.stats["cut_fin"])
+        record_figure("client_errors", dict(client.errors))
 
     assert failures == []
     stored = stored_event_ids(sidecar.url, session_id, sidecar.headers)

@@ -92,7 +92,7 @@ def start_outage(proxy: FaultProxy, kind: str) -> None:
 
 
 def run_outage(
-    stack: Stack, tmp_path: Path, proxy: FaultProxy, record_property: Callable[[str, object], None],
+    stack: Stack, tmp_path: Path, proxy: FaultProxy, record_figure: Callable[[str, object], None],
     *, kind: str, env: dict[str, str], expected_attempts: int, posts: int = POSTS,
     outage_after_imported: int = 2,
 ) -> None:
@@ -118,8 +118,8 @@ def run_outage(
         job = wait_job(api, job_id, timeout=240)
         sampler.stop()
 
-        record_property("status_requests", len(sampler.latencies) + len(sampler.failures))
-        record_property("status_p99_ms", sampler.p99_ms())
+        record_figure("status_requests", len(sampler.latencies) + len(sampler.failures))
+        record_figure("status_p99_ms", sampler.p99_ms())
         print(f"{kind}: {len(sampler.latencies)} status requests, p99 {sampler.p99_ms()} ms")
         assert sampler.failures == []
         assert len(sampler.latencies) > 10
@@ -160,8 +160,8 @@ def run_outage(
 
 
 def test_wordpress_answering_503(stack: Stack, tmp_path: Path, proxy: FaultProxy,
-                                 record_property: Callable[[str, object], None]) -> None:
-    run_outage(stack, tmp_path, proxy, record_property, kind="503",
+                                 record_figure: Callable[[str, object], None]) -> None:
+    run_outage(stack, tmp_path, proxy, record_figure, kind="503",
                env={"IGBRIDGE_IMPORT_CONCURRENCY": "1", "IGBRIDGE_JOB_ATTEMPTS": "3"},
                expected_attempts=3)
     # Every request was retried by the client, then the job by the runner.
@@ -173,12 +173,12 @@ def test_wordpress_answering_503(stack: Stack, tmp_path: Path, proxy: FaultProxy
     pytest.param(2, 4, id="two-attempts", marks=pytest.mark.slow),
 ])
 def test_wordpress_hanging(stack: Stack, tmp_path: Path, proxy: FaultProxy,
-                           record_property: Callable[[str, object], None], attempts: int,
+                           record_figure: Callable[[str, object], None], attempts: int,
                            concurrency: int) -> None:
     # The WordPress client's read timeout is 30 s: each attempt hangs that long. The outage
     # starts with the job, so the first ``concurrency`` posts hang together and their
     # failures in a row make the importer stop: one attempt takes 30 s, not 30 s a post.
-    run_outage(stack, tmp_path, proxy, record_property, kind="stall",
+    run_outage(stack, tmp_path, proxy, record_figure, kind="stall",
                env={"IGBRIDGE_IMPORT_CONCURRENCY": str(concurrency),
                     "IGBRIDGE_JOB_ATTEMPTS": str(attempts)},
                expected_attempts=attempts, posts=POSTS, outage_after_imported=0)
