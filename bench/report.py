@@ -47,6 +47,7 @@ def machine() -> dict[str, str]:
     return {
         "CPU": cpu,
         "cores": str(os.cpu_count()),
+        "niceness of the bench and its servers": str(os.getpriority(os.PRIO_PROCESS, 0)),
         "RAM": f"{ram_kb / 1024 / 1024:.1f} GiB",
         "Python": platform.python_version(),
         "OS": os_name,
