@@ -88,7 +88,8 @@ class Scenario:
     run: Callable[[Settings], Awaitable[ScenarioResult]]
 
 
-SCENARIO_MODULES: Sequence[str] = ("latency", "streams", "throughput", "writes", "browser")
+SCENARIO_MODULES: Sequence[str] = ("latency", "streams", "throughput", "writes", "imports",
+                                     "browser")
 
 
 def load_scenarios() -> list[Scenario]:
