@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from . import store as db
 from .errors import Conflict, NotFound, StorageError, ValidationFailed
 
@@ -38,12 +40,19 @@ RATE_TIME_CONSTANT = 10.0  # seconds; smooths the rate over roughly the last ten
 RATE_MIN_INTERVAL = 0.25
 
 
+_last_iso: tuple[int, str] = (-1, "")
+
+
 def iso(ts: float | None) -> str | None:
+    """ISO 8601 UTC with milliseconds; a hot path, so the last answer is reused."""
+    global _last_iso
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    millis = int(ts * 1000)
+    if millis != _last_iso[0]:
+        text = datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds")
+        _last_iso = (millis, text.replace("+00:00", "Z"))
+    return _last_iso[1]
 
 
 @dataclass
@@ -76,8 +85,9 @@ class Event:
     id: int
     session_id: str
     type: str
-    data: str
+    data: str  # the frame's JSON: {"type", ...the session's snapshot at this event}
     terminal: bool
+    created: float
     _frame: bytes | None = None
 
     @property
@@ -132,7 +142,7 @@ class ProgressEngine:
         # Finished in memory but the terminal event not yet committed: streams still
         # read their committed snapshot from here.
         self._finishing: dict[str, _LiveSession] = {}
-        self._queue: list[tuple[Event, dict[str, Any]]] = []
+        self._queue: list[Event] = []
         self._queued = asyncio.Event()
         self._next_id = 1
         self.committed_id = 0
@@ -288,8 +298,8 @@ class ProgressEngine:
             snap["eta_seconds"] = None
 
     def _require_live(self, session_id: str) -> _LiveSession:
-        if self.storage_error is not None:
-            raise self.storage_error
+        # A failed commit does not block later updates: the next batch is tried, and
+        # flush() reports a fresh error while the problem lasts.
         live = self._live.get(session_id)
         if live is None:
             raise NotFound(f"no running session {session_id}")
@@ -301,15 +311,17 @@ class ProgressEngine:
         event_id = self._next_id
         self._next_id += 1
         snap["last_event_id"] = event_id
-        payload = {"type": type_, **snap}
+        # Serialized once, here: the same text is stored, replayed and streamed, and it
+        # is the snapshot as of this event (the writer derives the sessions row from it).
         event = Event(
             id=event_id,
             session_id=session_id,
             type=type_,
-            data=db.dumps(payload),
+            data=orjson.dumps({"type": type_, **snap}).decode(),
             terminal=type_ in TERMINAL,
+            created=created,
         )
-        self._queue.append((event, {"snapshot": dict(snap), "created": created}))
+        self._queue.append(event)
         self._queued.set()
         return event
 
@@ -336,33 +348,35 @@ class ProgressEngine:
                 batch = self._queue[:MAX_BATCH]
                 del self._queue[:MAX_BATCH]
                 try:
-                    await self._commit(batch)
+                    snapshots = await self._commit(batch)
                 except StorageError as exc:
                     log.error("progress batch of %d events lost: %s", len(batch), exc)
                     self.storage_error = exc
-                    self._fail_waiters(batch[-1][0].id, exc)
+                    self._fail_waiters(batch[-1].id, exc)
                     continue
                 self.storage_error = None
-                self._publish(batch)
+                self._publish(batch, snapshots)
 
-    async def _commit(self, batch: list[tuple[Event, dict[str, Any]]]) -> None:
-        latest: dict[str, tuple[Event, dict[str, Any]]] = {}
-        for event, info in batch:
-            latest[event.session_id] = (event, info)
-        event_rows = [
-            (e.id, e.session_id, e.type, e.data, info["created"]) for e, info in batch
-        ]
+    async def _commit(self, batch: list[Event]) -> dict[str, dict[str, Any]]:
+        """One transaction for the batch; returns each session's newest snapshot."""
+        latest: dict[str, Event] = {}
+        for event in batch:
+            latest[event.session_id] = event
+        event_rows = [(e.id, e.session_id, e.type, e.data, e.created) for e in batch]
+        snapshots: dict[str, dict[str, Any]] = {}
         session_rows = []
-        for session_id, (event, info) in latest.items():
-            snap = info["snapshot"]
+        for session_id, event in latest.items():
+            snap = orjson.loads(event.data)
+            del snap["type"]
+            snapshots[session_id] = snap
             session_rows.append((
                 session_id,
                 snap["operation"],
                 snap["status"],
-                db.dumps(snap),
+                orjson.dumps(snap).decode(),
                 _epoch(snap["created_at"]),
-                info["created"],
-                info["created"] if snap["status"] in TERMINAL else None,
+                event.created,
+                event.created if snap["status"] in TERMINAL else None,
                 event.id,
             ))
         await self.store.write(
@@ -378,12 +392,14 @@ class ProgressEngine:
                  " last_event_id = excluded.last_event_id", session_rows),
             ],
         )
+        return snapshots
 
-    def _publish(self, batch: list[tuple[Event, dict[str, Any]]]) -> None:
-        for event, info in batch:
-            live = self._live.get(event.session_id)
+    def _publish(self, batch: list[Event], snapshots: dict[str, dict[str, Any]]) -> None:
+        for session_id, snap in snapshots.items():
+            live = self._live.get(session_id)
             if live is not None:
-                live.committed = info["snapshot"]
+                live.committed = snap
+        for event in batch:
             if event.terminal:
                 self._finishing.pop(event.session_id, None)
             for sub in self._by_session.get(event.session_id, ()):
@@ -391,7 +407,7 @@ class ProgressEngine:
             for sub in self._everything:
                 if sub.wants(event):
                     sub.push(event)
-        self.committed_id = batch[-1][0].id
+        self.committed_id = batch[-1].id
         still_waiting = []
         for target, future in self._flush_waiters:
             if target <= self.committed_id:

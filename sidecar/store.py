@@ -159,7 +159,10 @@ async def _transaction(
                 await conn.executemany(sql, rows)
             await conn.execute("COMMIT")
         except BaseException:
-            await conn.execute("ROLLBACK")
+            # On SQLITE_FULL (and a few other errors) SQLite has already rolled back;
+            # a second ROLLBACK would replace the real error with "no transaction".
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
             raise
     except sqlite3.Error as exc:
         raise StorageError(f"could not write to the database: {exc}") from exc

@@ -44,7 +44,21 @@ def stack(
         running.stop()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run tests marked slow: the longer soak and fuzz variants "
+                          "(make soak; IGBRIDGE_SOAK=1 does the same)")
+
+
+def run_slow(config: pytest.Config) -> bool:
+    return bool(config.getoption("--run-slow")) or os.environ.get(
+        "IGBRIDGE_SOAK", "") not in ("", "0")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_slow = pytest.mark.skip(reason="slow soak variant: run with --run-slow (make soak)")
     for item in items:
         if "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.wordpress)
+        if "slow" in item.keywords and not run_slow(config):
+            item.add_marker(skip_slow)

@@ -1,14 +1,10 @@
-"""Fixtures of the fault harness: ``--run-slow`` and ``record_figure``."""
+"""Fixtures of the fault harness (``--run-slow`` lives in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pytest
-
-from tests.faults.slow_option import pytest_addoption, pytest_collection_modifyitems
-
-__all__ = ["pytest_addoption", "pytest_collection_modifyitems"]
 
 
 @pytest.fixture

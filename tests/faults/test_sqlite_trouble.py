@@ -92,19 +92,7 @@ def finish_and_compare(sidecar: SidecarProcess, api: httpx.Client, session_id: s
     assert client.event_ids == stored
 
 
-STICKY_STORAGE_ERROR = (
-    "sidecar bug: ProgressEngine._require_live (sidecar/progress.py) re-raises the stored "
-    "storage_error for every update, and only a successful commit clears it, but nothing "
-    "can be queued any more: after one failed commit every update answers 503 until restart"
-)
-ROLLBACK_HIDES_ERROR = (
-    "sidecar bug: store._transaction (sidecar/store.py) runs ROLLBACK after SQLite already "
-    "rolled back on SQLITE_FULL; 'cannot rollback - no transaction is active' replaces the "
-    "real 'database or disk is full' in the storage_error message"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=STICKY_STORAGE_ERROR)
 def test_database_locked_longer_than_the_busy_timeout(tmp_path: Path) -> None:
     sidecar = SidecarProcess(tmp_path / "data").start()
     api = httpx.Client(base_url=sidecar.url, headers=sidecar.headers, timeout=30)
@@ -155,7 +143,6 @@ def test_database_locked_longer_than_the_busy_timeout(tmp_path: Path) -> None:
     assert integrity_check(sidecar.data_dir / "igbridge.sqlite3") == "ok"
 
 
-@pytest.mark.xfail(strict=True, reason=f"{ROLLBACK_HIDES_ERROR}; {STICKY_STORAGE_ERROR}")
 def test_disk_full(small_disk: Path) -> None:
     sidecar = SidecarProcess(small_disk / "data").start()
     filler = small_disk / "filler"
