@@ -146,14 +146,56 @@ async def drive_updates(
     connections: int,
     first_step: int = 1,
     during: Callable[[float], Coroutine[Any, Any, None]] | None = None,
+    batch: int = 1,
 ) -> Sending:
     """Update every session ``rate_per_session`` times a second, spread evenly in time.
 
-    ``during(t0)`` runs alongside (a fault to inject, samples to take).
+    ``during(t0)`` runs alongside (a fault to inject, samples to take). With ``batch``
+    above 1 a connection sends whatever is due (up to ``batch`` updates) in one
+    ``POST /api/progress/updates``; nothing waits to fill a batch.
     """
     outcome = Sending(acknowledged={sid: [] for sid in session_ids})
     queue: asyncio.Queue[tuple[str, int, float] | None] = asyncio.Queue()
     spacing = 1.0 / (rate_per_session * len(session_ids))
+
+    async def batch_worker() -> None:
+        conn = HttpConnection(port, AUTH)
+        try:
+            while (job := await queue.get()) is not None:
+                jobs = [job]
+                while len(jobs) < batch and not queue.empty():
+                    more = queue.get_nowait()
+                    if more is None:
+                        queue.put_nowait(None)  # the stop signal stays for this loop
+                        break
+                    jobs.append(more)
+
+                def body(jobs: list[tuple[str, int, float]] = jobs) -> bytes:
+                    now = time.monotonic()
+                    outcome.lag_ms.extend((now - due) * 1000.0 for _s, _st, due in jobs)
+                    return json.dumps({"updates": [
+                        {"session_id": sid, "step": step, "message": f"step {step}",
+                         "details": {"t": now}} for sid, step, _due in jobs]}).encode()
+
+                outcome.sent += len(jobs)
+                try:
+                    status, data = await conn.request("POST", "/api/progress/updates",
+                                                      stamp=body)
+                except (OSError, asyncio.IncompleteReadError):
+                    outcome.failed += len(jobs)
+                    conn.close()
+                    continue
+                if status != 200:
+                    outcome.rejected += len(jobs)
+                    continue
+                for (session_id, step, _due), result in zip(
+                        jobs, json.loads(data)["results"], strict=True):
+                    if result.get("error"):
+                        outcome.rejected += 1
+                    else:
+                        outcome.acknowledged[session_id].append(step)
+        finally:
+            conn.close()
 
     async def worker() -> None:
         conn = HttpConnection(port, AUTH)
@@ -182,7 +224,8 @@ async def drive_updates(
         finally:
             conn.close()
 
-    workers = [asyncio.create_task(worker()) for _ in range(connections)]
+    workers = [asyncio.create_task(batch_worker() if batch > 1 else worker())
+               for _ in range(connections)]
     t0 = time.monotonic() + 0.05
     side = asyncio.create_task(during(t0)) if during else None
     total = int(duration * rate_per_session * len(session_ids))

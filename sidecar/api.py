@@ -12,7 +12,7 @@ from . import __version__, commands
 from . import store as db
 from .app import credential, services
 from .auth import mint_stream_token
-from .errors import Conflict, NotFound
+from .errors import Conflict, IgbridgeError, NotFound
 from .schemas import (
     Command,
     CommandReply,
@@ -31,6 +31,8 @@ from .schemas import (
     Snapshot,
     StreamToken,
     StreamTokenRequest,
+    UpdateMany,
+    UpdateManyResult,
     UpdateSession,
 )
 from .sse import event_stream, parse_last_event_id, plan_stream
@@ -93,6 +95,31 @@ async def update_session(session_id: str, data: UpdateSession) -> Reply:
     )
     await progress.flush()  # a 200 means it is on disk
     return snapshot, 200
+
+
+@blueprint.post("/api/progress/updates")
+@errors
+@validate_request(UpdateMany)
+@document_response(UpdateManyResult)
+async def update_many(data: UpdateMany) -> Reply:
+    """Several sessions' updates in one request and one commit: for a reporter that
+    drives many sessions at once. Each update succeeds or fails on its own."""
+    credential(allow_token=False)
+    progress = services().progress
+    results: list[dict[str, Any]] = []
+    for item in data.updates:
+        try:
+            await _require_open(item.session_id)
+            snapshot = progress.update(
+                item.session_id, step=item.step, total=item.total, message=item.message,
+                details=item.details, phase=item.phase,
+            )
+            results.append({"session_id": item.session_id, "snapshot": snapshot})
+        except IgbridgeError as exc:
+            results.append({"session_id": item.session_id,
+                            "error": {"code": exc.code, "message": exc.message}})
+    await progress.flush()  # one commit for all of them; a 200 means they are on disk
+    return {"results": results}, 200
 
 
 @blueprint.post("/api/progress/sessions/<session_id>/complete")

@@ -39,6 +39,24 @@ class UpdateSession(Strict):
     total: Annotated[int, Field(ge=0, le=1_000_000_000)] | None = None
 
 
+class SessionUpdate(UpdateSession):
+    session_id: Identifier
+
+
+class UpdateMany(Strict):
+    updates: Annotated[list[SessionUpdate], Field(min_length=1, max_length=1000)]
+
+
+class UpdateOutcome(BaseModel):
+    session_id: str
+    snapshot: Snapshot | None = None
+    error: ErrorDetail | None = None
+
+
+class UpdateManyResult(BaseModel):
+    results: list[UpdateOutcome]
+
+
 class FinishSession(Strict):
     message: Text = ""
 

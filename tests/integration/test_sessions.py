@@ -188,3 +188,26 @@ def test_many_concurrent_sessions_interleave_correctly(
     for session_id in sessions:
         # creation (0), ten updates, the terminal event (10 again)
         assert seen[session_id] == [0, *range(1, 11), 10], session_id
+
+
+def test_many_updates_in_one_request_each_succeed_or_fail_alone(api: httpx.Client) -> None:
+    a, b, done = make_session(api, total=5), make_session(api, total=5), make_session(api)
+    api.post(f"/api/progress/sessions/{done}/complete", json={})
+    reply = api.post("/api/progress/updates", json={"updates": [
+        {"session_id": a, "step": 1, "message": "a1"},
+        {"session_id": b, "step": 2, "message": "b2", "phase": "Importing"},
+        {"session_id": "nope", "step": 1},
+        {"session_id": done, "step": 1},
+        {"session_id": a, "step": 9},
+        {"session_id": a, "step": 3, "message": "a3"},
+    ]})
+    assert reply.status_code == 200, reply.text
+    results = reply.json()["results"]
+    assert [(r["session_id"], (r.get("error") or {}).get("code")) for r in results] == [
+        (a, None), (b, None), ("nope", "not_found"), (done, "conflict"),
+        (a, "validation_error"), (a, None)]
+    assert results[5]["snapshot"]["message"] == "a3"
+    assert api.get(f"/api/progress/status/{a}").json()["step"] == 3
+    assert api.get(f"/api/progress/status/{b}").json()["phase"] == "Importing"
+    empty = api.post("/api/progress/updates", json={"updates": []})
+    assert empty.status_code == 422
