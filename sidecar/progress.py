@@ -490,6 +490,9 @@ class ProgressEngine:
         count = int(row[0]) if row else 0
         if count:
             await self.store.write(db.compaction_statements(cutoff))
+            async with self.store.write_lock:
+                # executescript steps the pragma to its end; execute() frees one page.
+                await self.store.writer.executescript("PRAGMA incremental_vacuum;")
         return count
 
 

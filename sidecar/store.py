@@ -114,6 +114,9 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             writer = await aiosqlite.connect(path, isolation_level=None)
+            # Set before the first table exists (it only takes effect then): compaction
+            # can then hand the freed pages back to the file system.
+            await writer.execute("PRAGMA auto_vacuum=INCREMENTAL")
             await writer.execute("PRAGMA journal_mode=WAL")
             await writer.execute("PRAGMA synchronous=NORMAL")
             await writer.execute("PRAGMA busy_timeout=5000")

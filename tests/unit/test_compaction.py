@@ -1,0 +1,47 @@
+"""Retention compaction on a real SQLite file: old events go, the file shrinks, the final
+state and the terminal event stay, and running sessions are not touched."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sidecar.progress import ProgressEngine
+from sidecar.store import Store
+
+
+async def test_compaction_frees_the_space_of_old_events(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = await Store.open(path)
+    engine = ProgressEngine(store)
+    await engine.start()
+    finished = []
+    for _ in range(3):
+        session_id = (await engine.create_session("old", 2000))["session_id"]
+        for step in range(1, 2001):
+            engine.update(session_id, step=step, message="x" * 200)
+        engine.finish(session_id, "complete", "done")
+        finished.append(session_id)
+    running = (await engine.create_session("running", 10))["session_id"]
+    engine.update(running, step=1)
+    await engine.flush()
+    finals = [await engine.get_snapshot(s) for s in finished]
+
+    async def checkpoint() -> int:
+        async with store.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+            await cursor.fetchall()
+        return os.path.getsize(path)
+
+    before = await checkpoint()
+    assert await engine.compact(0) == 3
+    after = await checkpoint()
+    assert after < before / 10, (before, after)
+    assert [await engine.get_snapshot(s) for s in finished] == finals
+    async with store.reader.execute(
+        "SELECT session_id, type, COUNT(*) FROM events GROUP BY session_id, type"
+    ) as cursor:
+        kept = sorted(tuple(r) for r in await cursor.fetchall())
+    assert kept == sorted([(s, "complete", 1) for s in finished] + [(running, "progress", 2)])
+    assert await engine.compact(0) == 0  # nothing left to do
+    await engine.close()
+    await store.close()
