@@ -114,23 +114,21 @@ class ManagedProcess:
         """SIGTERM the whole group (SIGKILL with ``kill``), SIGKILL what is left after grace."""
         if self.popen is None and not self.is_ours():
             return  # long gone, and the pid may now belong to someone else
-        self._signal(signal.SIGKILL if kill else signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            self._reap()
-            if not _group_members(self.pid):
+        for signum in (signal.SIGKILL if kill else signal.SIGTERM, signal.SIGKILL):
+            self._signal(signum)
+            if self._group_gone_within(grace):
                 self._wait_leader()
                 return
-            time.sleep(0.05)
-        self._signal(signal.SIGKILL)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            self._reap()
-            if not _group_members(self.pid):
-                self._wait_leader()
-                return
-            time.sleep(0.05)
         raise StackError(f"{self.name} (process group {self.pid}) survived SIGKILL")
+
+    def _group_gone_within(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._reap()
+            if not _group_members(self.pid):
+                return True
+            time.sleep(0.05)
+        return False
 
     def _signal(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
