@@ -119,13 +119,25 @@ def draw_chart(run: Run, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [key for key in ("latency_percentiles", "rss") if key in series]
-    figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
-    for axis, key in zip(axes[0], panels, strict=True):
+    panels: list[str] = [key for key in ("latency_percentiles", "rss") if key in series]
+    if "soak" in series:
+        panels += ["soak_latency", "soak_rss"]
+    columns = min(2, len(panels))
+    rows = (len(panels) + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 4.5 * rows),
+                                squeeze=False)
+    flat = [axis for row in axes for axis in row]
+    for axis in flat[len(panels):]:
+        axis.set_visible(False)
+    for axis, key in zip(flat, panels, strict=False):
         if key == "latency_percentiles":
             _draw_latency(axis, series[key])
-        else:
+        elif key == "rss":
             _draw_rss(axis, series[key])
+        elif key == "soak_latency":
+            _draw_soak_latency(axis, series["soak"])
+        else:
+            _draw_soak_rss(axis, series["soak"])
     figure.suptitle(f"igbridge benchmarks, {run.started.strftime('%Y-%m-%d')}, "
                     f"{run.machine['cores']} cores")
     figure.tight_layout()
@@ -163,6 +175,50 @@ def _draw_rss(axis: Any, rss: dict[str, Any]) -> None:
     axis.set_ylabel("server RSS (MB)")
     axis.set_ylim(bottom=0)
     axis.set_title(f"{rss['streams']:,} streams × 1 event/s: server memory")
+
+
+def _mark_imports(axis: Any, soak: dict[str, Any]) -> None:
+    began, ended = soak["imports"]
+    if ended > began:
+        axis.axvspan(began, ended, color="tab:orange", alpha=0.12, label="imports running")
+
+
+def _draw_soak_latency(axis: Any, soak: dict[str, Any]) -> None:
+    """Latency p50/p99 of each 10 s window, the import period shaded."""
+    windows = soak["windows"]
+    middles = [(start + end) / 2 for start, end, *_ in windows]
+    axis.plot(middles, [w[2] for w in windows], marker=".", label="p50")
+    axis.plot(middles, [w[3] for w in windows], marker=".", label="p99")
+    axis.axhline(soak["target_p99"], color="tab:red", linestyle="--", linewidth=1,
+                 label=f"p99 target {soak['target_p99']:g} ms")
+    _mark_imports(axis, soak)
+    axis.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    axis.yaxis.set_major_formatter(plain)
+    axis.set_xlabel("seconds since the updates started")
+    axis.set_ylabel("update → frame latency (ms, log)")
+    axis.set_title(f"soak: {soak['streams']:,} streams × 1 event/s, per 10 s window")
+    axis.legend(fontsize=8)
+
+
+def _draw_soak_rss(axis: Any, soak: dict[str, Any]) -> None:
+    """Server RSS every second; frames/s per window on the right-hand axis."""
+    axis.plot(soak["times"], [kb / 1024 for kb in soak["rss_kb"]], color="tab:purple",
+              label="server RSS")
+    _mark_imports(axis, soak)
+    if "updates end" in soak["marks"]:
+        axis.axvline(soak["marks"]["updates end"], color="grey", linestyle=":", linewidth=1)
+    axis.set_xlabel("seconds since the updates started")
+    axis.set_ylabel("server RSS (MB)")
+    axis.set_ylim(bottom=0)
+    axis.legend(loc="lower left", fontsize=8)
+    frames = axis.twinx()
+    windows = soak["windows"]
+    frames.step([w[0] for w in windows], [w[4] for w in windows], where="post",
+                color="tab:green", alpha=0.6, linewidth=1)
+    frames.set_ylabel("frames/s (green)")
+    frames.set_ylim(0, 1.25 * max([w[4] for w in windows], default=1.0))
+    axis.set_title("soak: server memory and frames delivered")
 
 
 def write_outputs(run: Run, out_dir: Path, suffix: str = "") -> tuple[Path, Path | None]:

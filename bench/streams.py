@@ -31,7 +31,6 @@ from .scenario import Figure, Scenario, ScenarioResult, Settings, percentile
 
 TARGET_P99_MS = 100.0
 TARGET_BYTES_PER_STREAM = 40 * 1024
-TARGET_GROWTH = 0.05  # RSS growth after the first minute, in the soak
 SEND_CONNECTIONS = 4
 # Updates due at the same moment go in one POST /api/progress/updates (one commit):
 # 1,000 separate requests a second would measure Quart's per-request cost, not streams.
@@ -72,7 +71,8 @@ async def steady_rss(server: ServerProcess, seconds: float = 3.0) -> int:
 
 async def run(settings: Settings) -> ScenarioResult:
     streams = int(settings.pick(quick=200, default=1000))
-    duration = settings.pick(quick=5, default=60, soak=600)
+    # The ten-minute run (with imports alongside) is the soak scenario's (bench/soak.py).
+    duration = settings.pick(quick=5, default=60)
     result = ScenarioResult()
     samples = Samples()
     with tempfile.TemporaryDirectory(prefix="igbridge-bench-") as tmp:
@@ -142,14 +142,6 @@ async def run(settings: Settings) -> ScenarioResult:
     result.figures.append(Figure.info(
         "open fds (idle streams / peak)", fds_idle, "",
         note=f"{fds_before} before the streams; peak {max(samples.fds)}"))
-    growth = rss_growth_after_first_minute(samples)
-    if growth is None:
-        result.figures.append(Figure.info(
-            "RSS growth after the first minute", None, "%", note="soak only (make soak)"))
-    else:
-        result.figures.append(Figure.at_most(
-            "RSS growth after the first minute", round(growth * 100, 2), "%",
-            TARGET_GROWTH * 100))
     result.figures.append(Figure.info(
         "CPU server / client", round(server_cpu * 100), "% of a core",
         note=f"client (all {streams:,} streams + the sender) {client_cpu:.0%}"))
@@ -162,17 +154,6 @@ async def run(settings: Settings) -> ScenarioResult:
         "RSS = VmRSS of /proc/PID/status, sampled every second; memory per stream = (median "
         "RSS with the streams open and idle − median RSS before) / streams.")
     return result
-
-
-def rss_growth_after_first_minute(samples: Samples) -> float | None:
-    start = samples.marks.get("updates start")
-    if start is None:
-        return None
-    after = [(t, r) for t, r in zip(samples.times, samples.rss_kb, strict=True)
-             if t >= start + 60.0]
-    if len(after) < 60:  # needs a second minute to compare against
-        return None
-    return (after[-1][1] - after[0][1]) / after[0][1]
 
 
 SCENARIO = Scenario("streams", "1,000 open streams × 1 event/s on one process", run)
