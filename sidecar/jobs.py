@@ -204,7 +204,12 @@ class JobRunner:
     # -- requests ---------------------------------------------------------------------
 
     async def submit(
-        self, kind: str, source: dict[str, Any], options: dict[str, Any] | None = None
+        self,
+        kind: str,
+        source: dict[str, Any],
+        options: dict[str, Any] | None = None,
+        *,
+        state: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if kind not in self.kinds:
             raise SourceError(f"unknown job kind {kind!r}; known: {', '.join(sorted(self.kinds))}")
@@ -213,10 +218,10 @@ class JobRunner:
             self.kinds[kind].operation, session_id=job_id, message="Queued"
         )
         await self.store.write([(
-            "INSERT INTO jobs (job_id, session_id, kind, source, options, status, created_at)"
-            " VALUES (?, ?, ?, ?, ?, 'queued', ?)",
+            "INSERT INTO jobs (job_id, session_id, kind, source, options, status, state,"
+            " created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
             (job_id, snapshot["session_id"], kind, db.dumps(source), db.dumps(options or {}),
-             db.now()),
+             db.dumps(state or {}), db.now()),
         )])
         self._schedule(job_id)
         return await self.describe(job_id)
@@ -246,7 +251,9 @@ class JobRunner:
         if not failed:
             raise Conflict(f"job {job_id} has no failed items to retry")
         options = {**job["options"], "only": failed, "retry_of": job_id}
-        return await self.submit(job["kind"], job["source"], options)
+        # The retry starts from what the first job fetched (its posts, its Apify run):
+        # no second scrape to pay for, and no failed post lost from a changed feed.
+        return await self.submit(job["kind"], job["source"], options, state=job["state"])
 
     async def describe(self, job_id: str) -> dict[str, Any]:
         job = await self._require(job_id)

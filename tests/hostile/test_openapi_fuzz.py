@@ -61,6 +61,7 @@ OPERATIONS = [
     ("POST", "/api/progress/sessions/{session_id}/complete"),
     ("POST", "/api/progress/sessions/{session_id}/fail"),
     ("POST", "/api/progress/sessions/{session_id}/updates"),
+    ("POST", "/api/progress/updates"),
     ("GET", "/api/progress/status/{session_id}"),
     ("POST", "/api/stream-tokens"),
 ]

@@ -23,8 +23,7 @@ from tests.hostile.conftest import ALLOWED_ORIGIN
 from tests.support.sidecar_process import SidecarProcess
 
 MARKER = "hostile-marker-operation-7f3a"
-# Valid bodies: validation runs before the credential check, so only a valid request
-# shows that credentials (not the schema) refused it.
+# Valid bodies, so that nothing but the credentials can be what refuses a request.
 BODIES: dict[str, dict[str, Any]] = {
     "/api/commands": {"text": "status"},
     "/api/jobs": {"kind": "import", "source": {"type": "export", "path": "/nowhere/x.zip"}},
@@ -32,6 +31,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/progress/sessions/{session_id}/complete": {"message": "done"},
     "/api/progress/sessions/{session_id}/fail": {"message": "failed"},
     "/api/progress/sessions/{session_id}/updates": {"step": 1, "message": "m"},
+    "/api/progress/updates": {"updates": [{"session_id": "probe", "step": 1}]},
     "/api/stream-tokens": {"sessions": ["*"], "ttl": 60},
 }
 PUBLIC = {("GET", "/healthz")}

@@ -47,8 +47,10 @@ def test_one_session_stream_from_snapshot_to_terminal_close(
         post_updates(api, session_id, range(2, 4))
         api.post(f"/api/progress/sessions/{session_id}/complete", json={"message": "done"})
 
-    threading.Thread(target=finish_later).start()
+    finisher = threading.Thread(target=finish_later)
+    finisher.start()
     frames = read_stream(sidecar, f"/api/progress/stream/{session_id}")
+    finisher.join(10)  # its last answer may still be on the way: the client closes after
     assert frames[0].retry == 2000
     snapshot = frames[1]
     assert snapshot.data is not None
@@ -102,8 +104,10 @@ def test_multiplexed_stream_serves_several_sessions_on_one_connection(
         api.post(f"/api/progress/sessions/{a}/complete", json={})
         api.post(f"/api/progress/sessions/{b}/fail", json={"message": "nope"})
 
-    threading.Thread(target=drive).start()
+    driver = threading.Thread(target=drive)
+    driver.start()
     frames = read_stream(sidecar, "/api/progress/stream", params=[("session", a), ("session", b)])
+    driver.join(10)  # the stream can end before the last POST's answer arrives
     snapshots = [f.data["session_id"] for f in frames if f.data and f.data["type"] == "snapshot"]
     assert snapshots == [a, b]
     events = [(f.data["session_id"], f.data["type"], f.data["step"])
