@@ -214,8 +214,10 @@ def _draw_soak_rss(axis: Any, soak: dict[str, Any]) -> None:
     axis.legend(loc="lower left", fontsize=8)
     frames = axis.twinx()
     windows = soak["windows"]
-    frames.step([w[0] for w in windows], [w[4] for w in windows], where="post",
-                color="tab:green", alpha=0.6, linewidth=1)
+    if windows:  # a step per window, held to the end of the last one
+        frames.step([w[0] for w in windows] + [windows[-1][1]],
+                    [w[4] for w in windows] + [windows[-1][4]], where="post",
+                    color="tab:green", alpha=0.6, linewidth=1)
     frames.set_ylabel("frames/s (green)")
     frames.set_ylim(0, 1.25 * max([w[4] for w in windows], default=1.0))
     axis.set_title("soak: server memory and frames delivered")
