@@ -481,12 +481,12 @@ class ProgressEngine:
     async def compact(self, older_than_days: float) -> int:
         """Compact finished sessions older than the retention period; returns how many."""
         cutoff = self.clock() - older_than_days * 86400
-        async with self.store.reader.execute(
+        row = await db.first_row(
+            self.store.reader,
             "SELECT COUNT(*) FROM sessions WHERE compacted = 0 AND finished_at IS NOT NULL"
             " AND finished_at < ?",
             (cutoff,),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         count = int(row[0]) if row else 0
         if count:
             await self.store.write(db.compaction_statements(cutoff))

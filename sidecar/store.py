@@ -171,6 +171,25 @@ async def _transaction(
         raise StorageError(f"could not write to the database: {exc}") from exc
 
 
+async def all_rows(
+    conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
+) -> list[sqlite3.Row]:
+    """Run a query and fetch every row in one call on the connection's thread.
+
+    A cursor left open between awaits keeps its statement, and so its WAL snapshot,
+    alive: every later read on the shared reader connection would see the database
+    as it was then (a job just written would be "not found"). Nothing stays open here.
+    """
+    return list(await conn.execute_fetchall(sql, params))
+
+
+async def first_row(
+    conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
+) -> sqlite3.Row | None:
+    found = await all_rows(conn, sql, params)
+    return found[0] if found else None
+
+
 def now() -> float:
     return time.time()
 
@@ -183,19 +202,14 @@ def dumps(value: Any) -> str:
 
 
 async def max_event_id(conn: aiosqlite.Connection) -> int:
-    async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM events") as cur:
-        row = await cur.fetchone()
-    async with conn.execute("SELECT value FROM meta WHERE key = 'last_event_id'") as cur:
-        kept = await cur.fetchone()
+    row = await first_row(conn, "SELECT COALESCE(MAX(id), 0) FROM events")
+    kept = await first_row(conn, "SELECT value FROM meta WHERE key = 'last_event_id'")
     # Compaction may delete the newest rows of old sessions; ids must never be reused.
     return max(int(row[0]) if row else 0, int(kept[0]) if kept else 0)
 
 
 async def fetch_session(conn: aiosqlite.Connection, session_id: str) -> dict[str, Any] | None:
-    async with conn.execute(
-        "SELECT snapshot FROM sessions WHERE session_id = ?", (session_id,)
-    ) as cur:
-        row = await cur.fetchone()
+    row = await first_row(conn, "SELECT snapshot FROM sessions WHERE session_id = ?", (session_id,))
     return json.loads(row[0]) if row else None
 
 
@@ -220,17 +234,16 @@ async def fetch_sessions(
         params.extend(sorted(only))
     sql += " ORDER BY created_at DESC, session_id DESC LIMIT ?"
     params.append(limit)
-    async with conn.execute(sql, params) as cur:
-        rows = await cur.fetchall()
+    rows = await all_rows(conn, sql, params)
     return [json.loads(r[0]) for r in rows]
 
 
 async def fetch_active_session_ids(conn: aiosqlite.Connection) -> list[str]:
-    async with conn.execute(
+    rows = await all_rows(
+        conn,
         "SELECT session_id FROM sessions WHERE status IN ('starting', 'running')"
-        " ORDER BY created_at"
-    ) as cur:
-        rows = await cur.fetchall()
+        " ORDER BY created_at",
+    )
     return [r[0] for r in rows]
 
 
@@ -253,16 +266,12 @@ async def fetch_events_after(
             " AND id > ? ORDER BY id LIMIT ?"
         )
         params = [*session_ids, after_id, limit]
-    async with conn.execute(sql, params) as cur:
-        rows = await cur.fetchall()
+    rows = await all_rows(conn, sql, params)
     return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
 
 async def count_events(conn: aiosqlite.Connection, session_id: str) -> int:
-    async with conn.execute(
-        "SELECT COUNT(*) FROM events WHERE session_id = ?", (session_id,)
-    ) as cur:
-        row = await cur.fetchone()
+    row = await first_row(conn, "SELECT COUNT(*) FROM events WHERE session_id = ?", (session_id,))
     return int(row[0]) if row else 0
 
 
@@ -310,8 +319,7 @@ def job_from_row(row: Any) -> dict[str, Any]:
 
 
 async def fetch_job(conn: aiosqlite.Connection, job_id: str) -> dict[str, Any] | None:
-    async with conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)) as cur:
-        row = await cur.fetchone()
+    row = await first_row(conn, f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,))
     return job_from_row(row) if row else None
 
 
@@ -336,18 +344,17 @@ async def fetch_jobs(
         params.append(before)
     sql += " ORDER BY created_at DESC, job_id DESC LIMIT ?"
     params.append(limit)
-    async with conn.execute(sql, params) as cur:
-        rows = await cur.fetchall()
+    rows = await all_rows(conn, sql, params)
     return [job_from_row(r) for r in rows]
 
 
 async def fetch_items(conn: aiosqlite.Connection, job_id: str) -> list[dict[str, Any]]:
-    async with conn.execute(
+    rows = await all_rows(
+        conn,
         "SELECT source_id, state, wp_post_id, reason, detail FROM items WHERE job_id = ?"
         " ORDER BY position, source_id",
         (job_id,),
-    ) as cur:
-        rows = await cur.fetchall()
+    )
     items = []
     for r in rows:
         item = dict(r)
@@ -365,26 +372,24 @@ async def fetch_item_counts(
     if not job_ids:
         return counts
     marks = ",".join("?" * len(job_ids))
-    async with conn.execute(
+    for job_id, state, n in await all_rows(
+        conn,
         f"SELECT job_id, state, COUNT(*) FROM items WHERE job_id IN ({marks})"
         " GROUP BY job_id, state",
         list(job_ids),
-    ) as cur:
-        for job_id, state, n in await cur.fetchall():
-            counts[job_id][state] = int(n)
+    ):
+        counts[job_id][state] = int(n)
     return counts
 
 
-async def find_imported_post(
-    conn: aiosqlite.Connection, source_id: str
-) -> int | None:
+async def find_imported_post(conn: aiosqlite.Connection, source_id: str) -> int | None:
     """A WordPress post id already recorded for this Instagram post by any job."""
-    async with conn.execute(
+    row = await first_row(
+        conn,
         "SELECT wp_post_id FROM items WHERE source_id = ? AND state = 'imported'"
         " AND wp_post_id IS NOT NULL LIMIT 1",
         (source_id,),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return int(row[0]) if row else None
 
 
@@ -392,28 +397,28 @@ async def find_imported_post(
 
 
 async def fetch_media_by_url(conn: aiosqlite.Connection, url: str) -> dict[str, Any] | None:
-    async with conn.execute(
+    row = await first_row(
+        conn,
         "SELECT m.sha256, m.path, m.content_type, m.size FROM media_urls u"
         " JOIN media m ON m.sha256 = u.sha256 WHERE u.url = ?",
         (url,),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return dict(row) if row else None
 
 
 async def fetch_media(conn: aiosqlite.Connection, sha256: str) -> dict[str, Any] | None:
-    async with conn.execute(
-        "SELECT sha256, path, content_type, size FROM media WHERE sha256 = ?", (sha256,)
-    ) as cur:
-        row = await cur.fetchone()
+    row = await first_row(
+        conn, "SELECT sha256, path, content_type, size FROM media WHERE sha256 = ?", (sha256,)
+    )
     return dict(row) if row else None
 
 
 async def fetch_wp_media(
     conn: aiosqlite.Connection, site: str, sha256: str
 ) -> tuple[int, str] | None:
-    async with conn.execute(
-        "SELECT wp_media_id, wp_url FROM wp_media WHERE site = ? AND sha256 = ?", (site, sha256)
-    ) as cur:
-        row = await cur.fetchone()
+    row = await first_row(
+        conn,
+        "SELECT wp_media_id, wp_url FROM wp_media WHERE site = ? AND sha256 = ?",
+        (site, sha256),
+    )
     return (int(row[0]), str(row[1])) if row else None
