@@ -111,6 +111,7 @@ async def count_posts_by_source(stack: Stack) -> dict[str, int]:
         while True:
             reply = await client.get("/wp/v2/posts", params={
                 "status": "any", "per_page": 100, "page": page, "context": "edit",
+                "orderby": "id", "order": "asc",
                 "_fields": "id,meta"})
             reply.raise_for_status()
             for post in reply.json():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
@@ -126,7 +125,6 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         runner = JobRunner(config, store, progress, http, default_kinds())
         found = Services(config, store, progress, runner, http, lock)
         app.extensions["igbridge"] = found
-        await progress.compact(config.retention_days)
         await runner.start()
         found.background.append(asyncio.create_task(_compact_periodically(found)))
 
@@ -242,7 +240,14 @@ def credential(*, allow_token: bool) -> Credential:
 
 
 async def _compact_periodically(found: Services) -> None:
+    """Retention compaction at start-up and hourly, in the background: a large database
+    takes seconds to compact, and the sidecar serves meanwhile."""
     while True:
+        try:
+            count = await found.progress.compact(found.config.retention_days)
+        except IgbridgeError as exc:
+            log.warning("retention compaction failed: %s", exc.message)
+        else:
+            if count:
+                log.info("compacted %d finished session(s)", count)
         await asyncio.sleep(COMPACTION_INTERVAL_SECONDS)
-        with contextlib.suppress(IgbridgeError):
-            await found.progress.compact(found.config.retention_days)

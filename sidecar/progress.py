@@ -38,6 +38,7 @@ MAX_BATCH = 5000
 MAX_SUBSCRIBER_BACKLOG = 10_000
 RATE_TIME_CONSTANT = 10.0  # seconds; smooths the rate over roughly the last ten seconds
 RATE_MIN_INTERVAL = 0.25
+COMPACTION_CHUNK = 20  # sessions per compaction transaction
 
 
 _last_iso: tuple[int, str] = (-1, "")
@@ -479,22 +480,24 @@ class ProgressEngine:
         )
 
     async def compact(self, older_than_days: float) -> int:
-        """Compact finished sessions older than the retention period; returns how many."""
-        cutoff = self.clock() - older_than_days * 86400
-        row = await db.first_row(
-            self.store.reader,
-            "SELECT COUNT(*) FROM sessions WHERE compacted = 0 AND finished_at IS NOT NULL"
-            " AND finished_at < ?",
-            (cutoff,),
-        )
-        count = int(row[0]) if row else 0
-        if count:
-            await self.store.write(db.compaction_statements(cutoff))
-            async with self.store.write_lock:
-                # executescript steps the pragma to its end; execute() frees one page.
-                await self.store.writer.executescript("PRAGMA incremental_vacuum;")
-        return count
+        """Compact finished sessions older than the retention period; returns how many.
 
+        A few sessions per transaction, so progress writes go on in between; then the
+        freed pages go back to the file system and the WAL is truncated again.
+        """
+        cutoff = self.clock() - older_than_days * 86400
+        session_ids = await db.sessions_to_compact(self.store.reader, cutoff)
+        for start in range(0, len(session_ids), COMPACTION_CHUNK):
+            await self.store.write(
+                db.compaction_statements(session_ids[start:start + COMPACTION_CHUNK])
+            )
+        if session_ids:
+            async with self.store.write_lock:
+                # executescript steps each pragma to its end; execute() frees one page.
+                await self.store.writer.executescript(
+                    "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"
+                )
+        return len(session_ids)
 
 def _epoch(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

@@ -275,30 +275,36 @@ async def count_events(conn: aiosqlite.Connection, session_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def compaction_statements(cutoff: float) -> list[tuple[str, Sequence[Any]]]:
-    """Drop fine-grained events of sessions finished before ``cutoff``.
+async def sessions_to_compact(conn: aiosqlite.Connection, cutoff: float) -> list[str]:
+    rows = await all_rows(
+        conn,
+        "SELECT session_id FROM sessions WHERE compacted = 0 AND finished_at IS NOT NULL"
+        " AND finished_at < ? ORDER BY finished_at",
+        (cutoff,),
+    )
+    return [str(r[0]) for r in rows]
+
+
+def compaction_statements(session_ids: Sequence[str]) -> list[tuple[str, Sequence[Any]]]:
+    """Drop the fine-grained events of these finished sessions.
 
     The final snapshot (sessions row) and each session's last (terminal) event stay.
     """
+    marks = ",".join("?" * len(session_ids))
     return [
         (
+            # Ids must never be reused: remember the highest before anything goes.
             "INSERT INTO meta (key, value) SELECT 'last_event_id', COALESCE(MAX(id), 0)"
             " FROM events WHERE true ON CONFLICT(key) DO UPDATE SET value ="
             " MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
             (),
         ),
         (
-            "DELETE FROM events WHERE session_id IN (SELECT session_id FROM sessions"
-            " WHERE compacted = 0 AND finished_at IS NOT NULL AND finished_at < ?)"
-            " AND id NOT IN (SELECT last_event_id FROM sessions WHERE compacted = 0"
-            " AND finished_at IS NOT NULL AND finished_at < ?)",
-            (cutoff, cutoff),
+            f"DELETE FROM events WHERE session_id IN ({marks}) AND id NOT IN"
+            f" (SELECT last_event_id FROM sessions WHERE session_id IN ({marks}))",
+            (*session_ids, *session_ids),
         ),
-        (
-            "UPDATE sessions SET compacted = 1 WHERE compacted = 0"
-            " AND finished_at IS NOT NULL AND finished_at < ?",
-            (cutoff,),
-        ),
+        (f"UPDATE sessions SET compacted = 1 WHERE session_id IN ({marks})", tuple(session_ids)),
     ]
 
 

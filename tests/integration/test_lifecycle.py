@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.integration.test_sessions import make_session
+from tests.support.media_server import wait_for
 from tests.support.sidecar_process import SidecarProcess
 from tests.support.sse import iter_frames
 
@@ -78,11 +79,18 @@ def test_retention_compacts_old_sessions_keeping_final_state(tmp_path: Path) -> 
     try:
         with httpx.Client(base_url=sidecar.url, headers=sidecar.headers) as api:
             assert api.get(f"/api/progress/status/{old}").json() == final
-            with httpx.stream("GET", f"{sidecar.url}/api/progress/stream/{old}",
-                              params={"last_event_id": 0}, headers=sidecar.headers) as resp:
-                frames = list(iter_frames(resp))
-            kept = [f.data for f in frames if f.data and f.data["type"] != "snapshot"]
-            assert [(e["type"], e["message"]) for e in kept] == [("complete", "kept")]
+
+            def stored_events() -> list[tuple[str, str]]:
+                with httpx.stream("GET", f"{sidecar.url}/api/progress/stream/{old}",
+                                  params={"last_event_id": 0},
+                                  headers=sidecar.headers) as resp:
+                    frames = list(iter_frames(resp))
+                return [(f.data["type"], f.data["message"]) for f in frames
+                        if f.data and f.data["type"] != "snapshot"]
+
+            # Compaction runs in the background right after start-up.
+            wait_for(lambda: len(stored_events()) == 1)
+            assert stored_events() == [("complete", "kept")]
             # A running session is never compacted; new ids keep increasing.
             nxt = api.post(f"/api/progress/sessions/{running}/updates", json={"step": 2}).json()
             assert nxt["last_event_id"] > final["last_event_id"]
