@@ -84,9 +84,16 @@ def parse(text: str) -> ParsedCommand:
             return ParsedCommand(action, job_id=groups["job"])
         return ParsedCommand(action)
     raise ValidationFailed(
-        f"I did not understand {text.strip()[:80]!r}. Commands: " + "; ".join(HELP),
+        f"I did not understand {_quoted(text)}. Commands: " + "; ".join(HELP),
         code="unknown_command",
     )
+
+
+def _quoted(text: str, limit: int = 60) -> str:
+    """The text as typed, for a message: repr escapes can make one character ten, so
+    the quote is cut after escaping and the message stays short."""
+    shown = repr(text.strip())
+    return shown if len(shown) <= limit else shown[: limit - 2] + "…" + shown[-1]
 
 
 async def execute(text: str, runner: JobRunner, config: Config) -> Outcome:
