@@ -345,6 +345,7 @@ async def import_post(
         tag_ids = [await wp.ensure_tag(tag) for tag in post.hashtags[:50]]
         if existing is None:
             draft = await wp.create_post(
+                answer="id",
                 status="draft",
                 title=html.escape(post.title, quote=False),
                 date_gmt=post.taken_at.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -363,7 +364,7 @@ async def import_post(
             fields["featured_media"] = featured
         if ctx.options.get("publish", True):
             fields["status"] = "publish"
-        await wp.update_post(post_id, **fields)
+        await wp.update_post(post_id, answer="id", **fields)
         return post_id, False
 
 
@@ -395,7 +396,7 @@ async def upload_once(
         uploaded = await wp.upload_media(
             data, filename=f"{stem}-{index + 1}.{cached.extension}",
             content_type=cached.content_type, alt_text=html.escape(alt, quote=False),
-            parent=post_id,
+            parent=post_id, answer="id,source_url",
         )
         wp_id, url = int(uploaded["id"]), str(uploaded.get("source_url") or "")
         await ctx.store.write([(
