@@ -321,16 +321,18 @@ async def finish_sessions(port: int, session_ids: list[str], connections: int = 
 
 
 async def restart_compacting(stack: Stack) -> float:
-    """Restart the sidecar with ``IGBRIDGE_RETENTION_DAYS=0``; seconds until /healthz."""
+    """Restart the sidecar with ``IGBRIDGE_RETENTION_DAYS=0``; seconds until /healthz says
+    its first (background) compaction is done."""
     stack.sidecar_env["IGBRIDGE_RETENTION_DAYS"] = "0"
     began = time.monotonic()
     try:
-        stack.start_sidecar()  # it answers /healthz only once the compaction is done
+        stack.start_sidecar()
     except StackError:
         process = stack.processes.get("sidecar")
         if process is None or not process.is_alive():
             raise
-        await wait_healthy(stack.sidecar_port, began + COMPACTION_START_TIMEOUT)
+    # Compaction runs in the background once the sidecar serves: wait for it to finish.
+    await wait_healthy(stack.sidecar_port, began + COMPACTION_START_TIMEOUT)
     return time.monotonic() - began
 
 
@@ -339,7 +341,8 @@ async def wait_healthy(port: int, deadline: float) -> None:
     try:
         while True:
             try:
-                if (await conn.request("GET", "/healthz"))[0] == 200:
+                status, body = await conn.request("GET", "/healthz")
+                if status == 200 and json.loads(body).get("compactions_done", 0) >= 1:
                     return
             except (OSError, asyncio.IncompleteReadError):
                 conn.close()
@@ -594,7 +597,7 @@ def figures(m: Measured, imports: int) -> ScenarioResult:
     add(Figure.info(
         "restart with retention compaction", round(m.restart_seconds, 1), "s",
         note="IGBRIDGE_RETENTION_DAYS=0 after every session got its terminal event: start-up "
-             "to /healthz, the compaction included"))
+             "to /healthz reporting its background compaction done"))
     add(Figure.info(
         "database after compaction, sidecar running", _mb(m.db_after_compaction), "MB",
         note=f"{_sizes(m.db_after_compaction)}: the WAL keeps its size until the last "

@@ -65,6 +65,7 @@ async def healthz() -> Reply:
         "version": __version__,
         "jobs_running": len(found.runner.running_job_ids()),
         "streams_open": found.progress.subscriber_count,
+        "compactions_done": found.progress.compactions_done,
     }, 200
 
 

@@ -152,6 +152,7 @@ class ProgressEngine:
         self._everything: set[Subscription] = set()
         self._writer: asyncio.Task[None] | None = None
         self.storage_error: StorageError | None = None
+        self.compactions_done = 0  # retention passes finished since start-up
         self.closing = False
 
     # -- life cycle -----------------------------------------------------------
@@ -497,6 +498,7 @@ class ProgressEngine:
                 await self.store.writer.executescript(
                     "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"
                 )
+        self.compactions_done += 1
         return len(session_ids)
 
 def _epoch(value: str) -> float:

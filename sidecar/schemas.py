@@ -211,3 +211,4 @@ class Health(BaseModel):
     version: str
     jobs_running: int
     streams_open: int
+    compactions_done: int  # retention compaction runs in the background after start-up
