@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from .errors import Forbidden, Unauthorized
 
 TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
-MAX_TOKEN_TTL = 24 * 3600
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -503,8 +502,3 @@ class ProgressEngine:
 
 def _epoch(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def parse_event_data(data: str) -> dict[str, Any]:
-    parsed: dict[str, Any] = json.loads(data)
-    return parsed

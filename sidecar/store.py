@@ -270,11 +270,6 @@ async def fetch_events_after(
     return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
 
-async def count_events(conn: aiosqlite.Connection, session_id: str) -> int:
-    row = await first_row(conn, "SELECT COUNT(*) FROM events WHERE session_id = ?", (session_id,))
-    return int(row[0]) if row else 0
-
-
 async def sessions_to_compact(conn: aiosqlite.Connection, cutoff: float) -> list[str]:
     rows = await all_rows(
         conn,
@@ -386,17 +381,6 @@ async def fetch_item_counts(
     ):
         counts[job_id][state] = int(n)
     return counts
-
-
-async def find_imported_post(conn: aiosqlite.Connection, source_id: str) -> int | None:
-    """A WordPress post id already recorded for this Instagram post by any job."""
-    row = await first_row(
-        conn,
-        "SELECT wp_post_id FROM items WHERE source_id = ? AND state = 'imported'"
-        " AND wp_post_id IS NOT NULL LIMIT 1",
-        (source_id,),
-    )
-    return int(row[0]) if row else None
 
 
 # -- media -----------------------------------------------------------------------
