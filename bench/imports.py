@@ -101,8 +101,10 @@ async def run_import(stack: Stack, zip_path: Path, concurrency: int | None) -> I
     return ImportRun(seconds, counts["imported"], counts["skipped"], counts["failed"], cpu)
 
 
-async def count_posts_by_source(stack: Stack) -> dict[str, int]:
-    """How many WordPress posts carry each ``_igbridge_source_id`` (any status)."""
+async def posts_by_source(stack: Stack) -> tuple[dict[str, int], int]:
+    """How many WordPress posts carry each ``_igbridge_source_id`` (any status), and how
+    many posts WordPress says it has. Paged by id: posts share dates (exports here reuse
+    timestamps), and paging by date would let a tie straddle two pages."""
     counts: dict[str, int] = {}
     auth = (stack.wp_app_user, stack.wp_app_password)
     async with httpx.AsyncClient(base_url=f"{stack.wp_url}/wp-json", auth=auth,
@@ -111,15 +113,14 @@ async def count_posts_by_source(stack: Stack) -> dict[str, int]:
         while True:
             reply = await client.get("/wp/v2/posts", params={
                 "status": "any", "per_page": 100, "page": page, "context": "edit",
-                "orderby": "id", "order": "asc",
-                "_fields": "id,meta"})
+                "orderby": "id", "order": "asc", "_fields": "id,meta"})
             reply.raise_for_status()
             for post in reply.json():
                 source = (post.get("meta") or {}).get("_igbridge_source_id")
                 if source:
                     counts[source] = counts.get(source, 0) + 1
             if page >= int(reply.headers.get("X-WP-TotalPages", "1")):
-                return counts
+                return counts, int(reply.headers.get("X-WP-Total", "0"))
             page += 1
 
 
@@ -171,7 +172,7 @@ async def run(settings: Settings) -> ScenarioResult:
         serial = await run_import(stack, first, concurrency=1)
         default = await run_import(stack, second, concurrency=None)
         rerun = await run_import(stack, second, concurrency=None)
-        copies = await count_posts_by_source(stack)
+        copies, _total = await posts_by_source(stack)
         image = encoded_image(320, 320, [(10, 20, 30)] * 4, "jpeg")
         ceiling_1 = await wordpress_ceiling(stack, ceiling_posts, 1, image)
         ceiling_n = await wordpress_ceiling(stack, ceiling_posts, CEILING_PARALLEL, image)

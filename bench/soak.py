@@ -29,11 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from dev.stack import Stack, StackError, start_stack
 
-from .imports import build_export
+from .imports import build_export, posts_by_source
 from .load import (
     Watcher,
     close_watchers,
@@ -278,29 +276,6 @@ async def run_imports(port: int, zips: list[Path], timeline: Timeline, at: float
         for conn in connections:
             conn.close()
     return outcome
-
-
-async def posts_by_source(stack: Stack) -> tuple[dict[str, int], int]:
-    """How many WordPress posts carry each ``_igbridge_source_id``, and how many posts
-    WordPress says it has. Paged by id: the jobs' posts share dates (every export here
-    has the same timestamps), and paging by date would let a tie straddle two pages."""
-    counts: dict[str, int] = {}
-    auth = (stack.wp_app_user, stack.wp_app_password)
-    async with httpx.AsyncClient(base_url=f"{stack.wp_url}/wp-json", auth=auth,
-                                 timeout=60) as client:
-        page = 1
-        while True:
-            reply = await client.get("/wp/v2/posts", params={
-                "status": "any", "per_page": 100, "page": page, "context": "edit",
-                "orderby": "id", "order": "asc", "_fields": "id,meta"})
-            reply.raise_for_status()
-            for post in reply.json():
-                source = (post.get("meta") or {}).get("_igbridge_source_id")
-                if source:
-                    counts[source] = counts.get(source, 0) + 1
-            if page >= int(reply.headers.get("X-WP-TotalPages", "1")):
-                return counts, int(reply.headers.get("X-WP-Total", "0"))
-            page += 1
 
 
 async def finish_sessions(port: int, session_ids: list[str], connections: int = 8) -> None:
