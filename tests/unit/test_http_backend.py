@@ -1,0 +1,138 @@
+"""The asyncio network backend under httpx: plain HTTP with and without keep-alive, TLS
+with a certificate the client trusts and one it does not, and httpx's own errors for
+refused connections and silent servers."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dev.stack import free_port
+from sidecar.http_backend import AsyncioBackend, asyncio_transport
+
+
+class Answer(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive unless the client asks otherwise
+
+    def do_GET(self) -> None:
+        body = f"{self.path} on {self.connection.getsockname()[1]}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        if self.path.startswith("/close"):
+            self.send_header("Connection", "close")  # as PHP's built-in server does
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        data = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(201)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def serve(server: ThreadingHTTPServer) -> Iterator[str]:
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def plain() -> Iterator[str]:
+    yield from serve(ThreadingHTTPServer(("127.0.0.1", 0), Answer))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture
+def tls(certificate: tuple[Path, Path]) -> Iterator[str]:
+    cert, key = certificate
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    yield from serve(server)
+
+
+def client(context: ssl.SSLContext | None = None, **options: object) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=asyncio_transport(context or ssl.create_default_context()), **options)
+
+
+def test_the_transport_runs_on_the_asyncio_backend() -> None:
+    # httpx keeps its pool private; this fails loudly if a new httpx moves it.
+    pool = asyncio_transport(ssl.create_default_context())._pool
+    assert isinstance(pool._network_backend, AsyncioBackend)
+
+
+async def test_plain_http_reuses_kept_alive_connections(plain: str) -> None:
+    async with client() as http:
+        answers = [(await http.get(f"http://{plain}/n{n}")).text for n in range(3)]
+        posted = await http.post(f"http://{plain}/echo", content=b"x" * 200_000)
+    assert [a.split(" on ")[0] for a in answers] == ["/n0", "/n1", "/n2"]
+    assert len({a.split(" on ")[1] for a in answers}) == 1
+    assert (posted.status_code, len(posted.content)) == (201, 200_000)
+
+
+async def test_servers_that_close_after_each_answer_get_a_new_connection(plain: str) -> None:
+    async with client() as http:
+        for n in range(5):
+            reply = await http.get(f"http://{plain}/close{n}")
+            assert reply.text.startswith(f"/close{n} on ")
+
+
+async def test_tls_with_a_trusted_certificate(tls: str, certificate: tuple[Path, Path]) -> None:
+    trusting = ssl.create_default_context(cafile=str(certificate[0]))
+    async with client(trusting) as http:
+        reply = await http.get(f"https://{tls}/secure")
+        assert reply.text.startswith("/secure on ")
+        assert reply.extensions["network_stream"].get_extra_info("ssl_object") is not None
+
+
+async def test_tls_with_an_untrusted_certificate_is_a_connect_error(tls: str) -> None:
+    async with client() as http:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await http.get(f"https://{tls}/secure")
+
+
+async def test_refused_connection_is_a_connect_error() -> None:
+    async with client() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(f"http://127.0.0.1:{free_port()}/")
+
+
+async def test_a_silent_server_is_a_read_timeout() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        async with client(timeout=httpx.Timeout(0.2)) as http:
+            with pytest.raises(httpx.ReadTimeout):
+                await http.get(f"http://127.0.0.1:{port}/")
