@@ -38,6 +38,7 @@ class Config:
     sse_retry_ms: int = 2000
     max_jobs: int = 4
     import_concurrency: int = 4
+    import_batch: int = 10
     download_concurrency: int = 6
     media_max_bytes: int = 200 * 1024 * 1024
     job_attempts: int = 3
@@ -62,7 +63,8 @@ class Config:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0,
+         maximum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -72,6 +74,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -158,6 +162,7 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
         heartbeat_seconds=_float(env, "IGBRIDGE_HEARTBEAT_SECONDS", 15.0, minimum=0.05),
         max_jobs=_int(env, "IGBRIDGE_MAX_JOBS", 4, minimum=1),
         import_concurrency=_int(env, "IGBRIDGE_IMPORT_CONCURRENCY", 4, minimum=1),
+        import_batch=_int(env, "IGBRIDGE_IMPORT_BATCH", 10, minimum=1, maximum=25),
         download_concurrency=_int(env, "IGBRIDGE_DOWNLOAD_CONCURRENCY", 6, minimum=1),
         media_max_bytes=_int(env, "IGBRIDGE_MEDIA_MAX_BYTES", 200 * 1024 * 1024, minimum=1),
         job_attempts=_int(env, "IGBRIDGE_JOB_ATTEMPTS", 3, minimum=1),

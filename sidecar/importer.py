@@ -2,11 +2,14 @@
 
 Two stages, each with honest N/M progress: first every post's media is fetched
 into the content-addressed cache (CDN links expire; a scrape job stops here),
-then posts go to WordPress with bounded concurrency. Each post is looked up by
-its source id in WordPress (the plugin's ``_igbridge_source_id`` meta) before
-it is created, under a per-post lock, so a rerun, two overlapping jobs, or a
-crash between "post created" and "ledger written" never makes a duplicate.
-Posts are created as drafts and published once their media are attached.
+then posts go to WordPress with bounded concurrency, in waves of several posts
+that share one lookup, one batch request that creates their drafts and one
+that publishes them (a WordPress request costs both sides far more than the
+work it carries). Each post is looked up by its source id in WordPress (the
+plugin's ``_igbridge_source_id`` meta) before it is created, under a per-post
+lock, so a rerun, two overlapping jobs, or a crash between "post created" and
+"ledger written" never makes a duplicate. Posts are created as drafts and
+published once their media are attached.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import html
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +33,16 @@ from .errors import (
     WordPressAuthError,
     WordPressError,
 )
-from .jobs import JobContext, backoff_delay
+from .jobs import ItemOutcome, JobContext, backoff_delay
 from .media import CachedMedia, MediaCache
 from .models import MENTION_PATTERN, Media, Post, Skipped
 from .sources import apify as apify_source
-from .sources.export_zip import read_export, read_member
+from .sources.export_zip import read_export, read_members
+from .timing import waiting_on
 from .wordpress import SOURCE_ID_META, WordPressClient
 
 PERMALINK_META = "_igbridge_permalink"
-# After this many posts in a row fail with a passing fault, WordPress is down: stop
+# After this many waves in a row fail with a passing fault, WordPress is down: stop
 # hammering it and let the job runner retry the whole job later.
 CONSECUTIVE_FAULTS_TO_PAUSE = 3
 
@@ -71,7 +75,8 @@ async def run_scrape(ctx: JobContext) -> str:
     posts, skipped = await fetch_source(ctx)
     await ctx.add_items([p.source_id for p in posts])
     await record_skipped(ctx, posts, skipped)
-    cached, _failed = await download_media(ctx, posts, mark_done=True)
+    cached_media, _failed = await download_media(ctx, posts, mark_done=True)
+    cached = len(cached_media)
     failed = sum(1 for i in (await ctx.items()).values() if i["state"] == "failed")
     if posts and failed == len(posts):
         raise MediaError(f"no media of the {len(posts)} post(s) could be downloaded")
@@ -86,10 +91,10 @@ async def run_import(ctx: JobContext) -> str:
     ledger = await ctx.items()
     todo = [p for p in posts if ledger[p.source_id]["state"] in ("pending", "failed")]
     if todo:
-        _cached, media_failed = await download_media(ctx, todo, mark_done=False)
+        cached, media_failed = await download_media(ctx, todo, mark_done=False)
         async with WordPressClient.from_config(ctx.config) as wp:
             await import_posts(ctx, wp, [p for p in todo if p.source_id not in media_failed],
-                               total=len(posts))
+                               total=len(posts), cached=cached)
     outcome = await ctx.items()
     counts = {s: sum(1 for i in outcome.values() if i["state"] == s)
               for s in ("imported", "skipped", "failed")}
@@ -168,10 +173,11 @@ async def _read_source(ctx: JobContext) -> tuple[list[Post], list[Skipped]]:
         async def on_run_started(run_id: str) -> None:
             await ctx.save_state(apify_run_id=run_id)
 
-        result = await apify_source.fetch_posts(
-            ctx.config, username, int(source.get("limit") or 20), on_status=on_status,
-            on_run_started=on_run_started, resume_run_id=ctx.state.get("apify_run_id"),
-        )
+        with waiting_on("apify"):  # a run of the scraper on Apify's machines
+            result = await apify_source.fetch_posts(
+                ctx.config, username, int(source.get("limit") or 20), on_status=on_status,
+                on_run_started=on_run_started, resume_run_id=ctx.state.get("apify_run_id"),
+            )
         ctx.report(f"Apify returned {len(result.posts)} post(s)", phase=phase)
         return result.posts, result.skipped
     if source.get("type") == "export":
@@ -186,14 +192,24 @@ async def _read_source(ctx: JobContext) -> tuple[list[Post], list[Skipped]]:
 # -- stage 1: media -------------------------------------------------------------------------
 
 
+# Posts whose media are copied out of an export in one worker-thread trip: the ZIP is
+# opened once for them, and the event loop is woken once instead of once a file.
+EXPORT_CHUNK = 10
+
+INLINE_READ_BYTES = 1 << 20
+
+# What stage 1 cached, for stage 2: (source id, media index) → the cached file.
+CachedByPost = dict[tuple[str, int], CachedMedia]
+
+
 async def download_media(
     ctx: JobContext, posts: list[Post], *, mark_done: bool
-) -> tuple[int, set[str]]:
+) -> tuple[CachedByPost, set[str]]:
     """Fetch every media of ``posts`` into the cache; a post whose media fail is ``failed``.
 
-    Returns the number of media files now cached and the source ids of the posts whose
-    media could not all be fetched in this pass. With ``mark_done`` (scrape jobs) a post
-    whose media all arrived is recorded as done.
+    Returns the cached files and the source ids of the posts whose media could not all be
+    fetched in this pass. With ``mark_done`` (scrape jobs) a post whose media all
+    arrived is recorded as done.
     """
     cache = MediaCache(ctx.config, ctx.store, ctx.http)
     total = sum(len(p.media) for p in posts)
@@ -201,33 +217,82 @@ async def download_media(
     phase = "Downloading media"
     ctx.report(f"Downloading media 0/{total}", phase=phase, done=0, total=total)
     slots = asyncio.Semaphore(ctx.config.download_concurrency)
+    cached: CachedByPost = {}
     failed: set[str] = set()
 
-    async def one_post(post: Post) -> int:
+    async def settle(group: list[tuple[Post, list[CachedMedia | MediaError]]]) -> None:
+        """Record a group of posts whose media are all fetched or failed."""
         nonlocal done
-        fetched = 0
-        for index, media in enumerate(post.media):
+        outcomes = []
+        for post, results in group:
+            errors = [(i, r) for i, r in enumerate(results) if isinstance(r, MediaError)]
+            if errors:
+                index, error = errors[0]
+                failed.add(post.source_id)
+                outcomes.append(ItemOutcome(post.source_id, "failed",
+                                            reason=f"media {index + 1}: {error.message}"))
+            else:
+                cached.update({(post.source_id, i): r for i, r in enumerate(results)
+                               if isinstance(r, CachedMedia)})
+                if mark_done:
+                    outcomes.append(ItemOutcome(post.source_id, "imported", detail={
+                        "media": len(post.media), "title": post.title}))
+        await ctx.set_items(outcomes)
+        done += sum(len(post.media) for post, _results in group)
+        ctx.report(f"Downloading media {done}/{total}", phase=phase, done=done)
+
+    async def from_export(group: list[Post]) -> None:
+        async with slots:
+            results = await copy_from_export(ctx, cache, group)
+        await settle(list(zip(group, results, strict=True)))
+
+    async def from_urls(post: Post) -> None:
+        results: list[CachedMedia | MediaError] = []
+        for media in post.media:
             try:
                 async with slots:
-                    cached = await fetch_media(ctx, cache, post, media)
+                    results.append(await fetch_media(ctx, cache, post, media))
             except MediaError as exc:
-                failed.add(post.source_id)
-                await ctx.set_item(post.source_id, "failed",
-                                   reason=f"media {index + 1}: {exc.message}")
-                done += len(post.media) - index
-                ctx.report(f"Downloading media {done}/{total}", phase=phase, done=done)
-                return fetched
-            fetched += 1
-            done += 1
-            ctx.report(f"Downloading media {done}/{total}", phase=phase, done=done,
-                       details={"post": post.source_id, "cached": cached.cached})
-        if mark_done:
-            await ctx.set_item(post.source_id, "imported",
-                               detail={"media": len(post.media), "title": post.title})
-        return fetched
+                results.append(exc)
+                break  # the post has failed; its other media are not needed
+        results += [MediaError("not fetched")] * (len(post.media) - len(results))
+        await settle([(post, results)])
 
-    counts = await asyncio.gather(*(one_post(p) for p in posts))
-    return sum(counts), failed
+    in_export = [p for p in posts if p.zip_path and all(m.zip_member for m in p.media)]
+    elsewhere = [p for p in posts if p not in in_export]
+    await asyncio.gather(
+        *(from_export(in_export[i:i + EXPORT_CHUNK])
+          for i in range(0, len(in_export), EXPORT_CHUNK)),
+        *(from_urls(p) for p in elsewhere))
+    return cached, failed
+
+
+async def copy_from_export(
+    ctx: JobContext, cache: MediaCache, posts: list[Post]
+) -> list[list[CachedMedia | MediaError]]:
+    """Copy the media of ``posts`` (all in one export) into the cache, in one worker-thread
+    trip per ZIP; one answer per media of each post."""
+    def work() -> list[list[CachedMedia | MediaError]]:
+        answers: list[list[CachedMedia | MediaError]] = []
+        for post in posts:
+            members = [m.zip_member or "" for m in post.media]
+            kept: list[CachedMedia | MediaError] = []
+            for member, data in zip(members, read_members(
+                    post.zip_path or "", members, ctx.config.media_max_bytes), strict=True):
+                try:
+                    kept.append(data if isinstance(data, MediaError)
+                                else cache.keep(data, label=member))
+                except MediaError as exc:
+                    kept.append(exc)
+            answers.append(kept)
+        return answers
+
+    answers = await asyncio.to_thread(work)
+    await cache.record([(m, f"zip:{media.zip_member}")
+                        for post, kept in zip(posts, answers, strict=True)
+                        for media, m in zip(post.media, kept, strict=True)
+                        if isinstance(m, CachedMedia)])
+    return answers
 
 
 async def fetch_media(
@@ -237,9 +302,10 @@ async def fetch_media(
     if media.zip_member:
         if not post.zip_path:
             raise MediaError(f"{media.zip_member}: the post does not say which export it is in")
-        data = await asyncio.to_thread(read_member, post.zip_path, media.zip_member,
-                                       ctx.config.media_max_bytes)
-        return await cache.store_bytes(data, source_url=f"zip:{media.zip_member}")
+        [answer] = await copy_from_export(ctx, cache, [replace(post, media=(media,))])
+        if isinstance(answer[0], MediaError):
+            raise answer[0]
+        return answer[0]
     if not media.url:
         raise MediaError("media without a URL or file")
     return await _with_retries(ctx, lambda: cache.fetch(media.url or ""))
@@ -269,58 +335,57 @@ class _Faults:
 
 
 async def import_posts(
-    ctx: JobContext, wp: WordPressClient, posts: list[Post], *, total: int
+    ctx: JobContext, wp: WordPressClient, posts: list[Post], *, total: int,
+    cached: CachedByPost | None = None,
 ) -> None:
     """Send ``posts`` (their media already cached) to WordPress; the rest of ``total``
-    is finished already (imported by an earlier attempt, or its media failed)."""
+    is finished already (imported by an earlier attempt, or its media failed).
+
+    ``concurrency`` workers (at most that many WordPress requests at once) each take a
+    wave of up to ``batch`` posts at a time; waves shrink as the queue runs low, so no
+    worker idles while another still has a long wave to go.
+    """
     done = total - len(posts)
     phase = "Importing into WordPress"
     ctx.report(f"Imported {done} of {total} posts", phase=phase, done=done, total=total)
-    concurrency = int(ctx.options.get("concurrency") or ctx.config.import_concurrency)
-    slots = asyncio.Semaphore(concurrency)
+    workers = int(ctx.options.get("concurrency") or ctx.config.import_concurrency)
+    batch = int(ctx.options.get("batch") or ctx.config.import_batch)
+    queue = list(posts)
     faults = _Faults()
-    paused = asyncio.Event()
+    refused: list[WordPressAuthError] = []
     cache = MediaCache(ctx.config, ctx.store, ctx.http)
 
-    async def one(post: Post) -> None:
+    async def worker() -> None:
         nonlocal done
-        async with slots:
-            if paused.is_set():
-                return
+        while queue and not refused and faults.consecutive < CONSECUTIVE_FAULTS_TO_PAUSE:
+            size = max(1, min(batch, -(-len(queue) // workers)))
+            wave, queue[:size] = queue[:size], []
             try:
-                post_id, reused = await import_post(ctx, wp, cache, post)
-            except WordPressAuthError:
-                paused.set()
-                raise
+                outcomes = await import_wave(ctx, wp, cache, wave, cached or {})
+            except WordPressAuthError as exc:
+                refused.append(exc)
+                return
             except TransientError as exc:
                 faults.consecutive += 1
                 faults.last = exc.message
-                await ctx.set_item(post.source_id, "failed", reason=exc.message)
-                if faults.consecutive >= CONSECUTIVE_FAULTS_TO_PAUSE:
-                    paused.set()
-                return
+                await ctx.set_items([ItemOutcome(p.source_id, "failed", reason=exc.message)
+                                     for p in wave])
+                continue
             except IgbridgeError as exc:
-                await ctx.set_item(post.source_id, "failed", reason=exc.message)
-                done += 1
-                ctx.report(f"Imported {done} of {total} posts", phase=phase, done=done)
-                return
-            faults.consecutive = 0
-            if reused:
-                await ctx.set_item(post.source_id, "skipped", wp_post_id=post_id,
-                                   reason=f"already in WordPress (post {post_id})")
-            else:
-                await ctx.set_item(post.source_id, "imported", wp_post_id=post_id,
-                                   detail={"title": post.title})
-            done += 1
+                outcomes = [ItemOutcome(p.source_id, "failed", reason=exc.message) for p in wave]
+            if any(o.state != "failed" for o in outcomes):
+                faults.consecutive = 0
+            await ctx.set_items(outcomes)
+            done += len(wave)
             ctx.report(f"Imported {done} of {total} posts", phase=phase, done=done,
-                       details={"post": post.source_id, "wp_post_id": post_id})
+                       details={"wp_post_ids": [o.wp_post_id for o in outcomes
+                                                if o.wp_post_id is not None]})
 
-    try:
-        await asyncio.gather(*(one(p) for p in posts))
-    except WordPressAuthError as exc:
-        await _fail_unfinished(ctx, posts, exc.message)
-        raise
-    if paused.is_set():
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    if refused:
+        await _fail_unfinished(ctx, posts, refused[0].message)
+        raise refused[0]
+    if faults.consecutive >= CONSECUTIVE_FAULTS_TO_PAUSE:
         message = f"WordPress keeps failing: {faults.last}"
         await _fail_unfinished(ctx, posts, message)
         raise TransientError(message)
@@ -329,43 +394,106 @@ async def import_posts(
 async def _fail_unfinished(ctx: JobContext, posts: list[Post], reason: str) -> None:
     """Mark what did not get through as ``failed`` so a retry picks exactly those up."""
     ledger = await ctx.items()
-    for post in posts:
-        if ledger.get(post.source_id, {}).get("state") == "pending":
-            await ctx.set_item(post.source_id, "failed", reason=reason)
+    await ctx.set_items([ItemOutcome(p.source_id, "failed", reason=reason) for p in posts
+                         if ledger.get(p.source_id, {}).get("state") == "pending"])
 
 
-async def import_post(
-    ctx: JobContext, wp: WordPressClient, cache: MediaCache, post: Post
-) -> tuple[int, bool]:
-    """The WordPress post id for ``post``, and whether it already existed."""
-    async with _locked(_post_locks, post.source_id):
-        existing = await wp.find_post_by_source_id(post.source_id)
-        if existing is not None and existing.get("status") == "publish":
-            return int(existing["id"]), True
-        tag_ids = [await wp.ensure_tag(tag) for tag in post.hashtags[:50]]
-        if existing is None:
-            draft = await wp.create_post(
-                answer="id",
-                status="draft",
-                title=html.escape(post.title, quote=False),
-                date_gmt=post.taken_at.strftime("%Y-%m-%dT%H:%M:%S"),
-                tags=tag_ids,
-                meta={SOURCE_ID_META: post.source_id,
-                      PERMALINK_META: post.permalink or ""},
-            )
-            post_id = int(draft["id"])
-        else:  # a draft left by a crash between create and publish: finish it
-            post_id = int(existing["id"])
-        uploaded = [await upload_once(ctx, wp, cache, post, media, index, post_id)
-                    for index, media in enumerate(post.media)]
-        featured = next((m.wp_id for m in uploaded if m.kind == "image"), None)
-        fields: dict[str, Any] = {"content": render_content(post, uploaded), "tags": tag_ids}
-        if featured is not None:
-            fields["featured_media"] = featured
-        if ctx.options.get("publish", True):
-            fields["status"] = "publish"
-        await wp.update_post(post_id, answer="id", **fields)
-        return post_id, False
+async def import_wave(
+    ctx: JobContext, wp: WordPressClient, cache: MediaCache, wave: list[Post],
+    cached: CachedByPost,
+) -> list[ItemOutcome]:
+    """Import ``wave`` with few requests: one lookup and one batch of drafts for all its
+    posts, each post's media, then one batch that publishes them.
+
+    Every post of the wave is locked (in a fixed order, so two overlapping jobs never
+    wait on each other in a circle) from its lookup to its publish. A passing fault or
+    a refused password ends the whole wave: raised, not recorded; a post WordPress
+    refuses alone fails alone.
+    """
+    outcomes: dict[str, ItemOutcome] = {}
+    async with AsyncExitStack() as locks:
+        for source_id in sorted({p.source_id for p in wave}):
+            await locks.enter_async_context(_locked(_post_locks, source_id))
+        existing = await wp.find_posts_by_source_ids([p.source_id for p in wave])
+        tags: dict[str, list[int]] = {}
+        for post in wave:
+            found = existing.get(post.source_id)
+            if found is not None and found.get("status") == "publish":
+                outcomes[post.source_id] = ItemOutcome(
+                    post.source_id, "skipped", int(found["id"]),
+                    reason=f"already in WordPress (post {found['id']})")
+                continue
+            try:
+                tags[post.source_id] = [await wp.ensure_tag(t) for t in post.hashtags[:50]]
+            except (TransientError, WordPressAuthError):
+                raise
+            except IgbridgeError as exc:
+                outcomes[post.source_id] = ItemOutcome(post.source_id, "failed", reason=exc.message)
+        todo = [p for p in wave if p.source_id in tags]
+        # A draft left by a crash between create and publish is finished, not made again.
+        post_ids = {p.source_id: int(existing[p.source_id]["id"]) for p in todo
+                    if p.source_id in existing}
+        drafts = [p for p in todo if p.source_id not in existing]
+        if drafts:
+            answers = await wp.create_posts(
+                [_draft_fields(p, tags[p.source_id]) for p in drafts], answer="id")
+            for post, answer in zip(drafts, answers, strict=True):
+                if isinstance(answer, IgbridgeError):
+                    outcomes[post.source_id] = _refused(post, answer)
+                else:
+                    post_ids[post.source_id] = int(answer["id"])
+        publish: list[tuple[Post, int, dict[str, Any]]] = []
+        for post in todo:
+            post_id = post_ids.get(post.source_id)
+            if post_id is None:
+                continue
+            try:
+                uploaded = [await upload_once(ctx, wp, cache, post, media, index, post_id,
+                                              cached.get((post.source_id, index)))
+                            for index, media in enumerate(post.media)]
+            except (TransientError, WordPressAuthError):
+                raise
+            except IgbridgeError as exc:
+                outcomes[post.source_id] = ItemOutcome(post.source_id, "failed", reason=exc.message)
+                continue
+            fields = _final_fields(ctx, post, uploaded, tags[post.source_id])
+            publish.append((post, post_id, fields))
+        if publish:
+            answers = await wp.update_posts([(pid, f) for _p, pid, f in publish], answer="id")
+            for (post, post_id, _fields), answer in zip(publish, answers, strict=True):
+                outcomes[post.source_id] = (
+                    _refused(post, answer) if isinstance(answer, IgbridgeError) else
+                    ItemOutcome(post.source_id, "imported", post_id, detail={"title": post.title}))
+    return [outcomes[p.source_id] for p in wave]
+
+
+def _refused(post: Post, error: IgbridgeError) -> ItemOutcome:
+    """The outcome of a post WordPress refused; a refused password stops the import."""
+    if isinstance(error, WordPressAuthError):
+        raise error
+    return ItemOutcome(post.source_id, "failed", reason=error.message)
+
+
+def _draft_fields(post: Post, tag_ids: list[int]) -> dict[str, Any]:
+    return {
+        "status": "draft",
+        "title": html.escape(post.title, quote=False),
+        "date_gmt": post.taken_at.strftime("%Y-%m-%dT%H:%M:%S"),
+        "tags": tag_ids,
+        "meta": {SOURCE_ID_META: post.source_id, PERMALINK_META: post.permalink or ""},
+    }
+
+
+def _final_fields(ctx: JobContext, post: Post, uploaded: list[UploadedMedia],
+                  tag_ids: list[int]) -> dict[str, Any]:
+    """Content, tags and featured image; published unless the job says otherwise."""
+    fields: dict[str, Any] = {"content": render_content(post, uploaded), "tags": tag_ids}
+    featured = next((m.wp_id for m in uploaded if m.kind == "image"), None)
+    if featured is not None:
+        fields["featured_media"] = featured
+    if ctx.options.get("publish", True):
+        fields["status"] = "publish"
+    return fields
 
 
 @dataclass(frozen=True)
@@ -378,17 +506,21 @@ class UploadedMedia:
 
 async def upload_once(
     ctx: JobContext, wp: WordPressClient, cache: MediaCache, post: Post, media: Media,
-    index: int, post_id: int,
+    index: int, post_id: int, cached: CachedMedia | None = None,
 ) -> UploadedMedia:
-    """Upload a media file unless this site already has it (same bytes, same hash)."""
-    cached = await fetch_media(ctx, cache, post, media)
+    """Upload a media file unless this site already has it (same bytes, same hash).
+    ``cached`` is the file stage 1 put in the cache, when it is known."""
+    if cached is None or not cached.path.exists():
+        cached = await fetch_media(ctx, cache, post, media)
     alt = media.alt or post.alt or ""
     site = ctx.config.wp_url
     async with _locked(_media_locks, cached.sha256):
         known = await db.fetch_wp_media(ctx.store.reader, site, cached.sha256)
         if known is not None:
             return UploadedMedia(media.kind, known[0], known[1], alt)
-        data = await asyncio.to_thread(cached.path.read_bytes)
+        # A photo is read faster than a worker thread is woken; a video is not.
+        data = (cached.path.read_bytes() if cached.size <= INLINE_READ_BYTES
+                else await asyncio.to_thread(cached.path.read_bytes))
         stem = post.short_code or post.source_id.replace(":", "-")[:32]
         # WordPress strips tags from alt text (sanitize_text_field): escaped, an alt
         # text that looks like HTML is kept as the text it is, as captions are. Alt

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from . import store as db
 from .config import Config
 from .errors import Conflict, IgbridgeError, NotFound, SourceError, TransientError
 from .progress import ProgressEngine, iso
+from .timing import start_clock
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,17 @@ ITEM_STATES = ("pending", "imported", "skipped", "failed")
 FINISHED = frozenset({"complete", "error", "cancelled"})
 CANCEL_GRACE_SECONDS = 1.5
 MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """Where one item of a job stands: ``state`` is one of ``ITEM_STATES``."""
+
+    source_id: str
+    state: str
+    wp_post_id: int | None = None
+    reason: str | None = None
+    detail: dict[str, Any] | None = None
 
 
 @dataclass
@@ -91,16 +103,24 @@ class JobContext:
         reason: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        if state not in ITEM_STATES:
-            raise ValueError(f"unknown item state {state!r}")
-        await self.store.write([(
+        await self.set_items([ItemOutcome(source_id, state, wp_post_id, reason, detail)])
+
+    async def set_items(self, outcomes: Sequence[ItemOutcome]) -> None:
+        """Record several items' outcomes in one transaction."""
+        for outcome in outcomes:
+            if outcome.state not in ITEM_STATES:
+                raise ValueError(f"unknown item state {outcome.state!r}")
+        if not outcomes:
+            return
+        now = db.now()
+        await self.store.write([], [(
             "INSERT INTO items (job_id, source_id, position, state, wp_post_id, reason, detail,"
             " updated_at) VALUES (?, ?, (SELECT COUNT(*) FROM items WHERE job_id = ?),"
             " ?, ?, ?, ?, ?) ON CONFLICT(job_id, source_id) DO UPDATE SET state = excluded.state,"
             " wp_post_id = excluded.wp_post_id, reason = excluded.reason,"
             " detail = excluded.detail, updated_at = excluded.updated_at",
-            (self.job_id, source_id, self.job_id, state, wp_post_id, reason,
-             db.dumps(detail) if detail is not None else None, db.now()),
+            [(self.job_id, o.source_id, self.job_id, o.state, o.wp_post_id, o.reason,
+              db.dumps(o.detail) if o.detail is not None else None, now) for o in outcomes],
         )])
 
     async def items(self) -> dict[str, dict[str, Any]]:
@@ -302,7 +322,7 @@ class JobRunner:
                 state=dict(job["state"]),
             )
             try:
-                message = await kind.run(context)
+                message = await _timed(kind, context)
             except TransientError as exc:
                 if attempt >= self.config.job_attempts:
                     await self._finish(job_id, "error",
@@ -394,7 +414,22 @@ class JobRunner:
             "counts": counts,
             "items": items,
             "progress": progress,
+            "timing": job["state"].get("timing"),
         }
+
+
+async def _timed(kind: JobKind, context: JobContext) -> str:
+    """Run one attempt and keep where its time went (``timing.py``) in the job's state."""
+    clock = start_clock()
+    try:
+        return await kind.run(context)
+    finally:
+        task = asyncio.current_task()
+        if task is None or not task.cancelling():
+            try:
+                await context.save_state(timing=clock.summary())
+            except IgbridgeError as exc:  # the attempt's own outcome matters more
+                log.warning("job %s: could not save its timing: %s", context.job_id, exc)
 
 
 async def _noop() -> None:

@@ -21,6 +21,7 @@ from . import store as db
 from .config import Config
 from .errors import MediaError, SourceError, TransientError
 from .jobs import JobContext, backoff_delay
+from .timing import waiting_on
 
 CHUNK = 256 * 1024
 EXTENSIONS = {
@@ -111,37 +112,57 @@ class MediaCache:
         if found is not None:
             return found
         self.root.mkdir(parents=True, exist_ok=True)
-        limit = self.config.media_max_bytes
         try:
-            async with self.http.stream("GET", url, follow_redirects=True) as response:
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise TransientError(f"HTTP {response.status_code} from {_short(url)}")
-                if response.status_code >= 400:
-                    raise MediaError(f"HTTP {response.status_code} from {_short(url)}")
-                declared = int(response.headers.get("content-length") or 0)
-                if declared > limit:
-                    raise MediaError(f"{_short(url)} is {_mb(declared)}, over the "
-                                     f"{_mb(limit)} limit")
-                return await self._store_stream(url, response, limit)
+            with waiting_on("downloads"):
+                return await self._download(url)
         except httpx.TimeoutException as exc:
             raise TransientError(f"timed out downloading {_short(url)}") from exc
         except httpx.TransportError as exc:
             raise TransientError(f"could not download {_short(url)}: {exc}") from exc
 
+    async def _download(self, url: str) -> CachedMedia:
+        limit = self.config.media_max_bytes
+        async with self.http.stream("GET", url, follow_redirects=True) as response:
+            if response.status_code >= 500 or response.status_code == 429:
+                raise TransientError(f"HTTP {response.status_code} from {_short(url)}")
+            if response.status_code >= 400:
+                raise MediaError(f"HTTP {response.status_code} from {_short(url)}")
+            declared = int(response.headers.get("content-length") or 0)
+            if declared > limit:
+                raise MediaError(f"{_short(url)} is {_mb(declared)}, over the "
+                                 f"{_mb(limit)} limit")
+            return await self._store_stream(url, response, limit)
+
     async def store_bytes(self, data: bytes, source_url: str | None = None) -> CachedMedia:
         """Cache bytes read from elsewhere (an export ZIP)."""
+        kept = await asyncio.to_thread(self.keep, data)
+        await self.record([(kept, source_url)])
+        return kept
+
+    def keep(self, data: bytes, label: str = "") -> CachedMedia:
+        """Sniff, hash and write ``data`` unless the cache has it (blocking: call it from a
+        worker thread). The cache is content-addressed: the same bytes have one path."""
         content_type = sniff_content_type(data[:64])
         if content_type is None:
-            raise MediaError(describe_non_media(data, ""))
-        sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
-        existing = await db.fetch_media(self.store.reader, sha256)
-        if existing is not None and await _exists(existing["path"]):
-            return CachedMedia(sha256, Path(existing["path"]), existing["content_type"],
-                               int(existing["size"]), cached=True)
+            raise MediaError((f"{label} is " if label else "") + describe_non_media(data, ""))
+        sha256 = hashlib.sha256(data).hexdigest()
         path = self.path_for(sha256, content_type)
-        await asyncio.to_thread(_write_atomically, path, data)
-        await self._record(sha256, path, content_type, len(data), source_url)
+        if path.exists():
+            return CachedMedia(sha256, path, content_type, len(data), cached=True)
+        _write_atomically(path, data)
         return CachedMedia(sha256, path, content_type, len(data), cached=False)
+
+    async def record(self, kept: list[tuple[CachedMedia, str | None]]) -> None:
+        """Note cached files (and the URLs they came from) in one transaction."""
+        if kept:
+            now = db.now()
+            await self.store.write([], [
+                ("INSERT OR IGNORE INTO media (sha256, path, content_type, size, source_url,"
+                 " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                 [(m.sha256, str(m.path), m.content_type, m.size, url, now) for m, url in kept]),
+                ("INSERT OR REPLACE INTO media_urls (url, sha256) VALUES (?, ?)",
+                 [(url, m.sha256) for m, url in kept if url]),
+            ])
 
     async def _store_stream(
         self, url: str, response: httpx.Response, limit: int
@@ -174,23 +195,9 @@ class MediaCache:
             await asyncio.to_thread(_move_into_place, tmp, path)
         finally:
             await asyncio.to_thread(tmp.unlink, missing_ok=True)
-        await self._record(sha256, path, content_type, size, url)
-        return CachedMedia(sha256, path, content_type, size, cached=False)
-
-    async def _record(
-        self, sha256: str, path: Path, content_type: str, size: int, url: str | None
-    ) -> None:
-        statements: list[tuple[str, tuple[Any, ...]]] = [(
-            "INSERT OR IGNORE INTO media (sha256, path, content_type, size, source_url,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (sha256, str(path), content_type, size, url, db.now()),
-        )]
-        if url:
-            statements.append((
-                "INSERT OR REPLACE INTO media_urls (url, sha256) VALUES (?, ?)", (url, sha256)
-            ))
-        await self.store.write(statements)
-
+        stored = CachedMedia(sha256, path, content_type, size, cached=False)
+        await self.record([(stored, url)])
+        return stored
 
 def _write_and_hash(handle: Any, digest: Any, chunk: bytes) -> None:
     handle.write(chunk)

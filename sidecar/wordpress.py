@@ -9,20 +9,34 @@ reported as ``TransientError``; refusals become ``WordPressAuthError`` (401/403)
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping
+import ssl
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
 from .config import Config
-from .errors import ConfigError, TransientError, WordPressAuthError, WordPressError
+from .errors import (
+    ConfigError,
+    IgbridgeError,
+    TransientError,
+    WordPressAuthError,
+    WordPressError,
+)
+from .http_backend import asyncio_transport
+from .timing import waiting_on
 
 SOURCE_ID_META = "_igbridge_source_id"
 SOURCE_ID_QUERY_ARG = "igbridge_source_id"
+# WordPress's default cap on the requests in one /batch/v1 call (rest_get_max_batch_size).
+BATCH_LIMIT = 25
+LOOKUP_PAGE = 100
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Reads and small writes answer in well under a second here; an upload of a large
 # image makes WordPress render seven sizes, which takes seconds (WORDPRESS.md).
@@ -30,6 +44,14 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 UPLOAD_TIMEOUT = httpx.Timeout(300.0, connect=5.0)
 
 Json = dict[str, Any]
+# One answer of a batch: the object WordPress answered, or the error that refused it.
+Answer = Json | IgbridgeError
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Loading the CA bundle costs about 40 ms of CPU: once per process, not per job."""
+    return httpx.create_ssl_context()
 
 
 def _user_agent() -> str:
@@ -93,7 +115,7 @@ class WordPressClient:
         self._http = httpx.AsyncClient(
             auth=httpx.BasicAuth(user, app_password),
             timeout=timeout,
-            transport=transport,
+            transport=transport or asyncio_transport(_tls_context()),
             follow_redirects=False,  # a redirected POST would silently turn into a GET
             headers={"User-Agent": _user_agent(), "Accept": "application/json"},
         )
@@ -191,32 +213,134 @@ class WordPressClient:
                                 action=f"read post {post_id}")
 
     async def find_post_by_source_id(self, source_id: str) -> Json | None:
-        """The post imported from ``source_id`` in any status (drafts too), or None.
+        """The post imported from ``source_id`` in any status (drafts too), or None."""
+        if not source_id:
+            raise ValueError("source_id must not be empty")
+        return (await self.find_posts_by_source_ids([source_id])).get(source_id)
 
+    async def find_posts_by_source_ids(self, source_ids: Sequence[str]) -> dict[str, Json]:
+        """The posts imported from ``source_ids``, any status, in one request per 100.
+
+        Each source id maps to its oldest post (``id``, ``status``, ``link``, ``meta``).
         Relies on the igbridge plugin's ``igbridge_source_id`` query argument. WordPress
         ignores query arguments it does not know, so without the plugin this would list
         every post: each answer is checked against its meta before it is trusted.
         """
-        if not source_id:
-            raise ValueError("source_id must not be empty")
-        found = await self._request(
-            "GET", "/wp/v2/posts",
-            params={SOURCE_ID_QUERY_ARG: source_id, "status": "any", "context": "edit",
-                    "_fields": "id,status,link,meta",
-                    "orderby": "id", "order": "asc", "per_page": 10},
-            action=f"look up the post of {source_id}",
-        )
-        if not isinstance(found, list):
-            raise WordPressError(f"WordPress answered the post lookup with {type(found).__name__}"
-                                 " instead of a list")
-        matching = [post for post in found if _source_id_of(post) == source_id]
-        if found and not matching:
-            raise WordPressError(
-                f"WordPress ignored the {SOURCE_ID_QUERY_ARG} filter (it listed posts of other "
-                "sources): is the igbridge plugin active on the site?",
-                code="wordpress_plugin_missing",
-            )
-        return matching[0] if matching else None
+        wanted = list(dict.fromkeys(source_ids))
+        if not all(wanted):
+            raise ValueError("a source id must not be empty")
+        found: dict[str, Json] = {}
+        for first in range(0, len(wanted), BATCH_LIMIT):
+            chunk = wanted[first:first + BATCH_LIMIT]
+            page = 1
+            while True:
+                answer = await self._request(
+                    "GET", "/wp/v2/posts",
+                    params={f"{SOURCE_ID_QUERY_ARG}[]": chunk, "status": "any",
+                            "context": "edit", "_fields": "id,status,link,meta",
+                            "orderby": "id", "order": "asc", "per_page": LOOKUP_PAGE,
+                            "page": page},
+                    action=(f"look up the post of {chunk[0]}" if len(chunk) == 1
+                            else f"look up the posts of {len(chunk)} source ids"),
+                )
+                if not isinstance(answer, list):
+                    raise WordPressError(f"WordPress answered the post lookup with "
+                                         f"{type(answer).__name__} instead of a list")
+                for post in answer:
+                    source_id = _source_id_of(post)
+                    if source_id not in chunk:
+                        raise WordPressError(
+                            f"WordPress ignored the {SOURCE_ID_QUERY_ARG} filter (it listed "
+                            "posts of other sources): is the igbridge plugin active on the "
+                            "site?", code="wordpress_plugin_missing")
+                    found.setdefault(source_id, post)
+                if len(answer) < LOOKUP_PAGE:
+                    break
+                page += 1
+        return found
+
+    async def create_posts(self, posts: Sequence[Json], *,
+                           answer: str | None = None) -> list[Answer]:
+        """Create several posts (drafts unless ``status`` says otherwise), in one request.
+
+        One answer per post, in order: the post (the ``answer`` fields) or the error that
+        refused it. A retry after an attempt that may have gone through looks the posts up
+        by their source ids first, so none is created twice.
+        """
+        if len(posts) == 1:  # a batch of one costs WordPress more than the plain route
+            return [await _answer_of(self.create_post(answer=answer, **posts[0]))]
+        bodies = [{**post, "status": post.get("status", "draft")} for post in posts]
+        source_ids = [str((post.get("meta") or {}).get(SOURCE_ID_META) or "") for post in bodies]
+
+        async def created_meanwhile() -> list[Answer] | None:
+            if not all(source_ids):
+                return None
+            try:
+                found = await self.find_posts_by_source_ids(source_ids)
+            except TransientError:
+                return None  # still unreachable: the next attempt will tell
+            if not found:
+                return None
+            return [found.get(sid) or TransientError(
+                        f"WordPress at {self.site_url} dropped the request that created the "
+                        f"post of {sid}, and the post is not there") for sid in source_ids]
+
+        return await self._batch(
+            [("POST", "/wp/v2/posts", body, f"create the post of {sid or 'a post'}")
+             for body, sid in zip(bodies, source_ids, strict=True)],
+            answer=answer, action=f"create {len(bodies)} posts", recover=created_meanwhile)
+
+    async def update_posts(self, updates: Sequence[tuple[int, Json]], *,
+                           answer: str | None = None) -> list[Answer]:
+        """Update several posts in one request; one answer per post, in order."""
+        if len(updates) == 1:
+            post_id, fields = updates[0]
+            return [await _answer_of(self.update_post(post_id, answer=answer, **fields))]
+        return await self._batch(
+            [("POST", f"/wp/v2/posts/{post_id}", fields, f"update post {post_id}")
+             for post_id, fields in updates],
+            answer=answer, action=f"update {len(updates)} posts")
+
+    async def _batch(
+        self, calls: Sequence[tuple[str, str, Json, str]], *, answer: str | None, action: str,
+        recover: Callable[[], Awaitable[list[Answer] | None]] | None = None,
+    ) -> list[Answer]:
+        """Several write requests in one ``/batch/v1`` call (WordPress 5.6+): one PHP start-up
+        and one round trip instead of one each. Each call is ``(method, path, body, what)``."""
+        if not 1 <= len(calls) <= BATCH_LIMIT:
+            raise ValueError(f"a batch holds 1 to {BATCH_LIMIT} requests, got {len(calls)}")
+        fields = f"?_fields={answer}" if answer else ""
+        requests = [{"method": method, "path": path + fields, "body": body}
+                    for method, path, body, _what in calls]
+        try:
+            reply = await self._request(
+                "POST", "/batch/v1", json={"validation": "normal", "requests": requests},
+                action=action, recover=recover)
+        except WordPressRefusal as refusal:
+            if refusal.wp_code == "rest_no_route":
+                raise WordPressError(
+                    f"WordPress at {self.site_url} has no batch endpoint (/wp-json/batch/v1): "
+                    "the import needs WordPress 5.6 or later", code="wordpress_too_old",
+                ) from refusal
+            raise
+        if isinstance(reply, list):  # recovered: what an earlier attempt had done
+            return reply
+        responses = reply.get("responses") if isinstance(reply, dict) else None
+        if not isinstance(responses, list) or len(responses) != len(calls):
+            raise WordPressError(f"WordPress answered the batch to {action} without one "
+                                 f"answer per request ({len(calls)} sent)")
+        answers: list[Answer] = []
+        for (_method, _path, _body, what), response in zip(calls, responses, strict=True):
+            status = int(response.get("status") or 0) if isinstance(response, dict) else 0
+            body = response.get("body") if isinstance(response, dict) else None
+            if 200 <= status < 300 and isinstance(body, dict):
+                answers.append(body)
+            elif status in RETRYABLE_STATUSES:
+                answers.append(TransientError(f"WordPress at {self.site_url} did not {what}: "
+                                              f"HTTP {status}"))
+            else:
+                answers.append(self._refusal(status, body, what))
+        return answers
 
     # ------------------------------------------------------------ tags
 
@@ -261,10 +385,12 @@ class WordPressClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         request_timeout: httpx.Timeout | None = None,
-        recover: Callable[[], Awaitable[Json | None]] | None = None,
+        recover: Callable[[], Awaitable[Any]] | None = None,
     ) -> Any:
         """Send one request with retries; return the decoded JSON of a 2xx answer."""
-        url = self.api_root + path
+        # The query goes into the URL here, once: httpx would parse the URL, merge the
+        # parameters and parse it again on every attempt.
+        url = self.api_root + path + (f"?{_query(params)}" if params else "")
         last_fault = "no answer"
         maybe_applied = False  # did WordPress perhaps act on the last attempt?
         for attempt in range(1, self.attempts + 1):
@@ -274,12 +400,13 @@ class WordPressClient:
                     return recovered
             retry_after: float | None = None
             try:
-                response = await self._http.request(
-                    method, url, params=params, json=json, content=content,
-                    headers=headers,
-                    timeout=(request_timeout if request_timeout is not None
-                             else httpx.USE_CLIENT_DEFAULT),
-                )
+                with waiting_on("wordpress"):
+                    response = await self._http.request(
+                        method, url, json=json, content=content,
+                        headers=headers,
+                        timeout=(request_timeout if request_timeout is not None
+                                 else httpx.USE_CLIENT_DEFAULT),
+                    )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 last_fault = f"could not connect ({type(error).__name__}: {error})"
                 maybe_applied = False
@@ -296,7 +423,8 @@ class WordPressClient:
                 retry_after = _retry_after_seconds(response)
                 maybe_applied = response.status_code != 429
             if attempt < self.attempts:
-                await asyncio.sleep(self._backoff(attempt, retry_after))
+                with waiting_on("wordpress"):  # for WordPress to recover
+                    await asyncio.sleep(self._backoff(attempt, retry_after))
         raise TransientError(
             f"WordPress at {self.site_url} did not {action} after {self.attempts} attempts; "
             f"last: {last_fault}"
@@ -321,36 +449,52 @@ class WordPressClient:
                     code="wordpress_not_json",
                 )
             return body
-        wp_code, wp_message, wp_data = _wp_error_fields(body)
-        if status == 401:
-            raise WordPressAuthRefusal(
-                f"WordPress at {self.site_url} refused the application password for user "
-                f"{self.user!r} (wrong or revoked): create a new one under Users → Profile → "
-                f"Application Passwords [{wp_code or 'HTTP 401'}]",
-                wp_code=wp_code, wp_data=wp_data, http_status=status,
-            )
-        if status == 403:
-            raise WordPressAuthRefusal(
-                f"WordPress user {self.user!r} lacks the rights to {action}: "
-                f"{wp_message or 'forbidden'} [{wp_code or 'HTTP 403'}]",
-                wp_code=wp_code, wp_data=wp_data, http_status=status,
-            )
         if 300 <= status < 400:
+            wp_code, _message, wp_data = _wp_error_fields(body)
             raise WordPressRefusal(
                 f"WordPress at {self.site_url} redirected {action} to "
                 f"{response.headers.get('location', '?')}: set IGBRIDGE_WP_URL to the "
                 "site's real address",
                 wp_code=wp_code, wp_data=wp_data, http_status=status,
             )
+        raise self._refusal(status, body, action)
+
+    def _refusal(self, status: int, body: Any, action: str) -> WordPressRefusal:
+        """What a WordPress error answer means, as the exception to raise or record."""
+        wp_code, wp_message, wp_data = _wp_error_fields(body)
+        if status == 401:
+            return WordPressAuthRefusal(
+                f"WordPress at {self.site_url} refused the application password for user "
+                f"{self.user!r} (wrong or revoked): create a new one under Users → Profile → "
+                f"Application Passwords [{wp_code or 'HTTP 401'}]",
+                wp_code=wp_code, wp_data=wp_data, http_status=status,
+            )
+        if status == 403:
+            return WordPressAuthRefusal(
+                f"WordPress user {self.user!r} lacks the rights to {action}: "
+                f"{wp_message or 'forbidden'} [{wp_code or 'HTTP 403'}]",
+                wp_code=wp_code, wp_data=wp_data, http_status=status,
+            )
         detail = wp_message or (f"HTTP {status} without a WordPress error body"
                                 if body is _NOT_JSON else f"HTTP {status}")
-        raise WordPressRefusal(
+        return WordPressRefusal(
             f"WordPress refused to {action}: {detail} [{wp_code or f'HTTP {status}'}]",
             wp_code=wp_code, wp_data=wp_data, http_status=status,
         )
 
 
 _NOT_JSON: Any = object()
+
+
+async def _answer_of(call: Awaitable[Json]) -> Answer:
+    """A single request's answer as a batch answer: refusals are returned, not raised;
+    a refused password or missing rights still stop everything."""
+    try:
+        return await call
+    except WordPressAuthError:
+        raise
+    except WordPressRefusal as refusal:
+        return refusal
 
 
 def _json_body(response: httpx.Response) -> Any:
@@ -392,6 +536,15 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
     date = response.headers.get("date")
     now = parsedate_to_datetime(date) if date else None
     return max(0.0, (when - now).total_seconds()) if now else None
+
+
+def _query(params: Mapping[str, Any]) -> str:
+    """``params`` as a query string, encoded as httpx would: lists repeat their key."""
+    def text(value: Any) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+    return urlencode([(key, text(item)) for key, value in params.items()
+                      for item in (value if isinstance(value, (list, tuple)) else [value])])
 
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:

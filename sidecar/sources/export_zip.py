@@ -103,28 +103,44 @@ def read_member(zip_path: str | Path, member: str, max_bytes: int) -> bytes:
 
     A per-media failure is a ``MediaError`` so only that post fails, not the job.
     """
-    if not _is_safe_name(member):
-        raise MediaError(f"refusing unsafe ZIP member name {member!r}")
+    [found] = read_members(zip_path, [member], max_bytes)
+    if isinstance(found, MediaError):
+        raise found
+    return found
+
+
+def read_members(zip_path: str | Path, members: list[str],
+                 max_bytes: int) -> list[bytes | MediaError]:
+    """``read_member`` for several files, opening the ZIP once: each one's bytes or the
+    ``MediaError`` that says why it cannot be had."""
     name = Path(zip_path).name
     try:
         with zipfile.ZipFile(zip_path) as archive:
-            try:
-                info = archive.getinfo(member)
-            except KeyError:
-                raise MediaError(f"{member} is missing from {name}") from None
-            if info.file_size > max_bytes:
-                raise MediaError(
-                    f"{member} in {name} is {info.file_size} bytes, over the {max_bytes} byte limit"
-                )
-            return _read_capped(archive, info, max_bytes, name, MediaError)
-    except MediaError:
-        raise
+            return [_member_or_error(archive, member, max_bytes, name) for member in members]
     except FileNotFoundError:
-        raise MediaError(f"export file not found: {zip_path}") from None
+        error = MediaError(f"export file not found: {zip_path}")
     except _ZIP_FAULTS as exc:
-        raise MediaError(
-            f"cannot read {member} from {name} ({type(exc).__name__}: {exc})"
-        ) from None
+        error = MediaError(f"cannot read {name} ({type(exc).__name__}: {exc})")
+    return [error for _member in members]
+
+
+def _member_or_error(archive: zipfile.ZipFile, member: str, max_bytes: int,
+                     name: str) -> bytes | MediaError:
+    if not _is_safe_name(member):
+        return MediaError(f"refusing unsafe ZIP member name {member!r}")
+    try:
+        info = archive.getinfo(member)
+    except KeyError:
+        return MediaError(f"{member} is missing from {name}")
+    if info.file_size > max_bytes:
+        return MediaError(
+            f"{member} in {name} is {info.file_size} bytes, over the {max_bytes} byte limit")
+    try:
+        return _read_capped(archive, info, max_bytes, name, MediaError)
+    except MediaError as error:
+        return error
+    except _ZIP_FAULTS as exc:
+        return MediaError(f"cannot read {member} from {name} ({type(exc).__name__}: {exc})")
 
 
 def _is_safe_name(member: str) -> bool:

@@ -255,6 +255,7 @@ def import_fresh() -> Callable[[FakeApify, list[dict[str, Any]]], list[dict[str,
 # -- a fault-injecting proxy in front of WordPress ---------------------------------------
 
 _PUBLISH_PATH = re.compile(r"^/wp-json/wp/v2/posts/\d+$")
+_BATCH_PATH = "/wp-json/batch/v1"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                "proxy-authorization", "proxy-authenticate", "host", "content-length"}
 
@@ -263,7 +264,8 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
 class FaultProxy:
     """Forwards to WordPress until a trigger, then answers 502 (``down``) or holds requests
     (``hold``) until told otherwise. Triggers count publishes (``POST /wp/v2/posts/{id}``
-    with ``status: publish``), which the importer sends last for each post."""
+    with ``status: publish``, alone or inside a ``/batch/v1`` request), which the
+    importer sends last for each post."""
 
     target: str
     mode: str = "pass"  # pass | down | hold
@@ -319,7 +321,7 @@ class FaultProxy:
         with self._lock:
             if self.after_publishes is not None and self.publishes >= self.after_publishes:
                 self.mode, self.after_publishes = self.then, None
-            publish = method == "POST" and bool(_PUBLISH_PATH.match(path)) and _is_publish(body)
+            publish = method == "POST" and _publishes_in(path, body) > 0
             if self.mode == "hold" and self.hold_only_publish and not publish:
                 return "pass"
             if self.mode == "hold":
@@ -331,19 +333,28 @@ class FaultProxy:
         assert self._client is not None
         response = self._client.request(method, self.target + path, headers=headers,
                                         content=body)
-        if method == "POST" and _PUBLISH_PATH.match(path.split("?")[0]) and _is_publish(body) \
-                and response.status_code == 200:
+        if method == "POST" and response.status_code in (200, 207):
             with self._lock:
-                self.publishes += 1
+                self.publishes += _publishes_in(path, body)
         return response
 
 
-def _is_publish(body: bytes) -> bool:
+def _publishes_in(path: str, body: bytes) -> int:
+    """How many posts a request publishes: one plain update, or each in a batch."""
     try:
         data = json.loads(body or b"{}")
     except ValueError:
-        return False
-    return isinstance(data, dict) and data.get("status") == "publish"
+        return 0
+    if not isinstance(data, dict):
+        return 0
+    path = path.split("?")[0]
+    if _PUBLISH_PATH.match(path):
+        return int(data.get("status") == "publish")
+    if path == _BATCH_PATH:
+        return sum(1 for r in data.get("requests") or []
+                   if _PUBLISH_PATH.match("/wp-json" + str(r.get("path", "")).split("?")[0])
+                   and (r.get("body") or {}).get("status") == "publish")
+    return 0
 
 
 def _proxy_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:

@@ -164,3 +164,35 @@ def test_bundled_sample_export_imports_every_post(
     assert all(import_wp.media(i)["media_type"] == "image" for i in image_ids)
     assert sorted(import_wp.tag_names(posts[2]["tags"])) == sorted(["日本", "東京", "夜景"])
     assert all(p["status"] == "publish" for p in posts)
+
+
+def test_overlapping_jobs_over_the_same_posts_make_each_post_once(
+    tmp_path: Path, import_api: SidecarApi, import_wp: WordPressApi,
+    import_export_photos: Callable[..., Path],
+) -> None:
+    # Three jobs over the same 12 posts at once, cut into waves differently: one post a
+    # wave, the default waves, and waves of 5 with one worker. Each post is created by
+    # exactly one of them; the others find it and skip it.
+    export = import_export_photos(tmp_path / "overlap.zip",
+                                  [f"Overlap photo {n}" for n in range(12)],
+                                  start=1_630_000_000)
+    source = {"type": "export", "path": str(export)}
+    job_ids = [import_api.start_job(source, options=options) for options in (
+        {"batch": 1}, {}, {"concurrency": 1, "batch": 5})]
+    jobs = [import_api.finish(job_id) for job_id in job_ids]
+
+    assert [job["status"] for job in jobs] == ["complete"] * 3, jobs
+    sources = sorted(i["source_id"] for i in jobs[0]["items"])
+    assert len(sources) == 12
+    for source_id in sources:
+        post = import_wp.post_of(source_id)  # exactly one, published
+        assert post["status"] == "publish"
+        assert len(import_wp.attachments_of(post["id"])) == 1
+        outcomes = sorted(next(i for i in job["items"] if i["source_id"] == source_id)["state"]
+                          for job in jobs)
+        # The job that got the post's lock first made it, and held the lock until it was
+        # published: the others found it published.
+        assert outcomes == ["imported", "skipped", "skipped"], (source_id, outcomes)
+        ids = {next(i for i in job["items"] if i["source_id"] == source_id)["wp_post_id"]
+               for job in jobs}
+        assert ids == {post["id"]}

@@ -16,7 +16,8 @@ from dev.stack import Stack
 from tests.e2e.conftest import FaultProxy, SidecarApi, WordPressApi
 from tests.support.sidecar_process import SidecarProcess
 
-ONE_AT_A_TIME = {"concurrency": 1}
+# One post per wave as well: "the third publish" is then one request of its own.
+ONE_AT_A_TIME = {"concurrency": 1, "batch": 1}
 
 
 @pytest.fixture

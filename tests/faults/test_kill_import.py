@@ -46,6 +46,8 @@ PHASES = {
 # How long after entering a phase the kill may come (seconds, uniform).
 KILL_WINDOW = {"scrape": 0.4, "media": 0.4, "wordpress": 0.5}
 CREATE_POST = rb"POST /wp-json/wp/v2/posts(\?[^ ]*)? HTTP/1\.1"
+# A wave's first batch request creates its drafts (the second publishes them).
+BATCH = rb"POST /wp-json/batch/v1 HTTP/1\.1"
 
 
 @pytest.fixture
@@ -169,18 +171,24 @@ def test_kill_9_at_random_points_of_imports(
     assert copies_in_wordpress(stack, source_ids) == dict.fromkeys(source_ids, 1)
 
 
-@pytest.mark.parametrize("nth", [1, 3])
+@pytest.mark.parametrize(("nth", "batch"), [
+    pytest.param(1, 1, id="first-post-alone"),
+    pytest.param(3, 1, id="third-post-alone"),
+    pytest.param(1, 4, id="wave-of-four"),
+])
 def test_kill_9_after_wordpress_created_the_post_but_before_the_sidecar_heard(
-    stack: Stack, tmp_path: Path, nth: int
+    stack: Stack, tmp_path: Path, nth: int, batch: int
 ) -> None:
-    tag = f"held{nth}-{uuid.uuid4().hex[:8]}"
+    tag = f"held{nth}-{batch}-{uuid.uuid4().hex[:8]}"
     export = build_export(tmp_path / f"{tag}.zip", tag, 4, seed=nth)
     proxy = FaultProxy("127.0.0.1", stack.wp_port, seed=nth).start()
     sidecar = wordpress_sidecar(stack, tmp_path / "data", wp_url=proxy.url,
-                                env={"IGBRIDGE_IMPORT_CONCURRENCY": "1"})
+                                env={"IGBRIDGE_IMPORT_CONCURRENCY": "1",
+                                     "IGBRIDGE_IMPORT_BATCH": str(batch)})
     try:
         sidecar.start()
-        held = proxy.hold_response(CREATE_POST, nth=nth)
+        # One post a wave: its own create request; a wave of four: one batch creates all.
+        held = proxy.hold_response(CREATE_POST if batch == 1 else BATCH, nth=nth)
         with httpx.Client(base_url=sidecar.url, headers=sidecar.headers, timeout=10) as api:
             job_id = submit_import(api, {"type": "export", "path": str(export)})
             assert held.wait(30), "the sidecar never created the post"

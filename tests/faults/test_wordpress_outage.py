@@ -162,7 +162,8 @@ def run_outage(
 def test_wordpress_answering_503(stack: Stack, tmp_path: Path, proxy: FaultProxy,
                                  record_figure: Callable[[str, object], None]) -> None:
     run_outage(stack, tmp_path, proxy, record_figure, kind="503",
-               env={"IGBRIDGE_IMPORT_CONCURRENCY": "1", "IGBRIDGE_JOB_ATTEMPTS": "3"},
+               env={"IGBRIDGE_IMPORT_CONCURRENCY": "1", "IGBRIDGE_IMPORT_BATCH": "1",
+                    "IGBRIDGE_JOB_ATTEMPTS": "3"},
                expected_attempts=3)
     # Every request was retried by the client, then the job by the runner.
     assert proxy.stats["answered_503"] >= 3 * 3
@@ -176,7 +177,7 @@ def test_wordpress_hanging(stack: Stack, tmp_path: Path, proxy: FaultProxy,
                            record_figure: Callable[[str, object], None], attempts: int,
                            concurrency: int) -> None:
     # The WordPress client's read timeout is 30 s: each attempt hangs that long. The outage
-    # starts with the job, so the first ``concurrency`` posts hang together and their
+    # starts with the job, so the first ``concurrency`` waves hang together and their
     # failures in a row make the importer stop: one attempt takes 30 s, not 30 s a post.
     run_outage(stack, tmp_path, proxy, record_figure, kind="stall",
                env={"IGBRIDGE_IMPORT_CONCURRENCY": str(concurrency),

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.fakes.media_files import jpeg, png
@@ -43,6 +44,15 @@ def test_cache_images_watches_the_job_to_its_end(
     assert listed.returncode == 0
     assert "cache_images" in listed.stdout
     assert "complete" in listed.stdout
+
+    # Where the job's time went: the downloads were under way part of it.
+    [job] = httpx.get(f"{sidecar.url}/api/jobs", headers=sidecar.headers).json()["jobs"]
+    timing = job["timing"]
+    assert 0 < timing["downloads"] <= timing["wall"]
+    assert timing["own"] == pytest.approx(timing["wall"] - timing["downloads"], abs=0.002)
+    shown = igbridge(sidecar, "jobs", "show", job["job_id"])
+    assert shown.returncode == 0, shown.stderr
+    assert f"{timing['wall']:.1f} s: downloads {timing['downloads']:.1f} s, own " in shown.stdout
 
 
 def test_show_and_cancel_name_unknown_jobs(sidecar: SidecarProcess) -> None:

@@ -7,11 +7,13 @@ import json
 import socket
 import struct
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -204,6 +206,10 @@ def scripted() -> Iterator[ScriptedServer]:
             self.end_headers()
             self.wfile.write(body)
 
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.do_GET()
+
         def log_message(self, format: str, *args: object) -> None:
             pass
 
@@ -271,3 +277,135 @@ async def test_read_timeout_is_transient() -> None:
             with pytest.raises(TransientError, match=r"after 3 attempts; last: timed out "
                                                      r"\(ReadTimeout\)"):
                 await client.whoami()
+
+
+# ---------------------------------------------------------------- batches (real WordPress)
+
+
+async def test_batch_creates_finds_and_publishes_several_posts(wp: WordPressClient) -> None:
+    # Source ids with a comma and spaces: the lookup sends a list, never a joined string.
+    sources = [unique("batch, one"), unique("batch two"), unique("batch3")]
+    drafts = await wp.create_posts(
+        [{"title": f"Batch {n}", "meta": {SOURCE_ID_META: s}} for n, s in enumerate(sources)],
+        answer="id")
+    assert all(isinstance(d, dict) for d in drafts), drafts
+    ids = [int(d["id"]) for d in drafts if isinstance(d, dict)]
+    assert len(set(ids)) == 3
+
+    found = await wp.find_posts_by_source_ids([*sources, unique("never-imported")])
+    assert {s: (p["id"], p["status"]) for s, p in found.items()} == {
+        s: (i, "draft") for s, i in zip(sources, ids, strict=True)}
+
+    published = await wp.update_posts([(i, {"status": "publish"}) for i in ids],
+                                      answer="id,status")
+    assert published == [{"id": i, "status": "publish"} for i in ids]
+
+
+async def test_a_refused_post_in_a_batch_fails_alone(wp: WordPressClient) -> None:
+    [draft] = await wp.create_posts([{"title": "kept", "meta": {SOURCE_ID_META: unique("k")}}])
+    assert isinstance(draft, dict)
+    answers = await wp.update_posts([(draft["id"], {"status": "publish"}),
+                                     (999_999_999, {"status": "publish"})], answer="id")
+    assert answers[0] == {"id": draft["id"]}
+    assert isinstance(answers[1], WordPressRefusal)
+    assert answers[1].wp_code == "rest_post_invalid_id"
+    assert answers[1].message.startswith("WordPress refused to update post 999999999: ")
+
+
+async def test_lookup_of_many_ids_is_refused_beyond_the_plugins_limit(stack: Stack) -> None:
+    auth = (stack.wp_app_user, stack.wp_app_password)
+    async with httpx.AsyncClient(base_url=f"{stack.wp_url}/wp-json", auth=auth) as client:
+        reply = await client.get("/wp/v2/posts", params={
+            "igbridge_source_id[]": [f"id{n}" for n in range(101)], "status": "any"})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["code"] == "rest_invalid_param"
+
+
+# ---------------------------------------------------------------- batches (faults)
+
+
+@dataclass
+class FakeBatchWordPress:
+    """Just enough of WordPress for batches: ``/batch/v1`` creates posts, the lookup finds
+    them. The first batch is answered too late (after ``stall`` seconds): it went through,
+    but its client gave up waiting."""
+
+    stall: float
+    posts: list[dict[str, object]] = field(default_factory=list)
+    batches: int = 0
+    url: str = ""
+
+
+@pytest.fixture
+def fake_batches() -> Iterator[FakeBatchWordPress]:
+    fake = FakeBatchWordPress(stall=1.0)
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, status: int, body: object) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            query = parse_qs(urlsplit(self.path).query)
+            wanted = set(query.get("igbridge_source_id[]", []))
+            with lock:
+                found = [p for p in fake.posts
+                         if p["meta"][SOURCE_ID_META] in wanted]  # type: ignore[index]
+            self._answer(200, found)
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with lock:
+                fake.batches += 1
+                first = fake.batches == 1
+                made = []
+                for request in body["requests"]:
+                    post = {"id": 100 + len(fake.posts), "status": "draft",
+                            "meta": request["body"]["meta"]}
+                    fake.posts.append(post)
+                    made.append({"status": 201, "body": {"id": post["id"]}})
+            if first:
+                time.sleep(fake.stall)
+            self._answer(207, {"responses": made})
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_batch_that_went_through_unheard_is_not_sent_again(
+        fake_batches: FakeBatchWordPress) -> None:
+    sources = ["s1", "s2", "s3"]
+    async with WordPressClient(fake_batches.url, "admin", "pw", timeout=httpx.Timeout(0.3),
+                               **FAST_RETRIES) as client:
+        answers = await client.create_posts(
+            [{"title": s, "meta": {SOURCE_ID_META: s}} for s in sources], answer="id")
+    # The retry looked first, found all three, and created nothing more.
+    assert fake_batches.batches == 1
+    assert [a["id"] for a in answers if isinstance(a, dict)] == [100, 101, 102]
+
+
+async def test_a_wordpress_without_batches_says_what_it_needs(
+        scripted: ScriptedServer) -> None:
+    scripted.answers = [(404, "application/json", json.dumps({
+        "code": "rest_no_route", "message": "No route was found matching the URL and "
+        "request method.", "data": {"status": 404}}).encode())]
+    async with WordPressClient(scripted.url, "admin", "pw", **FAST_RETRIES) as client:
+        with pytest.raises(WordPressError, match=r"has no batch endpoint .*WordPress 5\.6 or "
+                                                 r"later"):
+            await client.update_posts([(1, {"status": "publish"}), (2, {"status": "publish"})])

@@ -59,8 +59,13 @@ class IGBridge_Meta
         }
     }
 
+    /** Most source ids one lookup may name (the importer sends at most 25). */
+    public const MAX_LOOKUP_IDS = 100;
+
     /**
-     * Declares the `igbridge_source_id` collection argument on /wp/v2/posts.
+     * Declares the `igbridge_source_id` collection argument on /wp/v2/posts: one id
+     * (`igbridge_source_id=ID`) or several (`igbridge_source_id[]=ID&igbridge_source_id[]=ID`).
+     * Not typed as a REST array: that would split a single id at commas and spaces.
      *
      * @param array<string, mixed> $params Collection parameters.
      * @return array<string, mixed>
@@ -68,12 +73,55 @@ class IGBridge_Meta
     public static function add_collection_param(array $params): array
     {
         $params[self::QUERY_ARG] = array(
-            'description'       => __('Limit results to posts imported from this Instagram id.', 'igbridge'),
-            'type'              => 'string',
-            'sanitize_callback' => 'sanitize_text_field',
-            'validate_callback' => 'rest_validate_request_arg',
+            'description'       => __('Limit results to posts imported from these Instagram ids.', 'igbridge'),
+            'validate_callback' => array(self::class, 'validate_source_ids'),
+            'sanitize_callback' => array(self::class, 'sanitize_source_ids'),
         );
         return $params;
+    }
+
+    /**
+     * One non-empty string, or a list of at most MAX_LOOKUP_IDS of them.
+     *
+     * @param mixed $value The raw argument.
+     * @return true|WP_Error
+     */
+    public static function validate_source_ids($value)
+    {
+        $ids = is_array($value) ? $value : array($value);
+        if (array() === $ids || count($ids) > self::MAX_LOOKUP_IDS) {
+            return new WP_Error(
+                'rest_invalid_param',
+                sprintf(
+                    /* translators: %d: the most ids one lookup may name */
+                    __('igbridge_source_id names 1 to %d source ids.', 'igbridge'),
+                    self::MAX_LOOKUP_IDS
+                ),
+                array('status' => 400)
+            );
+        }
+        foreach ($ids as $id) {
+            if (! is_string($id) || '' === $id) {
+                return new WP_Error(
+                    'rest_invalid_param',
+                    __('igbridge_source_id must be a non-empty string or a list of them.', 'igbridge'),
+                    array('status' => 400)
+                );
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The source ids as a list of clean strings.
+     *
+     * @param mixed $value The validated argument.
+     * @return list<string>
+     */
+    public static function sanitize_source_ids($value): array
+    {
+        $ids = is_array($value) ? $value : array($value);
+        return array_values(array_map('sanitize_text_field', array_map('strval', $ids)));
     }
 
     /**
@@ -86,15 +134,13 @@ class IGBridge_Meta
      */
     public static function filter_rest_query(array $args, WP_REST_Request $request): array
     {
-        $source_id = $request->get_param(self::QUERY_ARG);
-        if (! is_string($source_id) || '' === $source_id) {
+        $ids = $request->get_param(self::QUERY_ARG);
+        if (! is_array($ids) || array() === $ids) {
             return $args;
         }
-        $clause = array(
-            'key'     => self::SOURCE_ID_KEY,
-            'value'   => $source_id,
-            'compare' => '=',
-        );
+        $clause = 1 === count($ids)
+            ? array('key' => self::SOURCE_ID_KEY, 'value' => $ids[0], 'compare' => '=')
+            : array('key' => self::SOURCE_ID_KEY, 'value' => $ids, 'compare' => 'IN');
         $existing = isset($args['meta_query']) && is_array($args['meta_query']) ? $args['meta_query'] : array();
         $existing[] = $clause;
         $args['meta_query'] = $existing;
