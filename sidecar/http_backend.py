@@ -80,12 +80,24 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if info == "socket":
             return self._writer.get_extra_info("socket")
         if info == "is_readable":
-            # Asked of an idle pooled connection: readable means the server closed it.
-            if self._reader.at_eof():
-                return True
-            sock = self._writer.get_extra_info("socket")
-            return sock is not None and bool(select.select([sock], [], [], 0)[0])
+            return self._is_readable()
         return None
+
+    def _is_readable(self) -> bool:
+        """Asked of an idle pooled connection: readable (data or EOF) means the server
+        closed or broke it, and it must not be reused."""
+        if self._reader.at_eof() or self._reader.exception() is not None \
+                or self._writer.is_closing():
+            return True
+        sock = self._writer.get_extra_info("socket")
+        try:
+            if sock is None or sock.fileno() < 0:
+                return True
+            poller = select.poll()  # select.select fails on descriptors past 1023
+            poller.register(sock.fileno(), select.POLLIN)
+            return bool(poller.poll(0))
+        except (OSError, ValueError):
+            return True
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
@@ -102,9 +114,13 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectTimeout(f"no connection within {timeout} s") from exc
         except OSError as exc:
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-        sock = writer.get_extra_info("socket")
-        for option in socket_options or ():
-            sock.setsockopt(*option)
+        try:
+            sock = writer.get_extra_info("socket")
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+        except OSError as exc:
+            writer.close()
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
         return AsyncioStream(reader, writer)
 
     async def connect_unix_socket(

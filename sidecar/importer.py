@@ -15,10 +15,11 @@ published once their media are attached.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,9 +38,9 @@ from .jobs import ItemOutcome, JobContext, backoff_delay
 from .media import CachedMedia, MediaCache
 from .models import MENTION_PATTERN, Media, Post, Skipped
 from .sources import apify as apify_source
-from .sources.export_zip import read_export, read_members
+from .sources.export_zip import iter_members, read_export
 from .timing import waiting_on
-from .wordpress import SOURCE_ID_META, WordPressClient
+from .wordpress import SOURCE_ID_META, Answer, Json, WordPressClient
 
 PERMALINK_META = "_igbridge_permalink"
 # After this many waves in a row fail with a passing fault, WordPress is down: stop
@@ -258,33 +259,39 @@ async def download_media(
         results += [MediaError("not fetched")] * (len(post.media) - len(results))
         await settle([(post, results)])
 
-    in_export = [p for p in posts if p.zip_path and all(m.zip_member for m in p.media)]
-    elsewhere = [p for p in posts if p not in in_export]
-    await asyncio.gather(
+    in_export: list[Post] = []
+    elsewhere: list[Post] = []
+    for post in posts:
+        fits = post.zip_path and all(m.zip_member for m in post.media)
+        (in_export if fits else elsewhere).append(post)
+    await run_together([
         *(from_export(in_export[i:i + EXPORT_CHUNK])
           for i in range(0, len(in_export), EXPORT_CHUNK)),
-        *(from_urls(p) for p in elsewhere))
+        *(from_urls(p) for p in elsewhere)])
     return cached, failed
 
 
 async def copy_from_export(
     ctx: JobContext, cache: MediaCache, posts: list[Post]
 ) -> list[list[CachedMedia | MediaError]]:
-    """Copy the media of ``posts`` (all in one export) into the cache, in one worker-thread
-    trip per ZIP; one answer per media of each post."""
+    """Copy the media of ``posts`` into the cache in one worker-thread trip, opening each
+    export once and holding one file in memory at a time; one answer per media of each
+    post."""
     def work() -> list[list[CachedMedia | MediaError]]:
-        answers: list[list[CachedMedia | MediaError]] = []
-        for post in posts:
-            members = [m.zip_member or "" for m in post.media]
-            kept: list[CachedMedia | MediaError] = []
-            for member, data in zip(members, read_members(
-                    post.zip_path or "", members, ctx.config.media_max_bytes), strict=True):
+        answers: list[list[CachedMedia | MediaError]] = [[] for _post in posts]
+        by_zip: dict[str, list[int]] = {}
+        for index, post in enumerate(posts):
+            by_zip.setdefault(post.zip_path or "", []).append(index)
+        for zip_path, indexes in by_zip.items():
+            wanted = [(i, m.zip_member or "") for i in indexes for m in posts[i].media]
+            found = iter_members(zip_path, [member for _i, member in wanted],
+                                 ctx.config.media_max_bytes)
+            for (index, member), data in zip(wanted, found, strict=True):
                 try:
-                    kept.append(data if isinstance(data, MediaError)
-                                else cache.keep(data, label=member))
+                    answers[index].append(data if isinstance(data, MediaError)
+                                          else cache.keep(data, label=member))
                 except MediaError as exc:
-                    kept.append(exc)
-            answers.append(kept)
+                    answers[index].append(exc)
         return answers
 
     answers = await asyncio.to_thread(work)
@@ -352,43 +359,60 @@ async def import_posts(
     batch = int(ctx.options.get("batch") or ctx.config.import_batch)
     queue = list(posts)
     faults = _Faults()
-    refused: list[WordPressAuthError] = []
     cache = MediaCache(ctx.config, ctx.store, ctx.http)
 
     async def worker() -> None:
         nonlocal done
-        while queue and not refused and faults.consecutive < CONSECUTIVE_FAULTS_TO_PAUSE:
+        while queue and faults.consecutive < CONSECUTIVE_FAULTS_TO_PAUSE:
             size = max(1, min(batch, -(-len(queue) // workers)))
             wave, queue[:size] = queue[:size], []
+            known: dict[str, ItemOutcome] = {}  # filled as the wave goes; kept if it ends early
+            fault: str | None = None
             try:
-                outcomes = await import_wave(ctx, wp, cache, wave, cached or {})
-            except WordPressAuthError as exc:
-                refused.append(exc)
-                return
+                await import_wave(ctx, wp, cache, wave, cached or {}, known)
+            except WordPressAuthError:
+                await ctx.set_items(list(known.values()))
+                raise
             except TransientError as exc:
                 faults.consecutive += 1
-                faults.last = exc.message
-                await ctx.set_items([ItemOutcome(p.source_id, "failed", reason=exc.message)
-                                     for p in wave])
-                continue
-            except IgbridgeError as exc:
-                outcomes = [ItemOutcome(p.source_id, "failed", reason=exc.message) for p in wave]
-            if any(o.state != "failed" for o in outcomes):
+                faults.last = fault = exc.message
+            except IgbridgeError as exc:  # the whole wave was refused (say, no plugin)
+                known.update({p.source_id: ItemOutcome(p.source_id, "failed", reason=exc.message)
+                              for p in wave if p.source_id not in known})
+            outcomes = [known.get(p.source_id) or ItemOutcome(p.source_id, "failed", reason=fault)
+                        for p in wave]
+            if fault is None and any(o.state != "failed" for o in outcomes):
                 faults.consecutive = 0
             await ctx.set_items(outcomes)
-            done += len(wave)
+            done += len(known)  # posts cut off by a passing fault are not done: retry them
             ctx.report(f"Imported {done} of {total} posts", phase=phase, done=done,
                        details={"wp_post_ids": [o.wp_post_id for o in outcomes
                                                 if o.wp_post_id is not None]})
 
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    if refused:
-        await _fail_unfinished(ctx, posts, refused[0].message)
-        raise refused[0]
+    try:
+        await run_together(worker() for _ in range(workers))
+    except Exception as exc:
+        reason = exc.message if isinstance(exc, IgbridgeError) else (
+            f"the import stopped: {type(exc).__name__}")
+        with contextlib.suppress(Exception):  # the ledger may be what failed
+            await _fail_unfinished(ctx, posts, reason)
+        raise
     if faults.consecutive >= CONSECUTIVE_FAULTS_TO_PAUSE:
         message = f"WordPress keeps failing: {faults.last}"
         await _fail_unfinished(ctx, posts, message)
         raise TransientError(message)
+
+
+async def run_together(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``coroutines`` as tasks that stand or fall together: the first failure cancels
+    the others and is raised as itself (a refused password before anything else)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for coroutine in coroutines:
+                group.create_task(coroutine)
+    except BaseExceptionGroup as failed:
+        errors = list(failed.exceptions)
+        raise next((e for e in errors if isinstance(e, WordPressAuthError)), errors[0]) from None
 
 
 async def _fail_unfinished(ctx: JobContext, posts: list[Post], reason: str) -> None:
@@ -400,17 +424,17 @@ async def _fail_unfinished(ctx: JobContext, posts: list[Post], reason: str) -> N
 
 async def import_wave(
     ctx: JobContext, wp: WordPressClient, cache: MediaCache, wave: list[Post],
-    cached: CachedByPost,
-) -> list[ItemOutcome]:
+    cached: CachedByPost, outcomes: dict[str, ItemOutcome],
+) -> None:
     """Import ``wave`` with few requests: one lookup and one batch of drafts for all its
-    posts, each post's media, then one batch that publishes them.
+    posts, each post's media, then one batch that publishes them. Each post's outcome
+    goes into ``outcomes`` as soon as it is known.
 
     Every post of the wave is locked (in a fixed order, so two overlapping jobs never
     wait on each other in a circle) from its lookup to its publish. A passing fault or
-    a refused password ends the whole wave: raised, not recorded; a post WordPress
-    refuses alone fails alone.
+    a refused password ends the wave (raised; the posts without an outcome are the
+    caller's to settle); a post WordPress refuses alone fails alone.
     """
-    outcomes: dict[str, ItemOutcome] = {}
     async with AsyncExitStack() as locks:
         for source_id in sorted({p.source_id for p in wave}):
             await locks.enter_async_context(_locked(_post_locks, source_id))
@@ -437,11 +461,8 @@ async def import_wave(
         if drafts:
             answers = await wp.create_posts(
                 [_draft_fields(p, tags[p.source_id]) for p in drafts], answer="id")
-            for post, answer in zip(drafts, answers, strict=True):
-                if isinstance(answer, IgbridgeError):
-                    outcomes[post.source_id] = _refused(post, answer)
-                else:
-                    post_ids[post.source_id] = int(answer["id"])
+            for post, answer in _settle(drafts, answers, outcomes):
+                post_ids[post.source_id] = int(answer["id"])
         publish: list[tuple[Post, int, dict[str, Any]]] = []
         for post in todo:
             post_id = post_ids.get(post.source_id)
@@ -460,18 +481,29 @@ async def import_wave(
             publish.append((post, post_id, fields))
         if publish:
             answers = await wp.update_posts([(pid, f) for _p, pid, f in publish], answer="id")
-            for (post, post_id, _fields), answer in zip(publish, answers, strict=True):
-                outcomes[post.source_id] = (
-                    _refused(post, answer) if isinstance(answer, IgbridgeError) else
-                    ItemOutcome(post.source_id, "imported", post_id, detail={"title": post.title}))
-    return [outcomes[p.source_id] for p in wave]
+            published = _settle([p for p, _pid, _f in publish], answers, outcomes)
+            for post, _answer in published:
+                outcomes[post.source_id] = ItemOutcome(
+                    post.source_id, "imported", post_ids[post.source_id],
+                    detail={"title": post.title})
 
 
-def _refused(post: Post, error: IgbridgeError) -> ItemOutcome:
-    """The outcome of a post WordPress refused; a refused password stops the import."""
-    if isinstance(error, WordPressAuthError):
-        raise error
-    return ItemOutcome(post.source_id, "failed", reason=error.message)
+def _settle(posts: list[Post], answers: list[Answer],
+            outcomes: dict[str, ItemOutcome]) -> list[tuple[Post, Json]]:
+    """The posts WordPress accepted, with its answers; a refused post is recorded failed.
+    A refused password or missing rights end the import, once every answer is noted."""
+    accepted, stop = [], None
+    for post, answer in zip(posts, answers, strict=True):
+        if isinstance(answer, IgbridgeError):
+            outcomes[post.source_id] = ItemOutcome(post.source_id, "failed",
+                                                   reason=answer.message)
+            if isinstance(answer, WordPressAuthError) and stop is None:
+                stop = answer
+        else:
+            accepted.append((post, answer))
+    if stop is not None:
+        raise stop
+    return accepted
 
 
 def _draft_fields(post: Post, tag_ids: list[int]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import random
 import re
 import ssl
@@ -46,6 +47,11 @@ UPLOAD_TIMEOUT = httpx.Timeout(300.0, connect=5.0)
 Json = dict[str, Any]
 # One answer of a batch: the object WordPress answered, or the error that refused it.
 Answer = Json | IgbridgeError
+
+
+def _proxy_configured() -> bool:
+    return any(os.environ.get(name) for name in (
+        "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"))
 
 
 @functools.cache
@@ -115,7 +121,10 @@ class WordPressClient:
         self._http = httpx.AsyncClient(
             auth=httpx.BasicAuth(user, app_password),
             timeout=timeout,
-            transport=transport or asyncio_transport(_tls_context()),
+            verify=_tls_context(),
+            # Behind a proxy (HTTP(S)_PROXY) httpx's own transport follows the proxy.
+            transport=transport or (None if _proxy_configured() else
+                                    asyncio_transport(_tls_context())),
             follow_redirects=False,  # a redirected POST would silently turn into a GET
             headers={"User-Agent": _user_agent(), "Accept": "application/json"},
         )
@@ -232,17 +241,29 @@ class WordPressClient:
         found: dict[str, Json] = {}
         for first in range(0, len(wanted), BATCH_LIMIT):
             chunk = wanted[first:first + BATCH_LIMIT]
+            # One id goes as a plain value, which every version of the plugin understands.
+            ids: str | list[str] = chunk[0] if len(chunk) == 1 else chunk
             page = 1
             while True:
-                answer = await self._request(
-                    "GET", "/wp/v2/posts",
-                    params={f"{SOURCE_ID_QUERY_ARG}[]": chunk, "status": "any",
-                            "context": "edit", "_fields": "id,status,link,meta",
-                            "orderby": "id", "order": "asc", "per_page": LOOKUP_PAGE,
-                            "page": page},
-                    action=(f"look up the post of {chunk[0]}" if len(chunk) == 1
-                            else f"look up the posts of {len(chunk)} source ids"),
-                )
+                try:
+                    answer = await self._request(
+                        "GET", "/wp/v2/posts",
+                        params={SOURCE_ID_QUERY_ARG + ("[]" if isinstance(ids, list) else ""):
+                                ids, "status": "any", "context": "edit",
+                                "_fields": "id,status,link,meta", "orderby": "id",
+                                "order": "asc", "per_page": LOOKUP_PAGE, "page": page},
+                        action=(f"look up the post of {chunk[0]}" if len(chunk) == 1
+                                else f"look up the posts of {len(chunk)} source ids"),
+                    )
+                except WordPressRefusal as refusal:
+                    if refusal.wp_code == "rest_post_invalid_page_number":
+                        break  # the last page was exactly full
+                    if SOURCE_ID_QUERY_ARG in (refusal.wp_data.get("params") or {}):
+                        raise WordPressError(
+                            f"the igbridge plugin on {self.site_url} is older than this "
+                            "sidecar (it looks up one source id at a time): update it",
+                            code="wordpress_plugin_outdated") from refusal
+                    raise
                 if not isinstance(answer, list):
                     raise WordPressError(f"WordPress answered the post lookup with "
                                          f"{type(answer).__name__} instead of a list")
@@ -268,7 +289,7 @@ class WordPressClient:
         by their source ids first, so none is created twice.
         """
         if len(posts) == 1:  # a batch of one costs WordPress more than the plain route
-            return [await _answer_of(self.create_post(answer=answer, **posts[0]))]
+            return _made_already([await _answer_of(self.create_post(answer=answer, **posts[0]))])
         bodies = [{**post, "status": post.get("status", "draft")} for post in posts]
         source_ids = [str((post.get("meta") or {}).get(SOURCE_ID_META) or "") for post in bodies]
 
@@ -285,10 +306,10 @@ class WordPressClient:
                         f"WordPress at {self.site_url} dropped the request that created the "
                         f"post of {sid}, and the post is not there") for sid in source_ids]
 
-        return await self._batch(
+        return _made_already(await self._batch(
             [("POST", "/wp/v2/posts", body, f"create the post of {sid or 'a post'}")
              for body, sid in zip(bodies, source_ids, strict=True)],
-            answer=answer, action=f"create {len(bodies)} posts", recover=created_meanwhile)
+            answer=answer, action=f"create {len(bodies)} posts", recover=created_meanwhile))
 
     async def update_posts(self, updates: Sequence[tuple[int, Json]], *,
                            answer: str | None = None) -> list[Answer]:
@@ -486,6 +507,15 @@ class WordPressClient:
 _NOT_JSON: Any = object()
 
 
+def _made_already(answers: list[Answer]) -> list[Answer]:
+    """The plugin refuses a second post for a source id (409 ``igbridge_source_exists``,
+    naming the post): a create sent again after its answer was lost. That post is the
+    answer."""
+    return [{"id": int(a.wp_data["post_id"])}
+            if isinstance(a, WordPressRefusal) and a.wp_code == "igbridge_source_exists"
+            and str(a.wp_data.get("post_id", "")).isdigit() else a for a in answers]
+
+
 async def _answer_of(call: Awaitable[Json]) -> Answer:
     """A single request's answer as a batch answer: refusals are returned, not raised;
     a refused password or missing rights still stop everything."""
@@ -541,7 +571,9 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
 def _query(params: Mapping[str, Any]) -> str:
     """``params`` as a query string, encoded as httpx would: lists repeat their key."""
     def text(value: Any) -> str:
-        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else str(value)
 
     return urlencode([(key, text(item)) for key, value in params.items()
                       for item in (value if isinstance(value, (list, tuple)) else [value])])

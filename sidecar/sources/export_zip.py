@@ -113,15 +113,26 @@ def read_members(zip_path: str | Path, members: list[str],
                  max_bytes: int) -> list[bytes | MediaError]:
     """``read_member`` for several files, opening the ZIP once: each one's bytes or the
     ``MediaError`` that says why it cannot be had."""
+    return list(iter_members(zip_path, members, max_bytes))
+
+
+def iter_members(zip_path: str | Path, members: list[str],
+                 max_bytes: int) -> Iterator[bytes | MediaError]:
+    """``read_members`` one file at a time: only one is held in memory."""
     name = Path(zip_path).name
     try:
-        with zipfile.ZipFile(zip_path) as archive:
-            return [_member_or_error(archive, member, max_bytes, name) for member in members]
+        archive = zipfile.ZipFile(zip_path)
     except FileNotFoundError:
         error = MediaError(f"export file not found: {zip_path}")
     except _ZIP_FAULTS as exc:
         error = MediaError(f"cannot read {name} ({type(exc).__name__}: {exc})")
-    return [error for _member in members]
+    else:
+        with archive:
+            for member in members:
+                yield _member_or_error(archive, member, max_bytes, name)
+        return
+    for _member in members:
+        yield error
 
 
 def _member_or_error(archive: zipfile.ZipFile, member: str, max_bytes: int,

@@ -186,3 +186,51 @@ def test_wordpress_hanging(stack: Stack, tmp_path: Path, proxy: FaultProxy,
     assert proxy.stats["stalled"] >= concurrency
 
 
+
+
+UPLOAD = rb"POST /wp-json/wp/v2/media(\?[^ ]*)? HTTP/1\.1"
+
+
+def test_a_wave_cut_off_by_an_outage_keeps_what_it_already_knew(
+        stack: Stack, tmp_path: Path, proxy: FaultProxy) -> None:
+    # One wave of three posts, the first already in WordPress; WordPress goes down at the
+    # wave's first upload. The first stays "skipped", the other two are failed (not
+    # "pending", not lost), and a retry finishes their drafts instead of making new posts.
+    tag = f"wave-{uuid.uuid4().hex[:8]}"
+    sidecar = wordpress_sidecar(stack, tmp_path / "data", wp_url=proxy.url, env={
+        "IGBRIDGE_IMPORT_CONCURRENCY": "1", "IGBRIDGE_JOB_ATTEMPTS": "1"})
+    sidecar.start()
+    try:
+        with httpx.Client(base_url=sidecar.url, headers=sidecar.headers, timeout=10) as api:
+            one = build_export(tmp_path / "one.zip", tag, 1)  # the same first post
+            first = wait_job(api, submit_import(api, {"type": "export", "path": str(one)}))
+            assert first["counts"]["imported"] == 1, first
+
+            held = proxy.hold_response(UPLOAD, nth=1)
+            three = build_export(tmp_path / "three.zip", tag, 3)
+            job_id = submit_import(api, {"type": "export", "path": str(three)})
+            assert held.wait(30), "the wave never uploaded"
+            proxy.answer(503)
+            proxy.cut_now("rst")
+            job = wait_job(api, job_id, timeout=60)
+
+            [known] = [i["source_id"] for i in first["items"]]
+            items = {i["source_id"]: i for i in job["items"]}
+            assert len(items) == 3
+            assert items[known]["state"] == "skipped", items
+            assert items[known]["reason"].startswith("already in WordPress (post ")
+            cut_off = [i for sid, i in items.items() if sid != known]
+            assert [i["state"] for i in cut_off] == ["failed", "failed"], items
+            assert all("did not upload" in i["reason"] for i in cut_off), items
+            assert job["counts"]["pending"] == 0
+
+            proxy.pass_through()
+            reply = api.post(f"/api/jobs/{job_id}/retry")
+            assert reply.status_code == 202, reply.text
+            retry = wait_job(api, reply.json()["job_id"])
+        assert retry["status"] == "complete", retry
+        assert [i["state"] for i in retry["items"]] == ["imported", "imported"]
+        ids = list(items)
+        assert copies_in_wordpress(stack, ids) == dict.fromkeys(ids, 1)
+    finally:
+        sidecar.kill()

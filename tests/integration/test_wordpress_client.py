@@ -312,6 +312,26 @@ async def test_a_refused_post_in_a_batch_fails_alone(wp: WordPressClient) -> Non
     assert answers[1].message.startswith("WordPress refused to update post 999999999: ")
 
 
+async def test_a_second_create_for_a_source_id_answers_the_first_post(
+        wp: WordPressClient) -> None:
+    # The plugin refuses the copy (409) and names the post; the client takes that post.
+    source, other = unique("once"), unique("new")
+    first = await wp.create_post(title="first", meta={SOURCE_ID_META: source})
+    answers = await wp.create_posts([{"title": "again", "meta": {SOURCE_ID_META: source}},
+                                     {"title": "other", "meta": {SOURCE_ID_META: other}}],
+                                    answer="id")
+    alone = await wp.create_posts([{"title": "again", "meta": {SOURCE_ID_META: source}}])
+    assert answers[0] == alone[0] == {"id": first["id"]}
+    assert isinstance(answers[1], dict)
+    assert answers[1]["id"] != first["id"]
+    found = await wp.find_posts_by_source_ids([source])
+    assert found[source]["id"] == first["id"]
+    with pytest.raises(WordPressRefusal) as caught:  # asked directly, it is a refusal
+        await wp.create_post(title="third", meta={SOURCE_ID_META: source})
+    assert caught.value.wp_code == "igbridge_source_exists"
+    assert caught.value.http_status == 409
+
+
 async def test_lookup_of_many_ids_is_refused_beyond_the_plugins_limit(stack: Stack) -> None:
     auth = (stack.wp_app_user, stack.wp_app_password)
     async with httpx.AsyncClient(base_url=f"{stack.wp_url}/wp-json", auth=auth) as client:
@@ -331,6 +351,7 @@ class FakeBatchWordPress:
     but its client gave up waiting."""
 
     stall: float
+    applied_first: int | None = None  # how many posts of the first batch WordPress made
     posts: list[dict[str, object]] = field(default_factory=list)
     batches: int = 0
     url: str = ""
@@ -364,7 +385,10 @@ def fake_batches() -> Iterator[FakeBatchWordPress]:
                 fake.batches += 1
                 first = fake.batches == 1
                 made = []
-                for request in body["requests"]:
+                requests = body["requests"]
+                if first and fake.applied_first is not None:
+                    requests = requests[:fake.applied_first]
+                for request in requests:
                     post = {"id": 100 + len(fake.posts), "status": "draft",
                             "meta": request["body"]["meta"]}
                     fake.posts.append(post)
@@ -398,6 +422,43 @@ async def test_a_batch_that_went_through_unheard_is_not_sent_again(
     # The retry looked first, found all three, and created nothing more.
     assert fake_batches.batches == 1
     assert [a["id"] for a in answers if isinstance(a, dict)] == [100, 101, 102]
+
+
+async def test_a_batch_half_done_unheard_fails_the_rest_for_a_retry(
+        fake_batches: FakeBatchWordPress) -> None:
+    fake_batches.applied_first = 1  # PHP died after the first post
+    async with WordPressClient(fake_batches.url, "admin", "pw", timeout=httpx.Timeout(0.3),
+                               **FAST_RETRIES) as client:
+        answers = await client.create_posts(
+            [{"title": s, "meta": {SOURCE_ID_META: s}} for s in ("h1", "h2", "h3")])
+    assert fake_batches.batches == 1  # not sent again: its fate is unknown
+    assert answers[0] == {"id": 100, "status": "draft", "meta": {SOURCE_ID_META: "h1"}}
+    assert [type(a) for a in answers[1:]] == [TransientError, TransientError]
+    assert "dropped the request that created the post of h2" in str(answers[1])
+
+
+async def test_a_batch_that_made_nothing_is_sent_again(
+        fake_batches: FakeBatchWordPress) -> None:
+    fake_batches.applied_first = 0
+    async with WordPressClient(fake_batches.url, "admin", "pw", timeout=httpx.Timeout(0.3),
+                               **FAST_RETRIES) as client:
+        answers = await client.create_posts(
+            [{"title": s, "meta": {SOURCE_ID_META: s}} for s in ("n1", "n2")], answer="id")
+    assert fake_batches.batches == 2
+    assert answers == [{"id": 100}, {"id": 101}]
+
+
+async def test_an_older_plugin_is_named_when_it_refuses_a_list_of_ids(
+        scripted: ScriptedServer) -> None:
+    scripted.answers = [(400, "application/json", json.dumps({
+        "code": "rest_invalid_param", "message": "Invalid parameter(s): igbridge_source_id",
+        "data": {"status": 400, "params": {
+            "igbridge_source_id": "igbridge_source_id is not of type string."}}}).encode())]
+    async with WordPressClient(scripted.url, "admin", "pw", **FAST_RETRIES) as client:
+        with pytest.raises(WordPressError, match=r"igbridge plugin on .* is older than this "
+                                                 r"sidecar"):
+            await client.find_posts_by_source_ids(["a", "b"])
+    assert "igbridge_source_id%5B%5D=a&igbridge_source_id%5B%5D=b" in scripted.requests[0]
 
 
 async def test_a_wordpress_without_batches_says_what_it_needs(

@@ -4,6 +4,7 @@ refused connections and silent servers."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import subprocess
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from dev.stack import free_port
-from sidecar.http_backend import AsyncioBackend, asyncio_transport
+from sidecar.http_backend import AsyncioBackend, AsyncioStream, asyncio_transport
 
 
 class Answer(BaseHTTPRequestHandler):
@@ -29,6 +30,8 @@ class Answer(BaseHTTPRequestHandler):
         if self.path.startswith("/close"):
             self.send_header("Connection", "close")  # as PHP's built-in server does
             self.close_connection = True
+        if self.path.startswith("/drop"):
+            self.close_connection = True  # says keep-alive, then hangs up (an idle timeout)
         self.end_headers()
         self.wfile.write(body)
 
@@ -94,8 +97,10 @@ def test_the_transport_runs_on_the_asyncio_backend() -> None:
 
 async def test_plain_http_reuses_kept_alive_connections(plain: str) -> None:
     async with client() as http:
-        answers = [(await http.get(f"http://{plain}/n{n}")).text for n in range(3)]
+        replies = [await http.get(f"http://{plain}/n{n}") for n in range(3)]
         posted = await http.post(f"http://{plain}/echo", content=b"x" * 200_000)
+    assert all(isinstance(r.extensions["network_stream"], AsyncioStream) for r in replies)
+    answers = [r.text for r in replies]
     assert [a.split(" on ")[0] for a in answers] == ["/n0", "/n1", "/n2"]
     assert len({a.split(" on ")[1] for a in answers}) == 1
     assert (posted.status_code, len(posted.content)) == (201, 200_000)
@@ -106,6 +111,16 @@ async def test_servers_that_close_after_each_answer_get_a_new_connection(plain: 
         for n in range(5):
             reply = await http.get(f"http://{plain}/close{n}")
             assert reply.text.startswith(f"/close{n} on ")
+
+
+async def test_a_kept_alive_connection_the_server_dropped_is_not_reused(plain: str) -> None:
+    async with client() as http:
+        dropped = await http.get(f"http://{plain}/drop")
+        await asyncio.sleep(0.1)  # the server has closed its end by now
+        again = await http.get(f"http://{plain}/again")
+    assert dropped.text.startswith("/drop on ")
+    assert again.text.startswith("/again on ")
+    assert again.extensions["network_stream"] is not dropped.extensions["network_stream"]
 
 
 async def test_tls_with_a_trusted_certificate(tls: str, certificate: tuple[Path, Path]) -> None:

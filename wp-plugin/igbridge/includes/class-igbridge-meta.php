@@ -29,6 +29,58 @@ class IGBridge_Meta
         add_action('init', array(self::class, 'register_meta'));
         add_filter('rest_post_collection_params', array(self::class, 'add_collection_param'));
         add_filter('rest_post_query', array(self::class, 'filter_rest_query'), 10, 2);
+        add_filter('rest_pre_insert_post', array(self::class, 'refuse_second_copy'), 10, 2);
+    }
+
+    /**
+     * Refuses to create a post for a source id that already has one (409, naming the
+     * post): a create the importer sends again, after an answer it never got, is then
+     * answered instead of made twice.
+     *
+     * @param stdClass|WP_Error $prepared The post about to be inserted.
+     * @param WP_REST_Request   $request  The REST request.
+     * @return stdClass|WP_Error
+     */
+    public static function refuse_second_copy($prepared, WP_REST_Request $request)
+    {
+        if (is_wp_error($prepared) || ! empty($prepared->ID)) {
+            return $prepared; // an error already, or an update of an existing post
+        }
+        $meta      = $request->get_param('meta');
+        $source_id = is_array($meta) && isset($meta[self::SOURCE_ID_KEY]) ? $meta[self::SOURCE_ID_KEY] : '';
+        if (! is_string($source_id) || '' === $source_id) {
+            return $prepared;
+        }
+        $existing = get_posts(
+            array(
+                'post_type'        => 'post',
+                'post_status'      => 'any',
+                'meta_key'         => self::SOURCE_ID_KEY, // phpcs:ignore WordPress.DB.SlowDBQuery
+                'meta_value'       => sanitize_text_field($source_id), // phpcs:ignore WordPress.DB.SlowDBQuery
+                'fields'           => 'ids',
+                'orderby'          => 'ID',
+                'order'            => 'ASC',
+                'posts_per_page'   => 1,
+                'no_found_rows'    => true,
+                'suppress_filters' => true,
+            )
+        );
+        if (array() === $existing) {
+            return $prepared;
+        }
+        return new WP_Error(
+            'igbridge_source_exists',
+            sprintf(
+                /* translators: 1: Instagram source id, 2: post id */
+                __('A post imported from %1$s exists already (post %2$d).', 'igbridge'),
+                $source_id,
+                (int) $existing[0]
+            ),
+            array(
+                'status'  => 409,
+                'post_id' => (int) $existing[0],
+            )
+        );
     }
 
     /**
