@@ -33,6 +33,7 @@ import httpx
 
 from dev.stack import Stack, start_stack
 from sidecar.config import load_config
+from sidecar.importer import wave_size
 from sidecar.sample.make_sample import encoded_image, instagram_text
 from sidecar.wordpress import SOURCE_ID_META, WordPressClient
 
@@ -167,7 +168,7 @@ async def wordpress_ceiling(stack: Stack, posts: int, workers: int, image: bytes
 
         async def worker() -> None:
             while queue:
-                size = max(1, min(wave, -(-len(queue) // workers)))  # as import_posts
+                size = wave_size(len(queue), workers, wave)
                 taken, queue[:size] = queue[:size], []
                 await one_wave(taken)
 

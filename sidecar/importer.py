@@ -364,7 +364,7 @@ async def import_posts(
     async def worker() -> None:
         nonlocal done
         while queue and faults.consecutive < CONSECUTIVE_FAULTS_TO_PAUSE:
-            size = max(1, min(batch, -(-len(queue) // workers)))
+            size = wave_size(len(queue), workers, batch)
             wave, queue[:size] = queue[:size], []
             known: dict[str, ItemOutcome] = {}  # filled as the wave goes; kept if it ends early
             fault: str | None = None
@@ -401,6 +401,12 @@ async def import_posts(
         message = f"WordPress keeps failing: {faults.last}"
         await _fail_unfinished(ctx, posts, message)
         raise TransientError(message)
+
+
+def wave_size(remaining: int, workers: int, batch: int) -> int:
+    """Up to ``batch`` posts, fewer once the queue runs low: every worker still gets a
+    share of the last posts instead of one worker taking them all."""
+    return max(1, min(batch, -(-remaining // workers)))
 
 
 async def run_together(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
