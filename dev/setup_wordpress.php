@@ -54,7 +54,12 @@ if (!$igbridge_admin) {
 wp_set_password($igbridge_input['admin_password'], $igbridge_admin->ID);
 wp_set_current_user($igbridge_admin->ID);
 
-update_option('permalink_structure', '/%postname%/');
+// Through WP_Rewrite, not update_option(): it keeps the structure it read at load time,
+// and on a fresh install that is the date-based default, so flushing after only the
+// option changed wrote date-based rules and every /%postname%/ link answered 404 (until
+// a second start flushed again with the option read back).
+global $wp_rewrite;
+$wp_rewrite->set_permalink_structure('/%postname%/');
 flush_rewrite_rules(true);
 
 update_option('igbridge_settings', $igbridge_input['settings']);

@@ -324,9 +324,6 @@ def test_the_search_page_runs_no_caption_script(stack: Stack,
     assert "".join(markup.text).count(TOKEN) >= len(CAPTIONS)
 
 
-@pytest.mark.xfail(strict=True, reason="dev stack: pretty permalinks answer 404 under php -S "
-                   "(url_to_postid() of a post's REST link is 0 while WP_Query finds its slug); "
-                   "dev/router.php or setup_wordpress.php, not the plugin")
 def test_the_rendered_post_pages_run_no_caption_script(stack: Stack,
                                                        imported: list[dict[str, Any]]) -> None:
     for post in imported:
