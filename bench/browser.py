@@ -251,6 +251,7 @@ def measure(settings: Settings) -> Measured:
             return str(status)
 
         wait_for("the dashboard to go live", lambda: connection_status() == "live")
+
         def page_holds_all() -> bool:
             return all(page_has_seen(s, last_event_id(stack, s)) for s in sessions)
 

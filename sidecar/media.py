@@ -133,12 +133,6 @@ class MediaCache:
                                  f"{_mb(limit)} limit")
             return await self._store_stream(url, response, limit)
 
-    async def store_bytes(self, data: bytes, source_url: str | None = None) -> CachedMedia:
-        """Cache bytes read from elsewhere (an export ZIP)."""
-        kept = await asyncio.to_thread(self.keep, data)
-        await self.record([(kept, source_url)])
-        return kept
-
     def keep(self, data: bytes, label: str = "") -> CachedMedia:
         """Sniff, hash and write ``data`` unless the cache has it (blocking: call it from a
         worker thread). The cache is content-addressed: the same bytes have one path."""
@@ -198,6 +192,7 @@ class MediaCache:
         stored = CachedMedia(sha256, path, content_type, size, cached=False)
         await self.record([(stored, url)])
         return stored
+
 
 def _write_and_hash(handle: Any, digest: Any, chunk: bytes) -> None:
     handle.write(chunk)

@@ -500,5 +500,6 @@ class ProgressEngine:
         self.compactions_done += 1
         return len(session_ids)
 
+
 def _epoch(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

@@ -396,13 +396,6 @@ async def fetch_media_by_url(conn: aiosqlite.Connection, url: str) -> dict[str, 
     return dict(row) if row else None
 
 
-async def fetch_media(conn: aiosqlite.Connection, sha256: str) -> dict[str, Any] | None:
-    row = await first_row(
-        conn, "SELECT sha256, path, content_type, size FROM media WHERE sha256 = ?", (sha256,)
-    )
-    return dict(row) if row else None
-
-
 async def fetch_wp_media(
     conn: aiosqlite.Connection, site: str, sha256: str
 ) -> tuple[int, str] | None:

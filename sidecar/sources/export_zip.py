@@ -103,22 +103,17 @@ def read_member(zip_path: str | Path, member: str, max_bytes: int) -> bytes:
 
     A per-media failure is a ``MediaError`` so only that post fails, not the job.
     """
-    [found] = read_members(zip_path, [member], max_bytes)
+    [found] = iter_members(zip_path, [member], max_bytes)
     if isinstance(found, MediaError):
         raise found
     return found
 
 
-def read_members(zip_path: str | Path, members: list[str],
-                 max_bytes: int) -> list[bytes | MediaError]:
-    """``read_member`` for several files, opening the ZIP once: each one's bytes or the
-    ``MediaError`` that says why it cannot be had."""
-    return list(iter_members(zip_path, members, max_bytes))
-
-
 def iter_members(zip_path: str | Path, members: list[str],
                  max_bytes: int) -> Iterator[bytes | MediaError]:
-    """``read_members`` one file at a time: only one is held in memory."""
+    """The bytes of several files inside the export, opening the ZIP once and yielding
+    one at a time (only one is held in memory): each one's bytes or the ``MediaError``
+    that says why it cannot be had."""
     name = Path(zip_path).name
     try:
         archive = zipfile.ZipFile(zip_path)

@@ -54,13 +54,17 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
-def follow_in_background(sidecar: SidecarProcess, session_id: str) -> tuple[
-        ResumingClient, threading.Thread]:
+def open_followed_session(sidecar: SidecarProcess, api: httpx.Client, operation: str,
+                          total_steps: int) -> tuple[str, ResumingClient, threading.Thread]:
+    """A new progress session, and a client following its stream from another thread."""
+    reply = api.post("/api/progress/sessions",
+                     json={"operation": operation, "total_steps": total_steps})
+    session_id = str(reply.json()["session_id"])
     client = ResumingClient(f"{sidecar.url}/api/progress/stream/{session_id}",
                             sidecar.headers)
     thread = threading.Thread(target=client.follow, name="sse-client")
     thread.start()
-    return client, thread
+    return session_id, client, thread
 
 
 def update(api: httpx.Client, session_id: str, step: int, **extra: Any) -> httpx.Response:
@@ -92,17 +96,13 @@ def finish_and_compare(sidecar: SidecarProcess, api: httpx.Client, session_id: s
     assert client.event_ids == stored
 
 
-
 def test_database_locked_longer_than_the_busy_timeout(tmp_path: Path) -> None:
     sidecar = SidecarProcess(tmp_path / "data").start()
     api = httpx.Client(base_url=sidecar.url, headers=sidecar.headers, timeout=30)
     locker: subprocess.Popen[str] | None = None
     clients: list[ResumingClient] = []
     try:
-        session_id = api.post("/api/progress/sessions",
-                              json={"operation": "locked", "total_steps": 100}).json()[
-                                  "session_id"]
-        client, reader = follow_in_background(sidecar, session_id)
+        session_id, client, reader = open_followed_session(sidecar, api, "locked", 100)
         clients.append(client)
         for step in range(1, 6):
             assert update(api, session_id, step).status_code == 200
@@ -149,10 +149,7 @@ def test_disk_full(small_disk: Path) -> None:
     api = httpx.Client(base_url=sidecar.url, headers=sidecar.headers, timeout=30)
     clients: list[ResumingClient] = []
     try:
-        session_id = api.post("/api/progress/sessions",
-                              json={"operation": "disk full", "total_steps": 10_000}).json()[
-                                  "session_id"]
-        client, reader = follow_in_background(sidecar, session_id)
+        session_id, client, reader = open_followed_session(sidecar, api, "disk full", 10_000)
         clients.append(client)
         assert update(api, session_id, 1).status_code == 200
         # Take all but a little of the disk, then write events until it is full.

@@ -186,8 +186,6 @@ def test_wordpress_hanging(stack: Stack, tmp_path: Path, proxy: FaultProxy,
     assert proxy.stats["stalled"] >= concurrency
 
 
-
-
 UPLOAD = rb"POST /wp-json/wp/v2/media(\?[^ ]*)? HTTP/1\.1"
 
 

@@ -11,7 +11,6 @@ import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +21,7 @@ import pytest
 from dev.stack import Stack, free_port
 from sidecar.errors import TransientError, WordPressAuthError, WordPressError
 from sidecar.wordpress import SOURCE_ID_META, WordPressClient, WordPressRefusal
+from tests.support.http_server import serving
 
 FAST_RETRIES = {"attempts": 3, "backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05}
 
@@ -183,21 +183,6 @@ async def test_dead_wordpress_is_transient_after_retries() -> None:
         "last: could not connect (ConnectError")
 
 
-@contextmanager
-def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """A threaded HTTP server on a free port while the block runs; yields its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 @dataclass
 class ScriptedServer:
     """A tiny HTTP server answering from a script (the last answer repeats)."""
@@ -229,8 +214,8 @@ def scripted() -> Iterator[ScriptedServer]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    with serving(Handler) as url:
-        script.url = url
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as address:
+        script.url = f"http://{address}"
         yield script
 
 
@@ -409,8 +394,8 @@ def fake_batches() -> Iterator[FakeBatchWordPress]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    with serving(Handler) as url:
-        fake.url = url
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as address:
+        fake.url = f"http://{address}"
         yield fake
 
 

@@ -8,7 +8,6 @@ import asyncio
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from dev.stack import free_port
 from sidecar.http_backend import AsyncioBackend, AsyncioStream, asyncio_transport
+from tests.support.http_server import serving
 
 
 class Answer(BaseHTTPRequestHandler):
@@ -46,20 +46,10 @@ class Answer(BaseHTTPRequestHandler):
         pass
 
 
-def serve(server: ThreadingHTTPServer) -> Iterator[str]:
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def plain() -> Iterator[str]:
-    yield from serve(ThreadingHTTPServer(("127.0.0.1", 0), Answer))
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Answer)) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +71,8 @@ def tls(certificate: tuple[Path, Path]) -> Iterator[str]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    yield from serve(server)
+    with serving(server) as address:
+        yield address
 
 
 def client(context: ssl.SSLContext | None = None, **options: object) -> httpx.AsyncClient:
