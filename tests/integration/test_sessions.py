@@ -77,6 +77,10 @@ def test_validation_errors_name_the_problem(api: httpx.Client) -> None:
         ("/api/jobs", {"kind": "teleport", "source": {}}, 422, "kind"),
         ("/api/jobs", {"kind": "import", "source": {"type": "apify", "username": "a b"}},
          422, "username"),
+        # Posts per WordPress batch: WordPress takes at most 25 requests in one.
+        *(("/api/jobs", {"kind": "import", "source": {"type": "export", "path": "/x.zip"},
+                         "options": {"batch": batch}}, 422, "batch")
+          for batch in (0, 26, "ten")),
     ]
     for path, body, status, words in cases:
         reply = api.post(path, json=body)
