@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import http.cookiejar
-import os
 import random
 import re
 import ssl
@@ -31,7 +30,6 @@ from .errors import (
     WordPressAuthError,
     WordPressError,
 )
-from .http_backend import asyncio_transport
 from .timing import waiting_on
 
 SOURCE_ID_META = "_igbridge_source_id"
@@ -44,6 +42,11 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # image makes WordPress render seven sizes, which takes seconds (WORDPRESS.md).
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 UPLOAD_TIMEOUT = httpx.Timeout(300.0, connect=5.0)
+# Kept-alive connections are dropped a second before Apache's default KeepAliveTimeout
+# (5 s) would close them under us; nginx keeps them longer, php -S not at all. The
+# import sends at most `concurrency` (default 4, at most 16) requests at once.
+WORDPRESS_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16,
+                                keepalive_expiry=4.0)
 
 Json = dict[str, Any]
 # One answer of a batch: the object WordPress answered, or the error that refused it.
@@ -58,15 +61,29 @@ class _NoCookies(http.cookiejar.CookieJar):
         return None
 
 
-def _proxy_configured() -> bool:
-    return any(os.environ.get(name) for name in (
-        "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"))
-
-
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """Loading the CA bundle costs about 40 ms of CPU: once per process, not per job."""
     return httpx.create_ssl_context()
+
+
+def wordpress_http_client(auth: httpx.Auth | None = None, *,
+                          timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+                          verify: ssl.SSLContext | None = None,
+                          transport: httpx.AsyncBaseTransport | None = None,
+                          ) -> httpx.AsyncClient:
+    """httpx's own transport (it follows HTTP(S)_PROXY too), with keep-alive limits for
+    WordPress, no cookie jar and no redirects: a redirected POST would turn into a GET."""
+    return httpx.AsyncClient(
+        auth=auth,
+        timeout=timeout,
+        verify=verify or _tls_context(),
+        limits=WORDPRESS_LIMITS,
+        transport=transport,
+        cookies=_NoCookies(),
+        follow_redirects=False,
+        headers={"User-Agent": _user_agent(), "Accept": "application/json"},
+    )
 
 
 def _user_agent() -> str:
@@ -127,17 +144,8 @@ class WordPressClient:
         self.backoff_max_seconds = backoff_max_seconds
         self.upload_timeout = upload_timeout
         self._tag_ids: dict[str, int] = {}
-        self._http = httpx.AsyncClient(
-            auth=httpx.BasicAuth(user, app_password),
-            timeout=timeout,
-            verify=_tls_context(),
-            # Behind a proxy (HTTP(S)_PROXY) httpx's own transport follows the proxy.
-            transport=transport or (None if _proxy_configured() else
-                                    asyncio_transport(_tls_context())),
-            cookies=_NoCookies(),
-            follow_redirects=False,  # a redirected POST would silently turn into a GET
-            headers={"User-Agent": _user_agent(), "Accept": "application/json"},
-        )
+        self._http = wordpress_http_client(
+            httpx.BasicAuth(user, app_password), timeout=timeout, transport=transport)
 
     @classmethod
     def from_config(cls, config: Config, **options: Any) -> WordPressClient:

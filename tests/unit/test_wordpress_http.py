@@ -1,6 +1,7 @@
-"""The asyncio network backend under httpx: plain HTTP with and without keep-alive, TLS
-with a certificate the client trusts and one it does not, and httpx's own errors for
-refused connections and silent servers."""
+"""The WordPress client's HTTP connection handling (httpx's own transport with limits for
+WordPress): keep-alive reuse, servers that close after every answer or drop an idle
+connection, TLS with a certificate the client trusts and one it does not, and httpx's
+own errors for refused connections and silent servers."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from dev.stack import free_port
-from sidecar.http_backend import AsyncioBackend, AsyncioStream, asyncio_transport
+from sidecar.wordpress import wordpress_http_client
 from tests.support.http_server import serving
 
 
@@ -24,7 +25,8 @@ class Answer(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive unless the client asks otherwise
 
     def do_GET(self) -> None:
-        body = f"{self.path} on {self.connection.getsockname()[1]}".encode()
+        # The client's port names the connection the request came on.
+        body = f"{self.path} on {self.connection.getpeername()[1]}".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         if self.path.startswith("/close"):
@@ -75,33 +77,30 @@ def tls(certificate: tuple[Path, Path]) -> Iterator[str]:
         yield address
 
 
-def client(context: ssl.SSLContext | None = None, **options: object) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=asyncio_transport(context or ssl.create_default_context()), **options)
+def client(context: ssl.SSLContext | None = None,
+           timeout: httpx.Timeout | None = None) -> httpx.AsyncClient:
+    return wordpress_http_client(verify=context, timeout=timeout or httpx.Timeout(5.0))
 
 
-def test_the_transport_runs_on_the_asyncio_backend() -> None:
-    # httpx keeps its pool private; this fails loudly if a new httpx moves it.
-    pool = asyncio_transport(ssl.create_default_context())._pool
-    assert isinstance(pool._network_backend, AsyncioBackend)
+def connection(reply: httpx.Response) -> str:
+    return reply.text.split(" on ")[1]
 
 
 async def test_plain_http_reuses_kept_alive_connections(plain: str) -> None:
     async with client() as http:
         replies = [await http.get(f"http://{plain}/n{n}") for n in range(3)]
         posted = await http.post(f"http://{plain}/echo", content=b"x" * 200_000)
-    assert all(isinstance(r.extensions["network_stream"], AsyncioStream) for r in replies)
     answers = [r.text for r in replies]
     assert [a.split(" on ")[0] for a in answers] == ["/n0", "/n1", "/n2"]
-    assert len({a.split(" on ")[1] for a in answers}) == 1
+    assert len({connection(r) for r in replies}) == 1
     assert (posted.status_code, len(posted.content)) == (201, 200_000)
 
 
 async def test_servers_that_close_after_each_answer_get_a_new_connection(plain: str) -> None:
     async with client() as http:
-        for n in range(5):
-            reply = await http.get(f"http://{plain}/close{n}")
-            assert reply.text.startswith(f"/close{n} on ")
+        replies = [await http.get(f"http://{plain}/close{n}") for n in range(5)]
+    assert [r.text.split(" on ")[0] for r in replies] == [f"/close{n}" for n in range(5)]
+    assert len({connection(r) for r in replies}) == 5
 
 
 async def test_a_kept_alive_connection_the_server_dropped_is_not_reused(plain: str) -> None:
@@ -111,7 +110,7 @@ async def test_a_kept_alive_connection_the_server_dropped_is_not_reused(plain: s
         again = await http.get(f"http://{plain}/again")
     assert dropped.text.startswith("/drop on ")
     assert again.text.startswith("/again on ")
-    assert again.extensions["network_stream"] is not dropped.extensions["network_stream"]
+    assert connection(again) != connection(dropped)
 
 
 async def test_tls_with_a_trusted_certificate(tls: str, certificate: tuple[Path, Path]) -> None:
