@@ -1,0 +1,51 @@
+"""Photos that browsers cannot show, converted on import: HEIC/HEIF → JPEG.
+
+Instagram's exports carry ``.heic`` photos since mid-2024. Only Safari shows them and
+WordPress makes no sizes of them, so they are converted with pillow-heif (libheif)
+and Pillow. The photo is turned upright first (HEIF's own rotation and the EXIF
+orientation both), so it looks the same as before in every viewer; its EXIF (camera,
+time, place) and colour profile are kept, with the orientation then saying "upright".
+WebP and AVIF are shown by every current browser and WordPress: they stay as they are.
+Blocking: call from a worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import MediaError
+
+CONVERTED_TYPES = {"image/heic": "HEIC"}
+JPEG_QUALITY = 90
+ORIENTATION_TAG = 0x0112
+
+pillow_heif.register_heif_opener()
+
+
+def needs_conversion(content_type: str) -> bool:
+    return content_type in CONVERTED_TYPES
+
+
+def heic_to_jpeg(source: Path, label: str = "") -> bytes:
+    """The JPEG of the HEIC/HEIF photo at ``source``; ``MediaError`` naming ``label``
+    when it cannot be decoded."""
+    name = label or source.name
+    try:
+        with Image.open(source) as image:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            exif = upright.getexif()
+            if ORIENTATION_TAG in exif:
+                exif[ORIENTATION_TAG] = 1  # the pixels are upright now
+            icc = image.info.get("icc_profile")
+            out = io.BytesIO()
+            upright.convert("RGB").save(
+                out, format="JPEG", quality=JPEG_QUALITY, exif=exif.tobytes(),
+                **({"icc_profile": icc} if icc else {}))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise MediaError(f"{name} is a HEIC photo that cannot be decoded ({exc})") from exc
+    return out.getvalue()
