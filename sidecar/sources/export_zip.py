@@ -28,6 +28,7 @@ Synchronous by design: the job runs it in a thread.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import posixpath
@@ -41,8 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol, TypeVar
 
-from ..errors import MediaError, SourceError
-from ..models import (
+from ..domain.models import (
     Media,
     MediaKind,
     Post,
@@ -51,6 +51,8 @@ from ..models import (
     extract_hashtags,
     extract_mentions,
 )
+from ..errors import MediaError, SourceError
+from .base import SourceJob
 
 DEFAULT_MAX_UNCOMPRESSED = 20 * 1024**3  # exports with videos reach several GB
 JSON_MAX_BYTES = 64 * 1024**2
@@ -569,3 +571,17 @@ def _to_post(raw: _RawPost, prefix: str, holder: dict[str, tuple[Path, zipfile.Z
         longitude=coordinates[1] if coordinates else None,
         is_reel=is_reel,
     )
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """A job's ``{"type": "export", "path"}`` source: one export ZIP on the sidecar's disk."""
+
+    path: Path
+
+    async def read(self, job: SourceJob) -> tuple[list[Post], list[Skipped]]:
+        name = self.path.name
+        job.report(f"Reading the export {name}", phase="Reading export")
+        export = await asyncio.to_thread(read_export, self.path)
+        job.report(f"Found {len(export.posts)} post(s) in {name}", phase="Reading export")
+        return export.posts, export.skipped

@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 
-from sidecar.models import export_source_id
+from sidecar.domain.models import export_source_id
 from tests.e2e.conftest import SidecarApi, WordPressApi, unique_media
 from tests.fixtures.real import exports
-
-pytestmark = pytest.mark.wordpress
 
 P25 = "media/posts/202502/"
 CAROUSEL_CAPTION = "Milano in cinque scatti — Duomo, tram e un caffè #milano #carousel"

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from sidecar.models import export_source_id
+from sidecar.domain.models import export_source_id
 from tests.fixtures.real import exports
 from tests.integration.test_jobs import wait_finished
 from tests.support.sidecar_process import SidecarProcess
@@ -67,8 +67,12 @@ def test_every_post_comes_with_what_could_be_read(
     # JPEG (upright: 48×32 stored with orientation 6), and nothing is kept as HEIC.
     files = cached_files(sidecar)
     assert Counter(p.suffix for p in files) == {".jpg": 4, ".webp": 1, ".mp4": 3}
-    sizes = sorted(Image.open(p).size for p in files if p.suffix == ".jpg")
-    assert (32, 48) in sizes
+    assert (32, 48) in [image_size(p) for p in files if p.suffix == ".jpg"]
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        return image.size
 
 
 def test_a_post_with_no_readable_media_fails_naming_the_file_and_can_be_retried(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sidecar.models import Skipped
+from sidecar.domain.models import Skipped
 from sidecar.sources.apify import map_items
 from tests.fixtures.real import exports
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from sidecar.domain.models import Post
 from sidecar.errors import MediaError, SourceError
-from sidecar.models import Post
 from sidecar.sources.export_zip import copy_members, read_export
 from tests.fixtures.real import exports
 
