@@ -30,12 +30,12 @@ def needs_conversion(content_type: str) -> bool:
     return content_type in CONVERTED_TYPES
 
 
-def heic_to_jpeg(source: Path, label: str = "") -> bytes:
-    """The JPEG of the HEIC/HEIF photo at ``source``; ``MediaError`` naming ``label``
-    when it cannot be decoded."""
-    name = label or source.name
+def heic_to_jpeg(source: Path | bytes, label: str = "") -> bytes:
+    """The JPEG of the HEIC/HEIF photo at ``source`` (a file or its bytes);
+    ``MediaError`` naming ``label`` when it cannot be decoded."""
+    name = label or (source.name if isinstance(source, Path) else "the photo")
     try:
-        with Image.open(source) as image:
+        with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as image:
             image.load()
             upright = ImageOps.exif_transpose(image)
             exif = upright.getexif()
