@@ -575,13 +575,15 @@ def _to_post(raw: _RawPost, prefix: str, holder: dict[str, tuple[Path, zipfile.Z
 
 @dataclass(frozen=True)
 class ExportSource:
-    """A job's ``{"type": "export", "path"}`` source: one export ZIP on the sidecar's disk."""
+    """A job's ``{"type": "export", "path"}`` or ``{"type": "export", "paths": [...]}``
+    source: one export ZIP, or the parts of a split one, on the sidecar's disk."""
 
-    path: Path
+    paths: tuple[Path, ...]
 
     async def read(self, job: SourceJob) -> tuple[list[Post], list[Skipped]]:
-        name = self.path.name
+        name = self.paths[0].name if len(self.paths) == 1 else (
+            f"{self.paths[0].name} and {len(self.paths) - 1} more part(s)")
         job.report(f"Reading the export {name}", phase="Reading export")
-        export = await asyncio.to_thread(read_export, self.path)
+        export = await asyncio.to_thread(read_export, list(self.paths))
         job.report(f"Found {len(export.posts)} post(s) in {name}", phase="Reading export")
         return export.posts, export.skipped
