@@ -187,35 +187,19 @@ class _opened:
 
 
 def read_member(zip_path: str | Path, member: str, max_bytes: int) -> bytes:
-    """The bytes of one media file inside the export, at most ``max_bytes`` of them.
-
-    A per-media failure is a ``MediaError`` so only that post fails, not the job.
-    """
-    [found] = iter_members(zip_path, [member], max_bytes)
+    """The bytes of one small file inside the export, at most ``max_bytes`` of them (media
+    are streamed with ``copy_members`` instead). A failure is a ``MediaError``."""
+    [found] = copy_members(zip_path, [member], max_bytes, lambda _m, stream: _read_all(stream))
     if isinstance(found, MediaError):
         raise found
     return found
 
 
-def iter_members(zip_path: str | Path, members: list[str],
-                 max_bytes: int) -> Iterator[bytes | MediaError]:
-    """The bytes of several files inside the export, opening the ZIP once and yielding
-    one at a time (only one is held in memory): each one's bytes or the ``MediaError``
-    that says why it cannot be had."""
-    name = Path(zip_path).name
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except FileNotFoundError:
-        error = MediaError(f"export file not found: {zip_path}")
-    except _ZIP_FAULTS as exc:
-        error = MediaError(f"cannot read {name} ({type(exc).__name__}: {exc})")
-    else:
-        with archive:
-            for member in members:
-                yield _member_or_error(archive, member, max_bytes, name)
-        return
-    for _member in members:
-        yield error
+def _read_all(stream: ByteStream) -> bytes:
+    chunks = []
+    while chunk := stream.read(READ_CHUNK):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def copy_members(zip_path: str | Path, members: list[str], max_bytes: int,
@@ -245,7 +229,7 @@ def copy_members(zip_path: str | Path, members: list[str], max_bytes: int,
                 answers.append(error)
             except _ZIP_FAULTS as exc:
                 answers.append(MediaError(
-                    f"{member} in {name} is damaged and cannot be read ({type(exc).__name__})"))
+                    f"cannot read {member} from {name} ({type(exc).__name__}: {exc})"))
     return answers
 
 
@@ -278,19 +262,6 @@ def _info_or_error(archive: zipfile.ZipFile, member: str, max_bytes: int,
         return MediaError(
             f"{member} in {name} is {info.file_size} bytes, over the {max_bytes} byte limit")
     return info
-
-
-def _member_or_error(archive: zipfile.ZipFile, member: str, max_bytes: int,
-                     name: str) -> bytes | MediaError:
-    info = _info_or_error(archive, member, max_bytes, name)
-    if isinstance(info, MediaError):
-        return info
-    try:
-        return _read_capped(archive, info, max_bytes, name, MediaError)
-    except MediaError as error:
-        return error
-    except _ZIP_FAULTS as exc:
-        return MediaError(f"cannot read {member} from {name} ({type(exc).__name__}: {exc})")
 
 
 def _is_safe_name(member: str) -> bool:
