@@ -20,10 +20,12 @@ them on its one media item. Instagram writes UTF-8 text as if it were Latin-1
 Nothing is extracted to disk: media stay inside the ZIP and are streamed out by
 ``copy_members`` when imported, in chunks, so memory stays bounded whatever a file's
 size. What a file is (image or video, which format) is decided from its bytes then;
-here a name or ``video_metadata`` is only a hint, and a file named in the JSON but
-missing from the ZIP costs that file, never the post. The ZIP is untrusted, so names that escape the
-archive are refused and sizes are capped both as declared and as actually read.
-Synchronous by design: the job runs it in a thread.
+here a name or ``video_metadata`` is only a hint (real videos come without an
+extension), and a file named in the JSON but missing from the ZIP costs that file,
+never the post. An HTML export (``posts_1.html``) is refused with the fix: ask
+Instagram for JSON. The ZIP is untrusted, so names that escape the archive are
+refused and sizes are capped both as declared and as actually read. Synchronous by
+design: the job runs it in a thread.
 """
 
 from __future__ import annotations
