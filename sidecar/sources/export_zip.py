@@ -119,8 +119,12 @@ def read_export(paths: Path | Sequence[Path], *,
     declared = 0
     for part in parts:
         with _opened(part) as archive:
-            infos = _checked_infos(archive, part.name, max_uncompressed - declared)
+            infos = _checked_infos(archive, part.name, max_uncompressed)
         declared += sum(info.file_size for info in infos.values())
+        if declared > max_uncompressed:
+            raise SourceError(f"the {len(parts)} parts of this export would unpack to more "
+                              f"than {max_uncompressed} bytes; refusing them as a possible "
+                              "ZIP bomb")
         for member, info in infos.items():
             holder.setdefault(member, (part, info))
     files = {member: info for member, (_part, info) in holder.items()}

@@ -256,3 +256,16 @@ def sink_all(stream: Any) -> int:
     while chunk := stream.read(8192):
         out.write(chunk)
     return out.tell()
+
+
+def test_the_parts_of_a_split_export_share_one_size_limit(tmp_path: Path) -> None:
+    parts = exports.split(exports.build("export_2025_activity_media", tmp_path / "e.zip"), 2)
+    sizes = [sum(i.file_size for i in zipfile.ZipFile(p).infolist()) for p in parts]
+
+    assert len(read_export(parts, max_uncompressed=sum(sizes)).posts) == 4
+    with pytest.raises(SourceError) as caught:
+        read_export(parts, max_uncompressed=sum(sizes) - 1)
+
+    assert caught.value.message == (
+        f"the 2 parts of this export would unpack to more than {sum(sizes) - 1} bytes; "
+        "refusing them as a possible ZIP bomb")
