@@ -79,7 +79,7 @@ async def sample_rss(pid: int, samples: list[int], stop: asyncio.Event) -> None:
 
 
 async def run(settings: Settings) -> ScenarioResult:
-    videos = int(settings.pick(quick=4, default=48))
+    videos = int(settings.pick(quick=4, default=50))
     photos = int(settings.pick(quick=50, default=1000))
     work = Path(tempfile.mkdtemp(prefix="igbridge-bench-large-"))
     try:
