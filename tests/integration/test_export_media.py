@@ -14,6 +14,7 @@ from PIL import Image
 from sidecar.domain.models import export_source_id
 from tests.fixtures.real import exports
 from tests.integration.test_jobs import wait_finished
+from tests.support.media_server import MediaServer
 from tests.support.sidecar_process import SidecarProcess
 
 HEIC_URI = ("media/posts/202501/472918334_18099188302427294_3327140195813367118_n_"
@@ -151,3 +152,24 @@ def test_an_html_export_fails_the_job_with_the_fix(
     assert job["status"] == "error"
     assert "request the export again in JSON format" in job["error"]
     assert job["error"].startswith("instagram-html.zip is Instagram's HTML export")
+
+
+def test_a_heic_photo_downloaded_from_a_url_is_kept_as_jpeg(
+    sidecar: SidecarProcess, api: httpx.Client,
+) -> None:
+    media = MediaServer().start()
+    try:
+        url = media.add("/v/t51.29350-15/472918334_n.heic?oe=68A1", exports.heic(),
+                        content_type="image/heic")
+        reply = api.post("/api/jobs", json={"kind": "cache_images",
+                                            "source": {"type": "urls", "urls": [url]}})
+        assert reply.status_code == 202, reply.text
+        wait_finished(sidecar, reply.json()["job_id"])
+        job = api.get(f"/api/jobs/{reply.json()['job_id']}").json()
+    finally:
+        media.stop()
+
+    [only] = job["items"]
+    assert (only["state"], only["detail"]["content_type"]) == ("imported", "image/jpeg")
+    [stored] = cached_files(sidecar)
+    assert (stored.suffix, image_size(stored)) == (".jpg", (32, 48))
