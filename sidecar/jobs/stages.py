@@ -170,11 +170,8 @@ async def download_media(
 
 
 def media_label(post: Post, index: int) -> str:
-    """How a post's outcome names one of its media: by its place and its file."""
-    media = post.media[index]
-    where = media.zip_member or (media.url or "").split("?", 1)[0]
-    return f"media {index + 1} of {len(post.media)} ({where})" if len(post.media) > 1 else (
-        where or "the media")
+    """How a post's outcome names one of its media (the error names the file)."""
+    return f"media {index + 1} of {len(post.media)}" if len(post.media) > 1 else "its media"
 
 
 def no_media_reason(post: Post, lost: list[tuple[int, MediaError]]) -> str:
@@ -192,8 +189,8 @@ def media_notes(post: Post, results: list[CachedMedia | MediaError]) -> tuple[st
         if isinstance(result, MediaError):
             notes.append(f"imported without {media_label(post, index)}: {result.message}")
         elif result.converted_from:
-            notes.append(f"photo {index + 1} was {result.converted_from}: converted from "
-                         f"{result.converted_from} to JPEG so every browser shows it")
+            notes.append(f"photo {index + 1} converted from {result.converted_from} to JPEG "
+                         "so every browser shows it")
     return tuple(notes)
 
 

@@ -59,10 +59,10 @@ def test_every_post_comes_with_what_could_be_read(
     by_id = items(job)
     assert sorted(i["state"] for i in by_id.values()) == ["imported"] * 4
     assert by_id[PARTIAL_SOURCE]["reason"] == (
-        f"imported without media 2 of 2 ({exports.LOST_IN_2025}): {exports.LOST_IN_2025} is "
-        "missing from the export (export.zip)")
+        f"imported without media 2 of 2: {exports.LOST_IN_2025} is missing from the export "
+        "(export.zip)")
     assert by_id[HEIC_SOURCE]["reason"] == (
-        "photo 1 was HEIC: converted from HEIC to JPEG so every browser shows it")
+        "photo 1 converted from HEIC to JPEG so every browser shows it")
     assert sorted(i["detail"]["media"] for i in by_id.values()) == [1, 1, 1, 5]
     # Kinds from the bytes: the extensionless video is an .mp4 in the cache, the HEIC a
     # JPEG (upright: 48×32 stored with orientation 6), and nothing is kept as HEIC.
