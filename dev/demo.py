@@ -20,7 +20,7 @@ import httpx
 from rich.console import Console
 from rich.panel import Panel
 
-from dev.stack import DEFAULT_ROOT, Stack, StackError, up
+from dev.stack import DEFAULT_ROOT, Stack, StackError, UpOutcome, up
 from sidecar.cli import watch_job
 
 console = Console()
@@ -48,12 +48,12 @@ def main() -> int:
                   "sidecar)…")
     began = time.monotonic()
     try:
-        stack, reused = up(DEFAULT_ROOT)
+        stack, how = up(DEFAULT_ROOT)
     except StackError as exc:
         console.print(f"[red]could not start the stack:[/] {exc}")
         return 1
-    console.print(("reused the running stack" if reused else
-                   f"stack started in {time.monotonic() - began:.1f} s")
+    console.print((f"stack started in {time.monotonic() - began:.1f} s"
+                   if how is UpOutcome.STARTED else how.value.removesuffix("."))
                   + f"; logs in {stack.logs_dir}")
     zip_path = sample_export()
     console.print(f"Importing the sample export [cyan]{zip_path.name}[/] into WordPress:")
