@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from quart import Blueprint, Response, request
 from quart_schema import document_response, security_scheme, validate_querystring, validate_request
 
-from . import __version__, commands
+from . import __version__, commands, job_ids
 from . import store as db
 from .app import credential, services
 from .auth import mint_stream_token
@@ -285,8 +285,16 @@ async def list_jobs(query_args: JobListQuery) -> Reply:
 @validate_querystring(ReadQuery)
 @document_response(Job)
 async def get_job(job_id: str, query_args: ReadQuery) -> Reply:
-    credential(allow_token=True).require_read([job_id])
-    return await services().runner.describe(job_id), 200
+    """A job by its id or a unique prefix of it (409 listing the candidates when several
+    jobs start so). A token scoped to some sessions names them by their whole ids: the
+    candidates of a prefix could be jobs it may not see."""
+    who = credential(allow_token=True)
+    found = services()
+    if who.sessions is None:
+        job_id = await job_ids.resolve(found.store.reader, job_id)
+    who.require_read([job_id])
+    job = await found.runner.describe(job_id)
+    return {**job, "short_id": await job_ids.short_id(found.store.reader, job_id)}, 200
 
 
 @blueprint.post("/api/jobs/<job_id>/cancel")
