@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from dev.stack import DEFAULT_ROOT, Stack, StackError, UpOutcome, up
-from sidecar.cli import watch_job
+from sidecar.cli import Sidecar, watch_job
 
 console = Console()
 DASHBOARD_PATH = "/wp-admin/admin.php?page=igbridge"
@@ -58,7 +58,8 @@ def main() -> int:
     zip_path = sample_export()
     console.print(f"Importing the sample export [cyan]{zip_path.name}[/] into WordPress:")
     job_id = start_import(stack, zip_path)
-    outcome = asyncio.run(watch_job(stack.sidecar_url, stack.sidecar_secret, job_id))
+    sidecar = Sidecar(stack.sidecar_url, stack.sidecar_secret, str(stack.root / "secrets.json"))
+    outcome = asyncio.run(watch_job(sidecar, job_id))
     console.print(Panel.fit(
         f"WordPress admin  [bold]{stack.wp_url}{DASHBOARD_PATH}[/]\n"
         f"user             [bold]{stack.wp_admin_user}[/]\n"
