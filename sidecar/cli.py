@@ -382,11 +382,14 @@ def step_parts(data: dict[str, Any]) -> tuple[str, str, str]:
     phase = data.get("phase") or data.get("status") or ""
     total, done = data.get("total"), data.get("done") or 0
     counted = f"{phase} {done}/{total}" if total else phase
-    rate = f"{data['rate']:.1f} {data.get('rate_unit') or 'per s'}" if data.get("rate") else ""
+    unit = data.get("rate_unit")
+    rate = "" if not data.get("rate") else (
+        f"{data['rate']:.1f} {unit}" if unit else f"{data['rate']:.1f}/s")
     eta = ""
     if data.get("status") == "running":
-        eta = ("estimating…" if data.get("eta_seconds") is None
-               else f"about {duration(data['eta_seconds'])} left")
+        seconds = data.get("eta_seconds")
+        eta = ("estimating…" if seconds is None else "almost done" if seconds < 0.5
+               else f"about {duration(seconds)} left")
     return counted, rate, eta
 
 
@@ -410,7 +413,9 @@ class PlainLines:
             self._line("connection lost; reconnecting…")
 
     def show(self, data: dict[str, Any]) -> None:
-        parts = [*step_parts(data), data.get("message") or ""]
+        counted, rate, eta = step_parts(data)
+        message = data.get("message") or ""
+        parts = [counted, rate, eta, "" if message == counted else message]
         self._line(f"{percentage(data):3.0f}% " + " · ".join(p for p in parts if p))
 
     def _line(self, line: str) -> None:
@@ -449,8 +454,9 @@ class LiveBar:
 
     def show(self, data: dict[str, Any]) -> None:
         counted, rate, eta = step_parts(data)
+        message = data.get("message") or ""
         self.progress.update(self.task, completed=percentage(data), phase=counted, rate=rate,
-                             eta=eta, description=data.get("message") or "")
+                             eta=eta, description="" if message == counted else message)
 
 
 def main() -> None:  # pragma: no cover - console entry
