@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import job_ids
+from sidecar.backends.sqlite.store import Store
 from sidecar.errors import Conflict, NotFound
-from sidecar.store import Store
+from sidecar.jobs import ids as job_ids
 
 TWINS = ("0123456789aa0000000000000000000a", "0123456789ab0000000000000000000b")
 LONER = "f00dfeed000000000000000000000000"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import aiosqlite
 
-from . import store as db
-from .errors import Conflict, NotFound
-from .progress import iso
+from ..backends.sqlite import store as db
+from ..errors import Conflict, NotFound
+from ..progress.engine import iso
 
 SHORT_ID_LENGTH = 8  # what the dashboard shows
 MAX_CANDIDATES = 10

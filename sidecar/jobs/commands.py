@@ -14,10 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Config
-from .errors import ValidationFailed
-from .job_ids import resolve
-from .jobs import JobRunner
+from ..config import Config
+from ..errors import ValidationFailed
+from .runner import JobRunner
 
 HELP = [
     "scrape instagram @username [limit N]",
@@ -114,7 +113,7 @@ async def execute(text: str, runner: JobRunner, config: Config) -> Outcome:
         return Outcome(f"Importing the export {command.path}", job=job)
     if command.action == "cancel":
         assert command.job_id is not None
-        job = await runner.cancel(await resolve(runner.store.reader, command.job_id))
+        job = await runner.cancel(await runner.resolve(command.job_id))
         return Outcome(f"Job {job['job_id']} is {job['status']}", jobs=[job])
     if command.action == "help":
         return Outcome("Commands: " + "; ".join(HELP))
