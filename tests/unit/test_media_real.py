@@ -86,3 +86,17 @@ def test_carousel_blocks_keep_instagrams_order() -> None:
     assert content.startswith('<!-- wp:gallery {"linkTo":"none"} -->')
     assert content.count("<!-- wp:gallery") == 1
     assert content.count("<!-- wp:video") == 2
+
+
+def test_a_heic_too_large_to_convert_is_refused_by_its_size(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "huge.heic"
+    source.write_bytes(exports.heic(48, 32))
+    monkeypatch.setattr("sidecar.media.convert.MAX_PIXELS", 1000)  # shown 32 × 48 = 1536
+
+    with pytest.raises(MediaError) as caught:
+        heic_to_jpeg(source, "media/posts/huge.heic")
+
+    assert caught.value.message == (
+        "media/posts/huge.heic is a HEIC photo of 32 × 48 pixels, more than the 1,000 "
+        "igbridge converts")
