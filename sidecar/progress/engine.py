@@ -119,6 +119,9 @@ class ProgressEngine:
         self._queued = asyncio.Event()
         self._next_id = 1
         self.committed_id = 0
+        # The newest event id that is committed or was lost with a failed commit: a
+        # flush() never waits for an event that no commit will ever carry.
+        self._settled_id = 0
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._by_session: dict[str, set[Subscription]] = {}
         self._everything: set[Subscription] = set()
@@ -132,6 +135,7 @@ class ProgressEngine:
     async def start(self) -> None:
         self.committed_id = await db.max_event_id(self.store.writer)
         self._next_id = self.committed_id + 1
+        self._settled_id = self.committed_id
         for session_id in await db.fetch_active_session_ids(self.store.reader):
             await self.load(session_id)
         self._writer = asyncio.create_task(self._write_loop(), name="progress-writer")
@@ -213,17 +217,18 @@ class ProgressEngine:
         live = self._require_live(session_id)
         snap = live.snapshot
         now = self.clock()
-        if total is not None:
-            if total < 0:
-                raise ValidationFailed("total must not be negative")
-            snap["total"] = snap["total_steps"] = total
+        # Everything is checked before anything changes: a refused update leaves no trace.
+        new_total = snap["total"] if total is None else total
+        if total is not None and total < 0:
+            raise ValidationFailed("total must not be negative")
         if step is not None:
             if step < 0:
                 raise ValidationFailed("step must not be negative")
-            if snap["total"] and step > snap["total"]:
-                raise ValidationFailed(
-                    f"step {step} is beyond total_steps {snap['total']}"
-                )
+            if new_total and step > new_total:
+                raise ValidationFailed(f"step {step} is beyond total_steps {new_total}")
+        if total is not None:
+            snap["total"] = snap["total_steps"] = total
+        if step is not None:
             snap["step"] = snap["done"] = step
         if message is not None:
             snap["message"] = message
@@ -296,7 +301,7 @@ class ProgressEngine:
     async def flush(self) -> None:
         """Wait until everything queued so far is committed (raises StorageError)."""
         target = self._next_id - 1
-        if target <= self.committed_id:
+        if target <= self._settled_id:
             return
         if self._writer is None or self._writer.done():
             raise StorageError("the progress writer is not running")
@@ -316,6 +321,8 @@ class ProgressEngine:
                 except StorageError as exc:
                     log.error("progress batch of %d events lost: %s", len(batch), exc)
                     self.storage_error = exc
+                    self._reopen_unfinished(batch)
+                    self._settled_id = batch[-1].id
                     self._fail_waiters(batch[-1].id, exc)
                     continue
                 self.storage_error = None
@@ -359,7 +366,7 @@ class ProgressEngine:
             for sub in self._everything:
                 if sub.wants(event):
                     sub.push(event)
-        self.committed_id = batch[-1].id
+        self.committed_id = self._settled_id = batch[-1].id
         still_waiting = []
         for target, future in self._flush_waiters:
             if target <= self.committed_id:
@@ -368,6 +375,15 @@ class ProgressEngine:
             else:
                 still_waiting.append((target, future))
         self._flush_waiters = still_waiting
+
+    def _reopen_unfinished(self, lost: list[Event]) -> None:
+        """A session whose terminal event was lost is live again, as it is on disk: it
+        can be finished again, and its streams wait for that instead of for nothing."""
+        for event in lost:
+            live = self._finishing.pop(event.session_id, None) if event.terminal else None
+            if live is not None:
+                live.snapshot = dict(live.committed)
+                self._live[event.session_id] = live
 
     def _fail_waiters(self, upto: int, exc: StorageError) -> None:
         still_waiting = []
