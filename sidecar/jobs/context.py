@@ -103,3 +103,4 @@ class JobKind:
     name: str
     run: JobFunction
     operation: str  # what the progress session is called in the UI
+    source_types: tuple[str, ...]  # the ``source["type"]`` values it can read

@@ -21,7 +21,14 @@ import httpx
 from ..backends.sqlite import store as db
 from ..config import Config
 from ..domain.models import FINISHED_JOB_STATUSES
-from ..errors import Conflict, IgbridgeError, NotFound, SourceError, TransientError
+from ..errors import (
+    Conflict,
+    IgbridgeError,
+    NotFound,
+    SourceError,
+    TransientError,
+    ValidationFailed,
+)
 from ..progress.engine import ProgressEngine, iso
 from .context import RECORDED_ITEM_STATES, JobContext, JobKind
 from .retry import backoff_delay
@@ -111,6 +118,11 @@ class JobRunner:
     ) -> dict[str, Any]:
         if kind not in self.kinds:
             raise SourceError(f"unknown job kind {kind!r}; known: {', '.join(sorted(self.kinds))}")
+        readable = self.kinds[kind].source_types
+        if source.get("type") not in readable:
+            raise ValidationFailed(
+                f"a job of kind {kind!r} cannot read a source of type {source.get('type')!r};"
+                f" it reads {' or '.join(repr(t) for t in readable)}")
         job_id = uuid.uuid4().hex
         snapshot = await self.progress.create_session(
             self.kinds[kind].operation, session_id=job_id, message="Queued"

@@ -181,3 +181,22 @@ def test_retry_reruns_only_failed_items(
     assert [(i["source_id"], i["state"]) for i in retried["items"]] == [(later, "imported")]
     assert media.hits["/good.jpg"] == 1
     assert api.post(f"/api/jobs/{retry_id}/retry").status_code == 409
+
+
+@pytest.mark.parametrize(("kind", "source", "message"), [
+    ("import", {"type": "urls", "urls": ["https://example.com/a.jpg"]},
+     "a job of kind 'import' cannot read a source of type 'urls'; it reads 'apify' or 'export'"),
+    ("scrape", {"type": "urls", "urls": ["https://example.com/a.jpg"]},
+     "a job of kind 'scrape' cannot read a source of type 'urls'; it reads 'apify' or 'export'"),
+    ("cache_images", {"type": "apify", "username": "someone"},
+     "a job of kind 'cache_images' cannot read a source of type 'apify'; it reads 'urls'"),
+    ("cache_images", {"type": "export", "path": "/tmp/export.zip"},
+     "a job of kind 'cache_images' cannot read a source of type 'export'; it reads 'urls'"),
+])
+def test_a_source_the_kind_cannot_read_is_refused_at_submit(
+    api: httpx.Client, kind: str, source: dict[str, Any], message: str
+) -> None:
+    reply = api.post("/api/jobs", json={"kind": kind, "source": source})
+    assert (reply.status_code, reply.json()) == (
+        422, {"error": {"code": "validation_error", "message": message}})
+    assert api.get("/api/jobs").json()["jobs"] == []  # nothing was queued
