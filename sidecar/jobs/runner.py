@@ -162,15 +162,14 @@ class JobRunner:
         return await self.submit(job["kind"], job["source"], options, state=job["state"])
 
     async def describe(self, job_id: str) -> dict[str, Any]:
-        job = await self._require(job_id)
-        return await self._public(job, await db.fetch_items(self.store.reader, job_id))
+        [described] = await self._public([await self._require(job_id)])
+        return described
 
     async def list_jobs(
         self, *, status: str | None, limit: int, before: float | None
     ) -> list[dict[str, Any]]:
         jobs = await db.fetch_jobs(self.store.reader, status=status, limit=limit, before=before)
-        return [await self._public(j, await db.fetch_items(self.store.reader, j["job_id"]))
-                for j in jobs]
+        return await self._public(jobs)
 
     # -- running ------------------------------------------------------------------------
 
@@ -265,14 +264,20 @@ class JobRunner:
             raise NotFound(f"no job {job_id}")
         return job
 
-    async def _public(self, job: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    async def _public(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The jobs as the API shows them; the same few reads for any number of jobs."""
+        job_ids = [job["job_id"] for job in jobs]
+        items = await db.fetch_items_of_jobs(self.store.reader, job_ids)
+        snapshots = await self.progress.get_snapshots([job["session_id"] for job in jobs])
+        return [self._job_json(job, items[job["job_id"]], snapshots.get(job["session_id"]))
+                for job in jobs]
+
+    @staticmethod
+    def _job_json(job: dict[str, Any], items: list[dict[str, Any]],
+                  progress: dict[str, Any] | None) -> dict[str, Any]:
         counts = {str(state): 0 for state in RECORDED_ITEM_STATES}
         for item in items:
             counts[item["state"]] += 1
-        try:
-            progress = await self.progress.get_snapshot(job["session_id"])
-        except NotFound:
-            progress = None
         return {
             "job_id": job["job_id"],
             "session_id": job["session_id"],

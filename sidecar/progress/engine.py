@@ -412,6 +412,13 @@ class ProgressEngine:
             raise NotFound(f"no progress session {session_id}")
         return snap
 
+    async def get_snapshots(self, session_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The snapshots of those of ``session_ids`` that exist, with one read of the disk."""
+        found = {s: snap for s in session_ids if (snap := self.committed_snapshot(s))}
+        found.update(await db.fetch_sessions_by_id(
+            self.store.reader, [s for s in session_ids if s not in found]))
+        return found
+
     def is_live(self, session_id: str) -> bool:
         return session_id in self._live
 

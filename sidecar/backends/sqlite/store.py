@@ -213,6 +213,21 @@ async def fetch_session(conn: aiosqlite.Connection, session_id: str) -> dict[str
     return json.loads(row[0]) if row else None
 
 
+async def fetch_sessions_by_id(
+    conn: aiosqlite.Connection, session_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The snapshots of those of ``session_ids`` that exist, in one query."""
+    if not session_ids:
+        return {}
+    rows = await all_rows(
+        conn,
+        f"SELECT session_id, snapshot FROM sessions WHERE session_id IN"
+        f" ({','.join('?' * len(session_ids))})",
+        list(session_ids),
+    )
+    return {str(r[0]): json.loads(r[1]) for r in rows}
+
+
 async def fetch_sessions(
     conn: aiosqlite.Connection,
     *,
@@ -350,18 +365,29 @@ async def fetch_jobs(
 
 
 async def fetch_items(conn: aiosqlite.Connection, job_id: str) -> list[dict[str, Any]]:
+    return (await fetch_items_of_jobs(conn, [job_id]))[job_id]
+
+
+async def fetch_items_of_jobs(
+    conn: aiosqlite.Connection, job_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each job's items in ledger order, for several jobs in one query."""
+    found: dict[str, list[dict[str, Any]]] = {job_id: [] for job_id in job_ids}
+    if not job_ids:
+        return found
     rows = await all_rows(
         conn,
-        "SELECT source_id, state, wp_post_id, reason, detail FROM items WHERE job_id = ?"
-        " ORDER BY position, source_id",
-        (job_id,),
+        "SELECT job_id, source_id, state, wp_post_id, reason, detail FROM items"
+        f" WHERE job_id IN ({','.join('?' * len(job_ids))})"
+        " ORDER BY job_id, position, source_id",
+        list(job_ids),
     )
-    items = []
     for r in rows:
         item = dict(r)
+        job_id = item.pop("job_id")
         item["detail"] = json.loads(item["detail"]) if item["detail"] else None
-        items.append(item)
-    return items
+        found[job_id].append(item)
+    return found
 
 
 async def fetch_item_counts(
