@@ -23,6 +23,7 @@ import aiosqlite
 from ...errors import StorageError
 
 SCHEMA_VERSION = 1
+VACUUM_PAGES_PER_STEP = 256  # pages freed per step of reclaim_space (1 MiB at 4 KiB)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -105,6 +106,8 @@ class Store:
     path: Path
     writer: aiosqlite.Connection
     reader: aiosqlite.Connection
+    # For checkpoints: on its own connection they never queue behind, or hold up, a commit.
+    maintenance: aiosqlite.Connection
     # Every write goes through ``write`` under this lock, so a transaction on the
     # shared writer connection never interleaves with another coroutine's.
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -128,13 +131,16 @@ class Store:
             reader = await aiosqlite.connect(path, isolation_level=None)
             await reader.execute("PRAGMA busy_timeout=5000")
             await reader.execute("PRAGMA query_only=ON")
+            maintenance = await aiosqlite.connect(path, isolation_level=None)
+            await maintenance.execute("PRAGMA busy_timeout=5000")
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the database {path}: {exc}") from exc
         writer.row_factory = aiosqlite.Row
         reader.row_factory = aiosqlite.Row
-        return cls(path=path, writer=writer, reader=reader)
+        return cls(path=path, writer=writer, reader=reader, maintenance=maintenance)
 
     async def close(self) -> None:
+        await self.maintenance.close()
         await self.reader.close()
         await self.writer.close()
 
@@ -554,9 +560,17 @@ async def compact_sessions(store: Store, session_ids: Sequence[str]) -> None:
 
 
 async def reclaim_space(store: Store) -> None:
-    """Hand freed pages back to the file system and truncate the WAL."""
-    async with store.write_lock:
-        # executescript steps each pragma to its end; execute() frees one page.
-        await store.writer.executescript(
-            "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"
-        )
+    """Hand freed pages back to the file system and truncate the WAL, in steps short
+    enough that progress commits go on between them."""
+    while True:
+        async with store.write_lock:
+            free = await first_row(store.writer, "PRAGMA freelist_count")
+            if not free or int(free[0]) == 0:
+                break
+            # executescript steps the pragma to its end; execute() frees one page.
+            await store.writer.executescript(
+                f"PRAGMA incremental_vacuum({VACUUM_PAGES_PER_STEP});")
+    # Without the write lock: a passive checkpoint copies the WAL while commits go on;
+    # the truncating one then only has the last few frames left to copy.
+    for mode in ("PASSIVE", "TRUNCATE"):
+        await all_rows(store.maintenance, f"PRAGMA wal_checkpoint({mode})")
