@@ -42,8 +42,6 @@ PERMALINK_META = "_igbridge_permalink"
 # After this many waves in a row fail with a passing fault, WordPress is down: stop
 # hammering it and let the job runner retry the whole job later.
 CONSECUTIVE_FAULTS_TO_PAUSE = 3
-# Media files up to this size are read on the event loop (see upload_once).
-INLINE_READ_BYTES = 1 << 20
 
 _post_locks: dict[str, tuple[asyncio.Lock, int]] = {}
 _media_locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -264,7 +262,7 @@ async def upload_once(
 ) -> UploadedMedia:
     """Upload a media file unless this site already has it (same bytes, same hash).
     ``cached`` is the file stage 1 put in the cache, when it is known."""
-    if cached is None or not cached.path.exists():
+    if cached is None or not await asyncio.to_thread(cached.path.exists):
         cached = await fetch_media(ctx, cache, post, media)
     alt = media.alt or post.alt or ""
     site = ctx.config.wp_url
@@ -272,9 +270,7 @@ async def upload_once(
         known = await db.fetch_wp_media(ctx.store.reader, site, cached.sha256)
         if known is not None:
             return UploadedMedia(media.kind, known[0], known[1], alt)
-        # A photo is read faster than a worker thread is woken; a video is not.
-        data = (cached.path.read_bytes() if cached.size <= INLINE_READ_BYTES
-                else await asyncio.to_thread(cached.path.read_bytes))
+        data = await asyncio.to_thread(cached.path.read_bytes)
         stem = post.short_code or post.source_id.replace(":", "-")[:32]
         # WordPress strips tags from alt text (sanitize_text_field): escaped, an alt
         # text that looks like HTML is kept as the text it is, as captions are. Alt
