@@ -26,7 +26,6 @@ from ..errors import (
     IgbridgeError,
     NotFound,
     SourceError,
-    TransientError,
     ValidationFailed,
 )
 from ..progress.engine import ProgressEngine, iso
@@ -87,7 +86,8 @@ class JobRunner:
                 snap = await self.progress.get_snapshot(job["session_id"])
                 await self._record_end(job["job_id"], snap["status"], snap["message"])
                 continue
-            log.info("resuming job %s (%s) left %s", job["job_id"], job["kind"], job["status"])
+            log.info("resuming job %s (%s) left %s%s", job["job_id"], job["kind"], job["status"],
+                     _last_seen(job))
             self._schedule(job["job_id"])
             resumed.append(job["job_id"])
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="job-heartbeat")
@@ -204,7 +204,10 @@ class JobRunner:
             )
             try:
                 message = await _timed(kind, context)
-            except TransientError as exc:
+            except IgbridgeError as exc:
+                if not exc.retryable:
+                    await self._finish(job_id, "error", exc.message)
+                    return
                 if attempt >= self.config.job_attempts:
                     await self._finish(job_id, "error",
                                        f"{exc.message} (gave up after {attempt} attempts)")
@@ -218,9 +221,6 @@ class JobRunner:
                 await asyncio.sleep(delay)
                 job = await self._require(job_id)
                 continue
-            except IgbridgeError as exc:
-                await self._finish(job_id, "error", exc.message)
-                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -310,6 +310,14 @@ async def _timed(kind: JobKind, context: JobContext) -> str:
                 await context.save_state(timing=clock.summary())
             except IgbridgeError as exc:  # the attempt's own outcome matters more
                 log.warning("job %s: could not save its timing: %s", context.job_id, exc)
+
+
+def _last_seen(job: dict[str, Any]) -> str:
+    """Which process last ran the job and when it last gave a sign of life, for the log."""
+    if not job["owner"]:
+        return ""
+    ago = db.now() - (job["heartbeat_at"] or job["started_at"] or db.now())
+    return f" by process {job['owner'][:8]}, last heartbeat {ago:.0f} s ago"
 
 
 async def _noop() -> None:

@@ -126,7 +126,6 @@ class ProgressEngine:
         self._by_session: dict[str, set[Subscription]] = {}
         self._everything: set[Subscription] = set()
         self._writer: asyncio.Task[None] | None = None
-        self.storage_error: StorageError | None = None
         self.compactions_done = 0  # retention passes finished since start-up
         self.closing = False
 
@@ -320,12 +319,10 @@ class ProgressEngine:
                     snapshots = await self._commit(batch)
                 except StorageError as exc:
                     log.error("progress batch of %d events lost: %s", len(batch), exc)
-                    self.storage_error = exc
                     self._reopen_unfinished(batch)
                     self._settled_id = batch[-1].id
                     self._fail_waiters(batch[-1].id, exc)
                     continue
-                self.storage_error = None
                 self._publish(batch, snapshots)
 
     async def _commit(self, batch: list[Event]) -> dict[str, dict[str, Any]]:
