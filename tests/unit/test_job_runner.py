@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sidecar.backends.sqlite.store import Store
+from sidecar.backends.sqlite.backend import SqliteBackend
 from sidecar.config import load_config
 from sidecar.jobs.context import JobContext, JobKind
 from sidecar.jobs.runner import JobRunner
@@ -26,17 +26,18 @@ async def two_items(ctx: JobContext) -> str:
 @pytest.fixture
 async def runner(tmp_path: Path) -> AsyncIterator[JobRunner]:
     config = load_config(env={"IGBRIDGE_DATA_DIR": str(tmp_path)})
-    store = await Store.open(config.db_path)
+    backend = await SqliteBackend.open(config.db_path)
+    store = backend.store
     progress = ProgressEngine(store)
     await progress.start()
     async with httpx.AsyncClient() as http:
         kinds = {"two": JobKind("two", two_items, "Two items", ("urls",))}
-        runner = JobRunner(config, store, progress, http, kinds)
+        runner = JobRunner(config, backend, store, progress, http, kinds)
         await runner.start()
         yield runner
         await runner.stop()
     await progress.close()
-    await store.close()
+    await backend.close()
 
 
 async def finished_jobs(runner: JobRunner, count: int) -> list[str]:
