@@ -9,7 +9,7 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import ConfigError
@@ -45,7 +45,6 @@ class Config:
     backoff_base_seconds: float = 0.5
     job_heartbeat_seconds: float = 2.0
     apify_poll_seconds: float = 2.0
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def db_path(self) -> Path:

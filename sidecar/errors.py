@@ -105,8 +105,3 @@ class MediaError(IgbridgeError):
 
     code = "media_error"
     status = 422
-
-
-class JobCancelled(IgbridgeError):
-    code = "cancelled"
-    status = 409

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from ..backends.sqlite import store as db
+from ..backends.base import JobQueue, Ledger
+from ..backends.sqlite.store import Store
 from ..config import Config
 from ..domain.models import ItemState
 from ..progress.engine import ProgressEngine
@@ -41,7 +42,9 @@ class JobContext:
     options: dict[str, Any]
     attempt: int
     config: Config
-    store: db.Store
+    jobs: JobQueue
+    ledger: Ledger
+    store: Store  # for the media cache, until it has a port of its own
     progress: ProgressEngine
     http: httpx.AsyncClient
     state: dict[str, Any] = field(default_factory=dict)
@@ -64,11 +67,11 @@ class JobContext:
     async def save_state(self, **changes: Any) -> None:
         """Persist what a resumed job needs (an Apify run id, fetched posts…)."""
         self.state.update(changes)
-        await db.save_job_state(self.store, self.job_id, self.state)
+        await self.jobs.save_state(self.job_id, self.state)
 
     async def add_items(self, source_ids: list[str]) -> None:
         """Register the items a job will handle as ``pending`` (existing rows stay)."""
-        await db.add_pending_items(self.store, self.job_id, source_ids)
+        await self.ledger.add_pending(self.job_id, source_ids)
 
     async def set_item(
         self,
@@ -88,11 +91,11 @@ class JobContext:
                 raise ValueError(f"unknown item state {outcome.state!r}")
         if not outcomes:
             return
-        await db.record_items(self.store, self.job_id, [
+        await self.ledger.record(self.job_id, [
             (o.source_id, o.state, o.wp_post_id, o.reason, o.detail) for o in outcomes])
 
     async def items(self) -> dict[str, dict[str, Any]]:
-        return {i["source_id"]: i for i in await db.fetch_items(self.store.reader, self.job_id)}
+        return {i["source_id"]: i for i in (await self.ledger.items_of([self.job_id]))[self.job_id]}
 
 
 JobFunction = Callable[[JobContext], Awaitable[str]]
@@ -103,3 +106,4 @@ class JobKind:
     name: str
     run: JobFunction
     operation: str  # what the progress session is called in the UI
+    source_types: tuple[str, ...]  # the ``source["type"]`` values it can read

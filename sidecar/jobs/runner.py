@@ -13,15 +13,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from typing import Any
 
 import httpx
 
-from ..backends.sqlite import store as db
+from ..backends.base import Backend
+from ..backends.sqlite.store import Store
 from ..config import Config
 from ..domain.models import FINISHED_JOB_STATUSES
-from ..errors import Conflict, IgbridgeError, NotFound, SourceError, TransientError
+from ..errors import (
+    Conflict,
+    IgbridgeError,
+    NotFound,
+    SourceError,
+    ValidationFailed,
+)
 from ..progress.engine import ProgressEngine, iso
 from . import ids
 from .context import RECORDED_ITEM_STATES, JobContext, JobKind
@@ -37,13 +45,17 @@ class JobRunner:
     def __init__(
         self,
         config: Config,
-        store: db.Store,
+        backend: Backend,
+        store: Store,
         progress: ProgressEngine,
         http: httpx.AsyncClient,
         kinds: dict[str, JobKind],
     ):
         self.config = config
-        self.store = store
+        self.backend = backend
+        self.jobs = backend.jobs
+        self.ledger = backend.ledger
+        self.store = store  # for the media cache, until it has a port of its own
         self.progress = progress
         self.http = http
         self.kinds = kinds
@@ -59,15 +71,15 @@ class JobRunner:
     async def start(self) -> list[str]:
         """Resume jobs a previous process left queued or running; returns their ids."""
         for session_id in self.progress.live_session_ids():
-            job = await db.fetch_job(self.store.reader, session_id)
+            job = await self.jobs.get(session_id)
             if job is not None and job["status"] in FINISHED_JOB_STATUSES:
                 # The job row ended but its terminal event was not written: the crash
                 # fell between them. Finish the session the way the job ended.
                 self.progress.finish(session_id, job["status"], job["error"] or "Complete")
         await self.progress.flush()
         resumed = []
-        for job in reversed(await db.fetch_jobs(
-            self.store.reader, statuses=["queued", "running"], limit=100_000
+        for job in reversed(await self.jobs.find(
+            statuses=["queued", "running"], limit=100_000
         )):
             if job["kind"] not in self.kinds:
                 await self._finish(job["job_id"], "error", f"unknown job kind {job['kind']!r}")
@@ -81,7 +93,8 @@ class JobRunner:
                 snap = await self.progress.get_snapshot(job["session_id"])
                 await self._record_end(job["job_id"], snap["status"], snap["message"])
                 continue
-            log.info("resuming job %s (%s) left %s", job["job_id"], job["kind"], job["status"])
+            log.info("resuming job %s (%s) left %s%s", job["job_id"], job["kind"], job["status"],
+                     _last_seen(job))
             self._schedule(job["job_id"])
             resumed.append(job["job_id"])
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="job-heartbeat")
@@ -112,12 +125,17 @@ class JobRunner:
     ) -> dict[str, Any]:
         if kind not in self.kinds:
             raise SourceError(f"unknown job kind {kind!r}; known: {', '.join(sorted(self.kinds))}")
+        readable = self.kinds[kind].source_types
+        if source.get("type") not in readable:
+            raise ValidationFailed(
+                f"a job of kind {kind!r} cannot read a source of type {source.get('type')!r};"
+                f" it reads {' or '.join(repr(t) for t in readable)}")
         job_id = uuid.uuid4().hex
         snapshot = await self.progress.create_session(
             self.kinds[kind].operation, session_id=job_id, message="Queued"
         )
-        await db.insert_job(self.store, job_id, snapshot["session_id"], kind, source,
-                            options or {}, state or {})
+        await self.jobs.add(job_id, snapshot["session_id"], kind, source, options or {},
+                            state or {})
         self._schedule(job_id)
         return await self.describe(job_id)
 
@@ -141,7 +159,7 @@ class JobRunner:
         job = await self._require(job_id)
         if job["status"] not in FINISHED_JOB_STATUSES:
             raise Conflict(f"job {job_id} is still {job['status']}; retry it once it has ended")
-        failed = [i["source_id"] for i in await db.fetch_items(self.store.reader, job_id)
+        failed = [i["source_id"] for i in (await self.ledger.items_of([job_id]))[job_id]
                   if i["state"] == "failed"]
         if not failed:
             raise Conflict(f"job {job_id} has no failed items to retry")
@@ -151,8 +169,8 @@ class JobRunner:
         return await self.submit(job["kind"], job["source"], options, state=job["state"])
 
     async def describe(self, job_id: str) -> dict[str, Any]:
-        job = await self._require(job_id)
-        return await self._public(job, await db.fetch_items(self.store.reader, job_id))
+        [described] = await self._public([await self._require(job_id)])
+        return described
 
     async def resolve(self, ref: str) -> str:
         """The id of the one job whose id is ``ref`` or starts with it (``ids.py``)."""
@@ -164,9 +182,8 @@ class JobRunner:
     async def list_jobs(
         self, *, status: str | None, limit: int, before: float | None
     ) -> list[dict[str, Any]]:
-        jobs = await db.fetch_jobs(self.store.reader, status=status, limit=limit, before=before)
-        return [await self._public(j, await db.fetch_items(self.store.reader, j["job_id"]))
-                for j in jobs]
+        jobs = await self.jobs.find(status=status, limit=limit, before=before)
+        return await self._public(jobs)
 
     # -- running ------------------------------------------------------------------------
 
@@ -192,16 +209,20 @@ class JobRunner:
         attempt = int(job["attempts"])
         while True:
             attempt += 1
-            await db.start_attempt(self.store, job_id, attempt, self.instance)
+            await self.jobs.start_attempt(job_id, attempt, self.instance)
             context = JobContext(
                 job_id=job_id, session_id=job["session_id"], kind=job["kind"],
                 source=job["source"], options=job["options"], attempt=attempt,
-                config=self.config, store=self.store, progress=self.progress, http=self.http,
+                config=self.config, jobs=self.jobs, ledger=self.ledger, store=self.store,
+                progress=self.progress, http=self.http,
                 state=dict(job["state"]),
             )
             try:
                 message = await _timed(kind, context)
-            except TransientError as exc:
+            except IgbridgeError as exc:
+                if not exc.retryable:
+                    await self._finish(job_id, "error", exc.message)
+                    return
                 if attempt >= self.config.job_attempts:
                     await self._finish(job_id, "error",
                                        f"{exc.message} (gave up after {attempt} attempts)")
@@ -215,9 +236,6 @@ class JobRunner:
                 await asyncio.sleep(delay)
                 job = await self._require(job_id)
                 continue
-            except IgbridgeError as exc:
-                await self._finish(job_id, "error", exc.message)
-                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -229,7 +247,7 @@ class JobRunner:
             return
 
     async def _cancel_message(self, job_id: str) -> str:
-        counts = (await db.fetch_item_counts(self.store.reader, [job_id]))[job_id]
+        counts = (await self.ledger.counts_of([job_id]))[job_id]
         if counts["imported"]:
             return f"Cancelled; {counts['imported']} item(s) already done are kept"
         return "Cancelled"
@@ -244,7 +262,7 @@ class JobRunner:
             await self.progress.flush()
 
     async def _record_end(self, job_id: str, status: str, message: str) -> None:
-        await db.record_job_end(self.store, job_id, status,
+        await self.jobs.finish(job_id, status,
                                 message if status != "complete" else None)
 
     async def _heartbeat_loop(self) -> None:
@@ -253,22 +271,28 @@ class JobRunner:
             running = [j for j, t in self._tasks.items() if not t.done()]
             if running:
                 with contextlib.suppress(IgbridgeError):
-                    await db.record_heartbeat(self.store, running)
+                    await self.jobs.heartbeat(running)
 
     async def _require(self, job_id: str) -> dict[str, Any]:
-        job = await db.fetch_job(self.store.reader, job_id)
+        job = await self.jobs.get(job_id)
         if job is None:
             raise NotFound(f"no job {job_id}")
         return job
 
-    async def _public(self, job: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    async def _public(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The jobs as the API shows them; the same few reads for any number of jobs."""
+        job_ids = [job["job_id"] for job in jobs]
+        items = await self.ledger.items_of(job_ids)
+        snapshots = await self.progress.get_snapshots([job["session_id"] for job in jobs])
+        return [self._job_json(job, items[job["job_id"]], snapshots.get(job["session_id"]))
+                for job in jobs]
+
+    @staticmethod
+    def _job_json(job: dict[str, Any], items: list[dict[str, Any]],
+                  progress: dict[str, Any] | None) -> dict[str, Any]:
         counts = {str(state): 0 for state in RECORDED_ITEM_STATES}
         for item in items:
             counts[item["state"]] += 1
-        try:
-            progress = await self.progress.get_snapshot(job["session_id"])
-        except NotFound:
-            progress = None
         return {
             "job_id": job["job_id"],
             "session_id": job["session_id"],
@@ -301,6 +325,15 @@ async def _timed(kind: JobKind, context: JobContext) -> str:
                 await context.save_state(timing=clock.summary())
             except IgbridgeError as exc:  # the attempt's own outcome matters more
                 log.warning("job %s: could not save its timing: %s", context.job_id, exc)
+
+
+def _last_seen(job: dict[str, Any]) -> str:
+    """Which process last ran the job and when it last gave a sign of life, for the log."""
+    if not job["owner"]:
+        return ""
+    now = time.time()
+    ago = now - (job["heartbeat_at"] or job["started_at"] or now)
+    return f" by process {job['owner'][:8]}, last heartbeat {ago:.0f} s ago"
 
 
 async def _noop() -> None:

@@ -13,7 +13,7 @@ import os
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -67,7 +67,7 @@ class MediaCache:
         found = await self.lookup_url(url)
         if found is not None:
             return found
-        self.root.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
         try:
             with waiting_on("downloads"):
                 return await self._download(url)
@@ -149,13 +149,12 @@ class MediaCache:
     async def _store_stream(
         self, url: str, response: httpx.Response, limit: int
     ) -> CachedMedia:
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".part-")
-        tmp = Path(tmp_name)
+        tmp, handle = await asyncio.to_thread(_open_part_file, self.root)
         digest = hashlib.sha256()
         size = 0
         head = b""
         try:
-            with os.fdopen(fd, "wb") as handle:
+            try:
                 async for chunk in response.aiter_bytes(CHUNK):
                     if not head:
                         head = chunk[:64]
@@ -168,6 +167,8 @@ class MediaCache:
                     if size > limit:
                         raise MediaError(f"{_short(url)} is over the {_mb(limit)} limit")
                     await asyncio.to_thread(_write_and_hash, handle, digest, chunk)
+            finally:
+                await asyncio.to_thread(handle.close)
             if size == 0:
                 raise MediaError(f"{_short(url)} answered an empty body")
             content_type = sniff_content_type(head)
@@ -185,6 +186,12 @@ class MediaCache:
             await asyncio.to_thread(tmp.unlink, missing_ok=True)
         await self.record([(stored, url)])
         return stored
+
+
+def _open_part_file(directory: Path) -> tuple[Path, IO[bytes]]:
+    """A new temporary file in ``directory``, open for writing."""
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".part-")
+    return Path(name), os.fdopen(fd, "wb")
 
 
 def _write_and_hash(handle: Any, digest: Any, chunk: bytes) -> None:

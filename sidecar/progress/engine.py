@@ -119,11 +119,13 @@ class ProgressEngine:
         self._queued = asyncio.Event()
         self._next_id = 1
         self.committed_id = 0
+        # The newest event id that is committed or was lost with a failed commit: a
+        # flush() never waits for an event that no commit will ever carry.
+        self._settled_id = 0
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._by_session: dict[str, set[Subscription]] = {}
         self._everything: set[Subscription] = set()
         self._writer: asyncio.Task[None] | None = None
-        self.storage_error: StorageError | None = None
         self.compactions_done = 0  # retention passes finished since start-up
         self.closing = False
 
@@ -132,6 +134,7 @@ class ProgressEngine:
     async def start(self) -> None:
         self.committed_id = await db.max_event_id(self.store.writer)
         self._next_id = self.committed_id + 1
+        self._settled_id = self.committed_id
         for session_id in await db.fetch_active_session_ids(self.store.reader):
             await self.load(session_id)
         self._writer = asyncio.create_task(self._write_loop(), name="progress-writer")
@@ -213,17 +216,18 @@ class ProgressEngine:
         live = self._require_live(session_id)
         snap = live.snapshot
         now = self.clock()
-        if total is not None:
-            if total < 0:
-                raise ValidationFailed("total must not be negative")
-            snap["total"] = snap["total_steps"] = total
+        # Everything is checked before anything changes: a refused update leaves no trace.
+        new_total = snap["total"] if total is None else total
+        if total is not None and total < 0:
+            raise ValidationFailed("total must not be negative")
         if step is not None:
             if step < 0:
                 raise ValidationFailed("step must not be negative")
-            if snap["total"] and step > snap["total"]:
-                raise ValidationFailed(
-                    f"step {step} is beyond total_steps {snap['total']}"
-                )
+            if new_total and step > new_total:
+                raise ValidationFailed(f"step {step} is beyond total_steps {new_total}")
+        if total is not None:
+            snap["total"] = snap["total_steps"] = total
+        if step is not None:
             snap["step"] = snap["done"] = step
         if message is not None:
             snap["message"] = message
@@ -296,7 +300,7 @@ class ProgressEngine:
     async def flush(self) -> None:
         """Wait until everything queued so far is committed (raises StorageError)."""
         target = self._next_id - 1
-        if target <= self.committed_id:
+        if target <= self._settled_id:
             return
         if self._writer is None or self._writer.done():
             raise StorageError("the progress writer is not running")
@@ -315,10 +319,10 @@ class ProgressEngine:
                     snapshots = await self._commit(batch)
                 except StorageError as exc:
                     log.error("progress batch of %d events lost: %s", len(batch), exc)
-                    self.storage_error = exc
+                    self._reopen_unfinished(batch)
+                    self._settled_id = batch[-1].id
                     self._fail_waiters(batch[-1].id, exc)
                     continue
-                self.storage_error = None
                 self._publish(batch, snapshots)
 
     async def _commit(self, batch: list[Event]) -> dict[str, dict[str, Any]]:
@@ -359,7 +363,7 @@ class ProgressEngine:
             for sub in self._everything:
                 if sub.wants(event):
                     sub.push(event)
-        self.committed_id = batch[-1].id
+        self.committed_id = self._settled_id = batch[-1].id
         still_waiting = []
         for target, future in self._flush_waiters:
             if target <= self.committed_id:
@@ -368,6 +372,15 @@ class ProgressEngine:
             else:
                 still_waiting.append((target, future))
         self._flush_waiters = still_waiting
+
+    def _reopen_unfinished(self, lost: list[Event]) -> None:
+        """A session whose terminal event was lost is live again, as it is on disk: it
+        can be finished again, and its streams wait for that instead of for nothing."""
+        for event in lost:
+            live = self._finishing.pop(event.session_id, None) if event.terminal else None
+            if live is not None:
+                live.snapshot = dict(live.committed)
+                self._live[event.session_id] = live
 
     def _fail_waiters(self, upto: int, exc: StorageError) -> None:
         still_waiting = []
@@ -395,6 +408,13 @@ class ProgressEngine:
         if snap is None:
             raise NotFound(f"no progress session {session_id}")
         return snap
+
+    async def get_snapshots(self, session_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The snapshots of those of ``session_ids`` that exist, with one read of the disk."""
+        found = {s: snap for s in session_ids if (snap := self.committed_snapshot(s))}
+        found.update(await db.fetch_sessions_by_id(
+            self.store.reader, [s for s in session_ids if s not in found]))
+        return found
 
     def is_live(self, session_id: str) -> bool:
         return session_id in self._live

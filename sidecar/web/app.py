@@ -16,7 +16,7 @@ from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
 from .. import __version__
-from ..backends.sqlite.store import Store
+from ..backends.sqlite.backend import SqliteBackend
 from ..config import Config, ensure_secret
 from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
 from ..jobs.kinds import default_kinds
@@ -43,6 +43,14 @@ class JsonSafeRequest(Request):
             raise BadRequest(
                 "the request body is not valid JSON (not UTF-8, or nested too deeply)"
             ) from None
+
+
+async def open_backend(config: Config) -> SqliteBackend:
+    """The storage and job engine, chosen here once (``IGBRIDGE_BACKEND``, checked by
+    ``config.py``: only ``sqlite`` exists until the Redis engine lands)."""
+    if config.backend != "sqlite":
+        raise ConfigError(f"IGBRIDGE_BACKEND={config.backend!r} is not available")
+    return await SqliteBackend.open(config.db_path)
 
 
 def lock_data_dir(config: Config) -> IO[str]:
@@ -91,7 +99,8 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     @app.before_serving
     async def open_resources() -> None:
         lock = lock_file or lock_data_dir(config)
-        store = await Store.open(config.db_path)
+        backend = await open_backend(config)
+        store = backend.store
         progress = ProgressEngine(store)
         await progress.start()
         http = httpx.AsyncClient(
@@ -99,8 +108,8 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
             headers={"User-Agent": f"igbridge/{__version__}"},
             limits=httpx.Limits(max_connections=32),
         )
-        runner = JobRunner(config, store, progress, http, default_kinds())
-        found = Services(config, store, progress, runner, http, lock)
+        runner = JobRunner(config, backend, store, progress, http, default_kinds())
+        found = Services(config, backend, store, progress, runner, http, lock)
         app.extensions["igbridge"] = found
         await runner.start()
         found.background.append(asyncio.create_task(_compact_periodically(found)))
@@ -116,7 +125,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         await found.runner.stop()
         await found.progress.close()
         await found.http.aclose()
-        await found.store.close()
+        await found.backend.close()
         found.lock_file.close()
 
     @app.before_request

@@ -8,6 +8,7 @@ from typing import IO
 
 import httpx
 
+from ..backends.sqlite.backend import SqliteBackend
 from ..backends.sqlite.store import Store
 from ..config import Config
 from ..jobs.runner import JobRunner
@@ -19,6 +20,7 @@ class Services:
     """Everything a request handler may use, opened once per process."""
 
     config: Config
+    backend: SqliteBackend
     store: Store
     progress: ProgressEngine
     runner: JobRunner

@@ -15,7 +15,6 @@ import random
 import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from ..errors import (
     WordPressAuthError,
     WordPressError,
 )
+from ..jobs.retry import retry_after_seconds
 from ..jobs.timing import waiting_on
 
 SOURCE_ID_META = "_igbridge_source_id"
@@ -465,7 +465,8 @@ class WordPressClient:
                 if response.status_code not in RETRYABLE_STATUSES:
                     return self._decode(response, action)
                 last_fault = f"HTTP {response.status_code} {response.reason_phrase}"
-                retry_after = _retry_after_seconds(response)
+                retry_after = retry_after_seconds(response.headers.get("retry-after"),
+                                                  response.headers.get("date"))
                 maybe_applied = response.status_code != 429
             if attempt < self.attempts:
                 with waiting_on("wordpress"):  # for WordPress to recover
@@ -573,23 +574,6 @@ def _source_id_of(post: Any) -> str | None:
     meta = post.get("meta") if isinstance(post, dict) else None
     value = meta.get(SOURCE_ID_META) if isinstance(meta, dict) else None
     return value if isinstance(value, str) else None
-
-
-def _retry_after_seconds(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    date = response.headers.get("date")
-    now = parsedate_to_datetime(date) if date else None
-    return max(0.0, (when - now).total_seconds()) if now else None
 
 
 def _query(params: Mapping[str, Any]) -> str:

@@ -181,3 +181,44 @@ def test_retry_reruns_only_failed_items(
     assert [(i["source_id"], i["state"]) for i in retried["items"]] == [(later, "imported")]
     assert media.hits["/good.jpg"] == 1
     assert api.post(f"/api/jobs/{retry_id}/retry").status_code == 409
+
+
+@pytest.mark.parametrize(("kind", "source", "message"), [
+    ("import", {"type": "urls", "urls": ["https://example.com/a.jpg"]},
+     "a job of kind 'import' cannot read a source of type 'urls'; it reads 'apify' or 'export'"),
+    ("scrape", {"type": "urls", "urls": ["https://example.com/a.jpg"]},
+     "a job of kind 'scrape' cannot read a source of type 'urls'; it reads 'apify' or 'export'"),
+    ("cache_images", {"type": "apify", "username": "someone"},
+     "a job of kind 'cache_images' cannot read a source of type 'apify'; it reads 'urls'"),
+    ("cache_images", {"type": "export", "path": "/tmp/export.zip"},
+     "a job of kind 'cache_images' cannot read a source of type 'export'; it reads 'urls'"),
+])
+def test_a_source_the_kind_cannot_read_is_refused_at_submit(
+    api: httpx.Client, kind: str, source: dict[str, Any], message: str
+) -> None:
+    reply = api.post("/api/jobs", json={"kind": kind, "source": source})
+    assert (reply.status_code, reply.json()) == (
+        422, {"error": {"code": "validation_error", "message": message}})
+    assert api.get("/api/jobs").json()["jobs"] == []  # nothing was queued
+
+
+def test_an_image_waiting_to_be_retried_leaves_its_download_slot_to_others(
+    tmp_path: Path, media: MediaServer
+) -> None:
+    """One download at a time; the first URL keeps failing with 503. While it waits for
+    its next attempt, the second URL is downloaded."""
+    sidecar = SidecarProcess(tmp_path / "data", env={"IGBRIDGE_DOWNLOAD_CONCURRENCY": "1",
+                                                     "IGBRIDGE_BACKOFF_SECONDS": "2"})
+    sidecar.start()
+    try:
+        flaky = media.add("/busy.jpg", b"busy", status=503)
+        good = media.add("/good.jpg", jpeg(8, 8))
+        with httpx.Client(base_url=sidecar.url, headers=sidecar.headers, timeout=10) as api:
+            job_id = start_job(api, [flaky, good])
+            messages = [e["message"] for e in wait_finished(sidecar, job_id)
+                        if e["message"].startswith(("Downloading image", "Failed image"))]
+    finally:
+        sidecar.kill()
+    assert messages == ["Downloading image 1 of 2",
+                        f"Failed image 2 of 2: HTTP 503 from {media.url}/busy.jpg"
+                        " (after 3 attempts)"]

@@ -190,6 +190,8 @@ class ScriptedServer:
     answers: list[tuple[int, str, bytes]]
     requests: list[str] = field(default_factory=list)
     url: str = ""
+    date: str | None = None  # the Date header, when not the real time
+    retry_after: str | None = None
 
 
 @pytest.fixture
@@ -204,12 +206,17 @@ def scripted() -> Iterator[ScriptedServer]:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            if script.retry_after is not None:
+                self.send_header("Retry-After", script.retry_after)
             self.end_headers()
             self.wfile.write(body)
 
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.do_GET()
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return script.date or super().date_time_string(timestamp)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -231,6 +238,23 @@ async def test_503_is_retried_then_transient(scripted: ScriptedServer) -> None:
     assert caught.value.message == (
         f"WordPress at {scripted.url} did not read the current user after 3 attempts; "
         "last: HTTP 503 Service Unavailable")
+
+
+@pytest.mark.parametrize(("date", "retry_after"), [
+    ("not a date", "Wed, 21 Oct 2015 07:28:00 GMT"),  # a malformed Date
+    ("Wed, 21 Oct 2015 07:28:00 -0000", "Wed, 21 Oct 2015 07:28:05 GMT"),  # a naive Date
+    ("Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 07:28:05 -0000"),  # naive Retry-After
+    ("Wed, 21 Oct 2015 07:28:00 GMT", "soon"),
+])
+async def test_a_retry_after_that_cannot_be_read_is_ignored(
+    scripted: ScriptedServer, date: str, retry_after: str
+) -> None:
+    scripted.answers = [UNAVAILABLE]
+    scripted.date, scripted.retry_after = date, retry_after
+    async with WordPressClient(scripted.url, "admin", "pw", **FAST_RETRIES) as client:
+        with pytest.raises(TransientError, match="after 3 attempts; last: HTTP 503"):
+            await client.whoami()
+    assert len(scripted.requests) == 3
 
 
 async def test_503_then_an_answer_succeeds(scripted: ScriptedServer) -> None:

@@ -4,6 +4,7 @@ state and the terminal event stay, and running sessions are not touched."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from sidecar.backends.sqlite.store import Store
@@ -43,5 +44,36 @@ async def test_compaction_frees_the_space_of_old_events(tmp_path: Path) -> None:
         kept = sorted(tuple(r) for r in await cursor.fetchall())
     assert kept == sorted([(s, "complete", 1) for s in finished] + [(running, "progress", 2)])
     assert await engine.compact(0) == 0  # nothing left to do
+    await engine.close()
+    await store.close()
+
+
+async def test_reclaiming_space_lets_progress_commits_in_between(tmp_path: Path) -> None:
+    """Freeing pages and truncating the WAL take seconds on a large database: done in
+    bounded steps, with the write lock free between them and during the checkpoint."""
+    store = await Store.open(tmp_path / "db.sqlite3")
+    engine = ProgressEngine(store)
+    await engine.start()
+    for _ in range(2):
+        session_id = (await engine.create_session("old", 3000))["session_id"]
+        for step in range(1, 3001):
+            engine.update(session_id, step=step, message="x" * 300)
+        engine.finish(session_id, "complete", "done")
+    await engine.flush()
+    seen: list[tuple[str, bool]] = []
+
+    def note(statement: str) -> None:
+        if statement.upper().startswith("PRAGMA"):
+            seen.append((statement, store.write_lock.locked()))
+
+    for connection in (store.writer, store.maintenance):
+        await connection.set_trace_callback(note)
+    assert await engine.compact(0) == 2
+    vacuum = [(s, locked) for s, locked in seen if "incremental_vacuum" in s]
+    checkpoint = [(s, locked) for s, locked in seen if "wal_checkpoint" in s]
+    assert len(vacuum) > 1, seen  # several steps, not one that frees everything
+    assert all(re.fullmatch(r"PRAGMA incremental_vacuum\(\d+\);?", s) for s, _ in vacuum), seen
+    assert checkpoint, seen
+    assert not any(locked for _s, locked in checkpoint), seen
     await engine.close()
     await store.close()

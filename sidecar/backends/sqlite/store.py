@@ -23,6 +23,7 @@ import aiosqlite
 from ...errors import StorageError
 
 SCHEMA_VERSION = 1
+VACUUM_PAGES_PER_STEP = 256  # pages freed per step of reclaim_space (1 MiB at 4 KiB)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -105,6 +106,8 @@ class Store:
     path: Path
     writer: aiosqlite.Connection
     reader: aiosqlite.Connection
+    # For checkpoints: on its own connection they never queue behind, or hold up, a commit.
+    maintenance: aiosqlite.Connection
     # Every write goes through ``write`` under this lock, so a transaction on the
     # shared writer connection never interleaves with another coroutine's.
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -128,13 +131,16 @@ class Store:
             reader = await aiosqlite.connect(path, isolation_level=None)
             await reader.execute("PRAGMA busy_timeout=5000")
             await reader.execute("PRAGMA query_only=ON")
+            maintenance = await aiosqlite.connect(path, isolation_level=None)
+            await maintenance.execute("PRAGMA busy_timeout=5000")
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the database {path}: {exc}") from exc
         writer.row_factory = aiosqlite.Row
         reader.row_factory = aiosqlite.Row
-        return cls(path=path, writer=writer, reader=reader)
+        return cls(path=path, writer=writer, reader=reader, maintenance=maintenance)
 
     async def close(self) -> None:
+        await self.maintenance.close()
         await self.reader.close()
         await self.writer.close()
 
@@ -211,6 +217,21 @@ async def max_event_id(conn: aiosqlite.Connection) -> int:
 async def fetch_session(conn: aiosqlite.Connection, session_id: str) -> dict[str, Any] | None:
     row = await first_row(conn, "SELECT snapshot FROM sessions WHERE session_id = ?", (session_id,))
     return json.loads(row[0]) if row else None
+
+
+async def fetch_sessions_by_id(
+    conn: aiosqlite.Connection, session_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The snapshots of those of ``session_ids`` that exist, in one query."""
+    if not session_ids:
+        return {}
+    rows = await all_rows(
+        conn,
+        f"SELECT session_id, snapshot FROM sessions WHERE session_id IN"
+        f" ({','.join('?' * len(session_ids))})",
+        list(session_ids),
+    )
+    return {str(r[0]): json.loads(r[1]) for r in rows}
 
 
 async def fetch_sessions(
@@ -372,18 +393,29 @@ async def fetch_jobs(
 
 
 async def fetch_items(conn: aiosqlite.Connection, job_id: str) -> list[dict[str, Any]]:
+    return (await fetch_items_of_jobs(conn, [job_id]))[job_id]
+
+
+async def fetch_items_of_jobs(
+    conn: aiosqlite.Connection, job_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each job's items in ledger order, for several jobs in one query."""
+    found: dict[str, list[dict[str, Any]]] = {job_id: [] for job_id in job_ids}
+    if not job_ids:
+        return found
     rows = await all_rows(
         conn,
-        "SELECT source_id, state, wp_post_id, reason, detail FROM items WHERE job_id = ?"
-        " ORDER BY position, source_id",
-        (job_id,),
+        "SELECT job_id, source_id, state, wp_post_id, reason, detail FROM items"
+        f" WHERE job_id IN ({','.join('?' * len(job_ids))})"
+        " ORDER BY job_id, position, source_id",
+        list(job_ids),
     )
-    items = []
     for r in rows:
         item = dict(r)
+        job_id = item.pop("job_id")
         item["detail"] = json.loads(item["detail"]) if item["detail"] else None
-        items.append(item)
-    return items
+        found[job_id].append(item)
+    return found
 
 
 async def fetch_item_counts(
@@ -550,9 +582,17 @@ async def compact_sessions(store: Store, session_ids: Sequence[str]) -> None:
 
 
 async def reclaim_space(store: Store) -> None:
-    """Hand freed pages back to the file system and truncate the WAL."""
-    async with store.write_lock:
-        # executescript steps each pragma to its end; execute() frees one page.
-        await store.writer.executescript(
-            "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"
-        )
+    """Hand freed pages back to the file system and truncate the WAL, in steps short
+    enough that progress commits go on between them."""
+    while True:
+        async with store.write_lock:
+            free = await first_row(store.writer, "PRAGMA freelist_count")
+            if not free or int(free[0]) == 0:
+                break
+            # executescript steps the pragma to its end; execute() frees one page.
+            await store.writer.executescript(
+                f"PRAGMA incremental_vacuum({VACUUM_PAGES_PER_STEP});")
+    # Without the write lock: a passive checkpoint copies the WAL while commits go on;
+    # the truncating one then only has the last few frames left to copy.
+    for mode in ("PASSIVE", "TRUNCATE"):
+        await all_rows(store.maintenance, f"PRAGMA wal_checkpoint({mode})")

@@ -11,8 +11,8 @@ from .scrape import run_scrape
 def default_kinds() -> dict[str, JobKind]:
     """Every job kind the sidecar knows. New kinds are added here and nowhere else."""
     kinds = [
-        JobKind("cache_images", run_cache_images, "Caching images"),
-        JobKind("scrape", run_scrape, "Scraping Instagram"),
-        JobKind("import", run_import, "Importing into WordPress"),
+        JobKind("cache_images", run_cache_images, "Caching images", ("urls",)),
+        JobKind("scrape", run_scrape, "Scraping Instagram", ("apify", "export")),
+        JobKind("import", run_import, "Importing into WordPress", ("apify", "export")),
     ]
     return {k.name: k for k in kinds}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from ...errors import MediaError, SourceError, TransientError
-from ...media.cache import MediaCache
+from ...errors import MediaError, SourceError
+from ...media.cache import CachedMedia, MediaCache
 from ..context import JobContext
-from ..retry import backoff_delay
+from ..stages import fetch_with_retries
 
 
 async def run_cache_images(ctx: JobContext) -> str:
@@ -28,29 +28,21 @@ async def run_cache_images(ctx: JobContext) -> str:
                total=total)
     slots = asyncio.Semaphore(ctx.config.download_concurrency)
 
+    async def fetch_in_a_slot(url: str) -> CachedMedia:
+        # A slot per attempt: an image waiting to be retried lets others download.
+        async with slots:
+            return await cache.fetch(url)
+
     async def one(url: str) -> None:
         nonlocal finished
-        async with slots:
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    media = await cache.fetch(url)
-                    break
-                except TransientError as exc:
-                    if attempt >= ctx.config.job_attempts:
-                        await ctx.set_item(url, "failed", reason=exc.message)
-                        finished += 1
-                        ctx.report(f"Failed image {finished} of {total}: {exc.message}",
-                                   phase="Downloading media", done=finished)
-                        return
-                    await asyncio.sleep(backoff_delay(attempt, ctx.config.backoff_base_seconds))
-                except MediaError as exc:
-                    await ctx.set_item(url, "failed", reason=exc.message)
-                    finished += 1
-                    ctx.report(f"Failed image {finished} of {total}: {exc.message}",
-                               phase="Downloading media", done=finished)
-                    return
+        try:
+            media = await fetch_with_retries(ctx, lambda: fetch_in_a_slot(url))
+        except MediaError as exc:
+            await ctx.set_item(url, "failed", reason=exc.message)
+            finished += 1
+            ctx.report(f"Failed image {finished} of {total}: {exc.message}",
+                       phase="Downloading media", done=finished)
+            return
         detail = {"sha256": media.sha256, "content_type": media.content_type,
                   "size": media.size}
         if media.cached:

@@ -42,7 +42,8 @@ PERMALINK_META = "_igbridge_permalink"
 # After this many waves in a row fail with a passing fault, WordPress is down: stop
 # hammering it and let the job runner retry the whole job later.
 CONSECUTIVE_FAULTS_TO_PAUSE = 3
-# Media files up to this size are read on the event loop (see upload_once).
+# Media files up to this size are uploaded from memory; larger ones are streamed from
+# the cache file (see upload_once).
 INLINE_READ_BYTES = 1 << 20
 
 _post_locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -283,7 +284,7 @@ async def upload_once(
 ) -> UploadedMedia:
     """Upload a media file unless this site already has it (same bytes, same hash).
     ``cached`` is the file stage 1 put in the cache, when it is known."""
-    if cached is None or not cached.path.exists():
+    if cached is None or not await asyncio.to_thread(cached.path.exists):
         cached = await fetch_media(ctx, cache, post, media)
     alt = media.alt or post.alt or ""
     site = ctx.config.wp_url
@@ -293,10 +294,10 @@ async def upload_once(
         # its name or the source's word for it.
         if known is not None:
             return UploadedMedia(cached.kind, known[0], known[1], alt)
-        # A photo is read faster than a worker thread is woken; a video is not read
-        # whole at all but streamed from the cache file (memory stays bounded).
-        data = (cached.path.read_bytes() if cached.size <= INLINE_READ_BYTES
-                else cached.path)
+        # A photo is read whole (in a worker thread: no file I/O on the event loop); a
+        # video is not read whole at all but streamed from the cache file.
+        data = (await asyncio.to_thread(cached.path.read_bytes)
+                if cached.size <= INLINE_READ_BYTES else cached.path)
         stem = post.short_code or post.source_id.replace(":", "-")[:32]
         # WordPress strips tags from alt text (sanitize_text_field): escaped, an alt
         # text that looks like HTML is kept as the text it is, as captions are. Alt

@@ -1,0 +1,97 @@
+"""The contract of the backend ports (``sidecar/backends/base.py``), run against every
+engine: the ``backend`` fixture takes one parameter per engine (only SQLite today;
+the Redis engine adds its own)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from sidecar.backends.base import Backend
+from sidecar.backends.sqlite.backend import SqliteBackend
+
+
+async def open_sqlite(tmp_path: Path) -> Backend:
+    return await SqliteBackend.open(tmp_path / "db.sqlite3")
+
+
+# Each engine and how a test opens a fresh, empty one.
+ENGINES: dict[str, Callable[[Path], Awaitable[Backend]]] = {"sqlite": open_sqlite}
+
+
+@pytest.fixture(params=sorted(ENGINES))
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    engine = await ENGINES[request.param](tmp_path)
+    yield engine
+    await engine.close()
+
+
+async def test_a_job_is_queued_then_runs_then_ends(backend: Backend) -> None:
+    await backend.jobs.add("j1", "j1", "import", {"type": "export", "path": "a.zip"},
+                           {"batch": 5}, {})
+    job = await backend.jobs.get("j1")
+    assert job is not None
+    assert {k: job[k] for k in ("job_id", "session_id", "kind", "source", "options", "status",
+                                "attempts", "state", "owner", "error", "started_at")} == {
+        "job_id": "j1", "session_id": "j1", "kind": "import",
+        "source": {"type": "export", "path": "a.zip"}, "options": {"batch": 5},
+        "status": "queued", "attempts": 0, "state": {}, "owner": None, "error": None,
+        "started_at": None}
+    await backend.jobs.start_attempt("j1", 1, "process-a")
+    await backend.jobs.save_state("j1", {"posts": [1, 2]})
+    running = await backend.jobs.get("j1")
+    assert running is not None
+    assert (running["status"], running["attempts"], running["owner"], running["state"]) == (
+        "running", 1, "process-a", {"posts": [1, 2]})
+    assert running["started_at"] is not None
+    beat = running["heartbeat_at"]
+    await backend.jobs.heartbeat(["j1"])
+    alive = await backend.jobs.get("j1")
+    assert alive is not None
+    assert alive["heartbeat_at"] >= beat
+    await backend.jobs.finish("j1", "error", "it broke")
+    ended = await backend.jobs.get("j1")
+    assert ended is not None
+    assert (ended["status"], ended["error"]) == ("error", "it broke")
+    assert ended["finished_at"] is not None
+    assert await backend.jobs.get("nope") is None
+
+
+async def test_jobs_are_found_newest_first_by_status(backend: Backend) -> None:
+    for job_id in ("a", "b", "c"):
+        await backend.jobs.add(job_id, job_id, "scrape", {"type": "apify"}, {}, {})
+    await backend.jobs.start_attempt("b", 1, "p")
+    assert [j["job_id"] for j in await backend.jobs.find()] == ["c", "b", "a"]
+    assert [j["job_id"] for j in await backend.jobs.find(status="running")] == ["b"]
+    assert [j["job_id"] for j in await backend.jobs.find(statuses=["queued"], limit=1)] == ["c"]
+
+
+async def test_the_ledger_keeps_each_items_order_and_latest_outcome(backend: Backend) -> None:
+    await backend.ledger.add_pending("j", ["p1", "p2"])
+    await backend.ledger.add_pending("j", ["p2", "p3"])  # p2 stays where it was
+    await backend.ledger.record("j", [("p2", "imported", 7, None, {"title": "T"}),
+                                      ("late", "skipped", None, "a duplicate", None)])
+    await backend.ledger.record("j", [("p1", "failed", None, "HTTP 500", None)])
+    await backend.ledger.add_pending("other", ["x"])
+    items = await backend.ledger.items_of(["j", "other", "none"])
+    assert items == {
+        "j": [
+            {"source_id": "p1", "state": "failed", "wp_post_id": None, "reason": "HTTP 500",
+             "detail": None},
+            {"source_id": "p2", "state": "imported", "wp_post_id": 7, "reason": None,
+             "detail": {"title": "T"}},
+            {"source_id": "p3", "state": "pending", "wp_post_id": None, "reason": None,
+             "detail": None},
+            {"source_id": "late", "state": "skipped", "wp_post_id": None,
+             "reason": "a duplicate", "detail": None},
+        ],
+        "other": [{"source_id": "x", "state": "pending", "wp_post_id": None, "reason": None,
+                   "detail": None}],
+        "none": [],
+    }
+    assert await backend.ledger.counts_of(["j", "none"]) == {
+        "j": {"imported": 1, "skipped": 1, "failed": 1, "pending": 1},
+        "none": {"imported": 0, "skipped": 0, "failed": 0, "pending": 0},
+    }

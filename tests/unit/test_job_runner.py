@@ -1,0 +1,66 @@
+"""The job runner on a real SQLite file, with a job kind of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sidecar.backends.sqlite.backend import SqliteBackend
+from sidecar.config import load_config
+from sidecar.jobs.context import JobContext, JobKind
+from sidecar.jobs.runner import JobRunner
+from sidecar.progress.engine import ProgressEngine
+
+
+async def two_items(ctx: JobContext) -> str:
+    await ctx.add_items(["a", "b"])
+    await ctx.set_item("a", "imported", wp_post_id=1)
+    await ctx.set_item("b", "failed", reason="no")
+    return "Done"
+
+
+@pytest.fixture
+async def runner(tmp_path: Path) -> AsyncIterator[JobRunner]:
+    config = load_config(env={"IGBRIDGE_DATA_DIR": str(tmp_path)})
+    backend = await SqliteBackend.open(config.db_path)
+    store = backend.store
+    progress = ProgressEngine(store)
+    await progress.start()
+    async with httpx.AsyncClient() as http:
+        kinds = {"two": JobKind("two", two_items, "Two items", ("urls",))}
+        runner = JobRunner(config, backend, store, progress, http, kinds)
+        await runner.start()
+        yield runner
+        await runner.stop()
+    await progress.close()
+    await backend.close()
+
+
+async def finished_jobs(runner: JobRunner, count: int) -> list[str]:
+    ids = [(await runner.submit("two", {"type": "urls"}))["job_id"] for _ in range(count)]
+    async with asyncio.timeout(30):
+        while runner.running_job_ids():
+            await asyncio.sleep(0.01)
+    return ids
+
+
+async def test_listing_jobs_reads_the_database_a_fixed_number_of_times(
+    runner: JobRunner,
+) -> None:
+    ids = await finished_jobs(runner, 6)
+    statements: list[str] = []
+    await runner.store.reader.set_trace_callback(statements.append)
+    jobs = await runner.list_jobs(status=None, limit=50, before=None)
+    await runner.store.reader.set_trace_callback(None)
+    assert [j["job_id"] for j in jobs] == ids[::-1]
+    assert [(j["status"], j["counts"], j["progress"]["status"]) for j in jobs] == [
+        ("complete", {"imported": 1, "skipped": 0, "failed": 1, "pending": 0}, "complete")] * 6
+    assert [j["items"] for j in jobs] == [[
+        {"source_id": "a", "state": "imported", "wp_post_id": 1, "reason": None, "detail": None},
+        {"source_id": "b", "state": "failed", "wp_post_id": None, "reason": "no", "detail": None},
+    ]] * 6
+    assert len(statements) <= 3, statements
