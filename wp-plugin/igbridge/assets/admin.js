@@ -175,16 +175,33 @@ onSubmit('igbridge-profile-form', (form) => {
   return startJob({ kind: data.get('kind'), source: { type: 'apify', username, limit: Number(data.get('limit')) || cfg.apifyLimit } });
 });
 
+// Exports go up in chunks to the sidecar (upload.js, loaded when needed), then one job imports every part.
 onSubmit('igbridge-zip-form', async (form) => {
-  const file = form.elements.file.files[0];
-  if (!/\.zip$/i.test(file?.name ?? '')) throw new Error(t('not_zip'));
-  const upload = new FormData();
-  upload.append('file', file);
-  notice(t('uploading').replace('%s', file.name));
-  const saved = await api('upload', { method: 'POST', body: upload });
-  await startJob({ kind: 'import', source: { type: 'export', path: saved.path } });
+  const files = [...form.elements.file.files];
+  if (!files.length || files.some((f) => !/\.zip$/i.test(f.name))) throw new Error(t('not_zip'));
+  const { uploadFiles, formatBytes } = await import('./upload.js');
+  const box = document.getElementById('igbridge-upload-progress');
+  box.hidden = false;
+  box.replaceChildren();
+  const view = createProgressView(box, { title: t('uploading').replace('%s', files.map((f) => f.name).join(', ')), labels: { ...labels, unit: 'MB' } });
+  const ids = await uploadFiles(files, {
+    chunkBytes: cfg.uploadChunkBytes,
+    onProgress: ({ sent, total, rate, eta, file, index, retrying }) => view.update({
+      status: 'running', percentage: (100 * sent) / total, rate: rate && rate / 1e6, rate_unit: 'MB/s', eta_seconds: eta,
+      phase: files.length > 1 ? t('upload_part').replace('%1$d', index + 1).replace('%2$d', files.length).replace('%3$s', file.name) : file.name,
+      message: [t('upload_bytes').replace('%1$s', formatBytes(sent)).replace('%2$s', formatBytes(total)), retrying ?? (eta === null ? t('estimating') : '')].filter(Boolean).join(' · '),
+    }),
+  }).catch((err) => { view.update({ status: 'error', message: err.message }); throw err; });
+  view.update({ status: 'complete', percentage: 100, message: t('uploaded') });
+  await startJob({ kind: 'import', source: { type: 'export', upload_ids: ids } });
   form.reset();
 });
+
+// The sidecar's own limits (file size, free disk), stated before anyone picks a file.
+api('uploads').then(({ limits }) => {
+  document.getElementById('igbridge-upload-limits').textContent += ' ' + t('upload_limits')
+    .replace('%1$s', (limits.max_file_bytes / 1e9).toFixed(1)).replace('%2$s', (limits.free_bytes / 1e9).toFixed(1)).replace('%3$d', limits.retention_days);
+}).catch(() => {}); // an unreachable sidecar is reported by the job list and the connection line
 
 const chat = document.getElementById('igbridge-chat-log');
 onSubmit('igbridge-command-form', async (form) => {
