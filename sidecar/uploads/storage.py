@@ -98,6 +98,7 @@ class UploadStore:
             "upload_id": upload.upload_id,
             "name": upload.name,
             "size": upload.size,
+            "last_modified": upload.last_modified,
             "offset": upload.offset,
             "complete": upload.complete,
             "created_at": _iso(upload.created_at),

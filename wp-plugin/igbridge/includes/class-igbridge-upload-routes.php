@@ -26,7 +26,7 @@ class IGBridge_Upload_Routes
     /** A split export has a handful of parts; more than this is not one export. */
     public const MAX_FILES = 50;
 
-    private const ID_PATTERN = '(?P<id>[\w-]{16,64})';
+    private const ID_PATTERN = '(?P<id>[\w-]+)';
 
     /**
      * Hooks this class into WordPress.
@@ -42,6 +42,14 @@ class IGBridge_Upload_Routes
     public static function register_routes(): void
     {
         $permission = array(self::class, 'can_manage');
+        $upload_id  = array(
+            'id' => array(
+                'type'              => 'string',
+                'required'          => true,
+                'pattern'           => '^[\w-]{1,64}$',
+                'validate_callback' => 'rest_validate_request_arg',
+            ),
+        );
         register_rest_route(
             IGBridge_REST_Controller::NAMESPACE,
             '/uploads',
@@ -87,17 +95,20 @@ class IGBridge_Upload_Routes
                     'methods'             => WP_REST_Server::READABLE,
                     'callback'            => array(self::class, 'get_upload'),
                     'permission_callback' => $permission,
+                    'args'                => $upload_id,
                 ),
                 // POST, not PATCH: some hosts' firewalls drop PATCH from browsers.
                 array(
                     'methods'             => WP_REST_Server::CREATABLE,
                     'callback'            => array(self::class, 'append_chunk'),
                     'permission_callback' => $permission,
+                    'args'                => $upload_id,
                 ),
                 array(
                     'methods'             => WP_REST_Server::DELETABLE,
                     'callback'            => array(self::class, 'delete_upload'),
                     'permission_callback' => $permission,
+                    'args'                => $upload_id,
                 ),
             )
         );
@@ -128,6 +139,8 @@ class IGBridge_Upload_Routes
             $limits[] = intdiv(max(0, $memory - 32 * MB_IN_BYTES), 4);
         }
         $bytes = (int) min($limits);
+        // Smaller chunks, never larger: a slow or flaky link resends less after a drop.
+        $bytes = min($bytes, (int) apply_filters('igbridge_upload_chunk_bytes', $bytes));
         return max(self::MIN_CHUNK_BYTES, $bytes - $bytes % (64 * KB_IN_BYTES));
     }
 
