@@ -23,9 +23,12 @@ from ..config import Config
 from ..domain.models import FINISHED_JOB_STATUSES
 from ..errors import Conflict, IgbridgeError, NotFound, SourceError, TransientError
 from ..progress.engine import ProgressEngine, iso
+from ..sources.apify_token import ApifyToken
+from ..uploads.storage import UploadStore
 from .context import RECORDED_ITEM_STATES, JobContext, JobKind
 from .retry import backoff_delay
 from .timing import start_clock
+from .uploaded import check_uploads
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +43,17 @@ class JobRunner:
         progress: ProgressEngine,
         http: httpx.AsyncClient,
         kinds: dict[str, JobKind],
+        *,
+        uploads: UploadStore | None = None,
+        apify_token: ApifyToken | None = None,
     ):
         self.config = config
         self.store = store
         self.progress = progress
         self.http = http
         self.kinds = kinds
+        self.uploads = uploads
+        self.apify_token = apify_token
         self.instance = uuid.uuid4().hex
         self._slots = asyncio.Semaphore(config.max_jobs)
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -111,6 +119,7 @@ class JobRunner:
     ) -> dict[str, Any]:
         if kind not in self.kinds:
             raise SourceError(f"unknown job kind {kind!r}; known: {', '.join(sorted(self.kinds))}")
+        await check_uploads(source, self.uploads)  # 422 now, not a failed job later
         job_id = uuid.uuid4().hex
         snapshot = await self.progress.create_session(
             self.kinds[kind].operation, session_id=job_id, message="Queued"
@@ -189,7 +198,7 @@ class JobRunner:
                 job_id=job_id, session_id=job["session_id"], kind=job["kind"],
                 source=job["source"], options=job["options"], attempt=attempt,
                 config=self.config, store=self.store, progress=self.progress, http=self.http,
-                state=dict(job["state"]),
+                state=dict(job["state"]), uploads=self.uploads, apify_token=self.apify_token,
             )
             try:
                 message = await _timed(kind, context)

@@ -51,6 +51,7 @@ KEY_FILE = "key"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
 MAX_NAME_LENGTH = 255
 WRITE_BYTES = 1024 * 1024  # received bytes are written to disk in pieces of this size
+MAX_CHUNK_BYTES = 16 * 1024 * 1024  # a chunk's body; WordPress sends 8 MB at most
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 SessionStatus = Literal["starting", "running", "complete", "error", "cancelled"]
 JobStatus = Literal["queued", "running", "complete", "error", "cancelled"]
@@ -105,7 +105,15 @@ class ApifySource(Strict):
 
 class ExportSource(Strict):
     type: Literal["export"]
-    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    path: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    # Exports uploaded in chunks (POST /api/uploads): the sidecar finds their files.
+    upload_ids: Annotated[list[Identifier], Field(min_length=1, max_length=50)] | None = None
+
+    @model_validator(mode="after")
+    def names_the_export_one_way(self) -> ExportSource:
+        if (self.path is None) == (self.upload_ids is None):
+            raise ValueError("an export source names either its path or its upload_ids")
+        return self
 
 
 class UrlsSource(Strict):
@@ -217,3 +225,56 @@ class Health(BaseModel):
     jobs_running: int
     streams_open: int
     compactions_done: int  # retention compaction runs in the background after start-up
+
+
+# -- uploads (web/routes/uploads.py) -----------------------------------------------------
+
+
+class CreateUpload(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    size: Annotated[int, Field(ge=1)]
+    last_modified: Annotated[int, Field(ge=0)] = 0  # the browser's File.lastModified (ms)
+
+
+class Upload(BaseModel):
+    upload_id: str
+    name: str
+    size: int
+    last_modified: int
+    offset: int  # bytes the sidecar has; the next chunk starts here
+    complete: bool
+    created_at: str
+    updated_at: str
+    expires_at: str  # deleted then unless an import or a chunk touches it again
+    max_chunk_bytes: int
+
+
+class UploadLimits(BaseModel):
+    max_file_bytes: int
+    max_chunk_bytes: int
+    free_bytes: int
+    retention_days: float
+
+
+class UploadList(BaseModel):
+    limits: UploadLimits
+    uploads: list[Upload]
+
+
+# -- settings (web/routes/settings.py) ---------------------------------------------------
+
+
+class ApifyTokenBody(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ApifyTokenStatus(BaseModel):
+    set: bool
+    source: Literal["environment", "saved"] | None
+
+
+class ApifyCheck(BaseModel):
+    ok: bool
+    status: Literal["ok", "not_set", "invalid", "unreachable", "error"]
+    message: str
+    username: str | None

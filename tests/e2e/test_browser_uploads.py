@@ -12,6 +12,7 @@ test aborts chunk requests at chosen offsets and waits for the sidecar's own off
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,12 +43,13 @@ def is_chunk(route: Route) -> bool:
     return route.request.method == "POST" and "upload-offset" in route.request.headers
 
 
-def wait_until(check: object, what: str, timeout: float = 60) -> None:
+def wait_until(page: Page, check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Polls ``check``; waits through the page, so the sync API keeps serving its routes."""
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        page.wait_for_timeout(50)
 
 
 def test_an_upload_survives_a_dropped_chunk_and_a_reload(
@@ -95,7 +97,7 @@ def test_an_upload_survives_a_dropped_chunk_and_a_reload(
     def sidecar_offset() -> int:
         return int(sidecar.get(f"/api/uploads/{upload_id}").json()["offset"])
 
-    wait_until(lambda: sidecar_offset() == cut_from and (cut_from, "cut") in offsets,
+    wait_until(page, lambda: sidecar_offset() == cut_from and (cut_from, "cut") in offsets,
                "the upload to stop where the connection went")
     assert offsets[:5] == [(0, "sent"), (CHUNK, "dropped"), (CHUNK, "sent"),
                            (2 * CHUNK, "sent"), (cut_from, "cut")]
