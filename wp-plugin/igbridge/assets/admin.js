@@ -179,20 +179,8 @@ onSubmit('igbridge-profile-form', (form) => {
 onSubmit('igbridge-zip-form', async (form) => {
   const files = [...form.elements.file.files];
   if (!files.length || files.some((f) => !/\.zip$/i.test(f.name))) throw new Error(t('not_zip'));
-  const { uploadFiles, formatBytes } = await import('./upload.js');
-  const box = document.getElementById('igbridge-upload-progress');
-  box.hidden = false;
-  box.replaceChildren();
-  const view = createProgressView(box, { title: t('uploading').replace('%s', files.map((f) => f.name).join(', ')), labels: { ...labels, unit: 'MB' } });
-  const ids = await uploadFiles(files, {
-    chunkBytes: cfg.uploadChunkBytes,
-    onProgress: ({ sent, total, rate, eta, file, index, retrying }) => view.update({
-      status: 'running', percentage: (100 * sent) / total, rate: rate && rate / 1e6, rate_unit: 'MB/s', eta_seconds: eta,
-      phase: files.length > 1 ? t('upload_part').replace('%1$d', index + 1).replace('%2$d', files.length).replace('%3$s', file.name) : file.name,
-      message: [t('upload_bytes').replace('%1$s', formatBytes(sent)).replace('%2$s', formatBytes(total)), retrying ?? (eta === null ? t('estimating') : '')].filter(Boolean).join(' · '),
-    }),
-  }).catch((err) => { view.update({ status: 'error', message: err.message }); throw err; });
-  view.update({ status: 'complete', percentage: 100, message: t('uploaded') });
+  const { uploadWithBar } = await import('./upload.js');
+  const ids = await uploadWithBar(files, document.getElementById('igbridge-upload-progress'), { chunkBytes: cfg.uploadChunkBytes, labels });
   await startJob({ kind: 'import', source: { type: 'export', upload_ids: ids } });
   form.reset();
 });

@@ -5,6 +5,7 @@
  * choosing the same file again finds the upload by name, size and last-modified
  * time and sends only what is missing.
  */
+import { createProgressView } from './progress/progress-ui.js';
 import { api, t } from './rest.js';
 
 const RETRIES = 6; // a dropped connection is retried with backoff (1 s doubling) before pausing
@@ -89,4 +90,30 @@ export async function uploadFiles(files, { chunkBytes, onProgress }) {
     ids.push(upload.upload_id);
   }
   return ids;
+}
+
+/** uploadFiles() with a live bar (bytes, rate, ETA) in `box`; resolves with the upload ids. */
+export async function uploadWithBar(files, box, { chunkBytes, labels }) {
+  box.hidden = false;
+  box.replaceChildren();
+  const title = t('uploading').replace('%s', files.map((f) => f.name).join(', '));
+  const view = createProgressView(box, { title, labels: { ...labels, unit: 'MB' } });
+  const onProgress = ({ sent, total, rate, eta, file, index, retrying }) => view.update({
+    status: 'running',
+    percentage: (100 * sent) / total,
+    rate: rate && rate / 1e6,
+    rate_unit: 'MB/s',
+    eta_seconds: eta,
+    phase: files.length > 1 ? t('upload_part').replace('%1$d', index + 1).replace('%2$d', files.length).replace('%3$s', file.name) : file.name,
+    message: [t('upload_bytes').replace('%1$s', formatBytes(sent)).replace('%2$s', formatBytes(total)),
+      retrying ?? (eta === null ? t('estimating') : '')].filter(Boolean).join(' · '),
+  });
+  try {
+    const ids = await uploadFiles(files, { chunkBytes, onProgress });
+    view.update({ status: 'complete', percentage: 100, message: t('uploaded') });
+    return ids;
+  } catch (err) {
+    view.update({ status: 'error', message: err.message });
+    throw err;
+  }
 }
