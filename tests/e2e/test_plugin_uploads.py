@@ -276,3 +276,24 @@ def test_an_upgrade_removes_what_the_old_version_left_in_the_uploads_dir(
     done = stack.wp_php("echo (int) get_option('igbridge_legacy_uploads_removed');")
     assert int(done.strip().splitlines()[-1]) > 0
     assert os.path.exists(stack.wp_dir / "wp-content" / "uploads")  # only ours went
+
+
+def test_an_import_that_fails_keeps_its_upload_for_another_try(
+        stack: Stack, wp: httpx.Client, tmp_path: Path) -> None:
+    """The person may fix what failed and run it again: the export stays (at most the
+    retention period, see tests/unit/test_upload_storage.py)."""
+    path = tmp_path / "not-instagram.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes/readme.txt", "nothing from Instagram in here")
+    data = path.read_bytes()
+    upload = send_rest(wp, start_upload(wp, "not-instagram.zip", data), data)
+    started = wp.post("jobs", json={"kind": "import", "source": {
+        "type": "export", "upload_ids": [upload["upload_id"]]}})
+    assert started.status_code == 202, started.text
+    job = SidecarApi(stack.sidecar_url, stack.sidecar_secret).finish(started.json()["job_id"])
+    assert job["status"] == "error", job
+    assert "not-instagram.zip" in job["error"]  # named as the person knows it
+    assert stored_file(stack, "not-instagram.zip").read_bytes() == data
+    kept = wp.get(f"uploads/{upload['upload_id']}").json()
+    assert (kept["complete"], kept["offset"]) == (True, len(data))
+    wp.delete(f"uploads/{upload['upload_id']}")
