@@ -174,6 +174,8 @@ class Job(BaseModel):
     # Seconds of the last attempt: wall, own (waiting on nothing outside the sidecar),
     # wordpress, downloads, apify (see jobs/timing.py); absent before an attempt has ended.
     timing: dict[str, float] | None = None
+    # GET /api/jobs/{id} only: the first 8 characters, longer where another job shares them.
+    short_id: str | None = None
 
 
 class JobAccepted(BaseModel):

@@ -76,8 +76,15 @@ async def list_jobs(query_args: JobListQuery) -> Reply:
 @validate_querystring(ReadQuery)
 @document_response(Job)
 async def get_job(job_id: str, query_args: ReadQuery) -> Reply:
-    credential(allow_token=True).require_read([job_id])
-    return await services().runner.describe(job_id), 200
+    """A job by its id or a unique prefix of it (409 listing the candidates when several
+    jobs start so). A token scoped to some sessions names them by their whole ids: the
+    candidates of a prefix could be jobs it may not see."""
+    who = credential(allow_token=True)
+    runner = services().runner
+    if who.sessions is None:
+        job_id = await runner.resolve(job_id)
+    who.require_read([job_id])
+    return {**await runner.describe(job_id), "short_id": await runner.short_id(job_id)}, 200
 
 
 @blueprint.post("/api/jobs/<job_id>/cancel")
