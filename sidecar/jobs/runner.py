@@ -120,7 +120,7 @@ class JobRunner:
     ) -> dict[str, Any]:
         if kind not in self.kinds:
             raise SourceError(f"unknown job kind {kind!r}; known: {', '.join(sorted(self.kinds))}")
-        await check_uploads(source, self.uploads)  # 422 now, not a failed job later
+        source = await check_uploads(source, self.uploads)  # 422 now, not a failed job later
         job_id = uuid.uuid4().hex
         snapshot = await self.progress.create_session(
             self.kinds[kind].operation, session_id=job_id, message="Queued"

@@ -24,14 +24,15 @@ def upload_ids_of(source: Mapping[str, Any]) -> list[str]:
     return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
-async def check_uploads(source: Mapping[str, Any], uploads: UploadStore | None) -> None:
-    """Refuses at submit a source naming an upload that is unknown or unfinished."""
+async def check_uploads(source: dict[str, Any], uploads: UploadStore | None) -> dict[str, Any]:
+    """The source as a job keeps it: an upload that is unknown or unfinished is refused
+    at submit (422 naming it), and the files' own names are added for people to read."""
     ids = upload_ids_of(source)
     if not ids:
-        return
+        return source
     if uploads is None:
         raise ValidationFailed("this sidecar keeps no uploads; name the export by its path")
-    await uploads.paths_for(ids)
+    return {**source, "names": [u.name for u in await uploads.ready(ids)]}
 
 
 async def readable_source(ctx: JobContext) -> dict[str, Any]:

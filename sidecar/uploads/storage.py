@@ -130,7 +130,8 @@ class UploadStore:
                 f"{self.limits.max_file_bytes} bytes (IGBRIDGE_UPLOAD_MAX_BYTES)",
                 code="upload_too_large",
             )
-        for upload in await self.all():
+        # Without a last-modified time two files of one name and size cannot be told apart.
+        for upload in await self.all() if last_modified else []:
             if (upload.name, upload.size, upload.last_modified) == (name, size, last_modified):
                 return upload, False
         await self._require_room(size, name)
@@ -196,7 +197,11 @@ class UploadStore:
     async def paths_for(self, upload_ids: list[str]) -> list[Path]:
         """The files of complete uploads, in order, for an import; 422 naming any that
         is unknown or unfinished. Using an upload restarts its retention period."""
-        paths = []
+        return [self._data_path(u) for u in await self.ready(upload_ids)]
+
+    async def ready(self, upload_ids: list[str]) -> list[Upload]:
+        """The uploads, each complete (else 422 naming it); restarts their retention."""
+        found = []
         for upload_id in upload_ids:
             try:
                 upload = await self.get(upload_id)
@@ -206,9 +211,10 @@ class UploadStore:
                 raise ValidationFailed(
                     f"upload {upload_id} ({upload.name}) has {upload.offset} of {upload.size} "
                     "bytes; finish uploading it first", code="upload_incomplete")
-            await asyncio.to_thread(self._write_meta, replace(upload, updated_at=self.clock()))
-            paths.append(self._data_path(upload))
-        return paths
+            upload = replace(upload, updated_at=self.clock())
+            await asyncio.to_thread(self._write_meta, upload)
+            found.append(upload)
+        return found
 
     async def purge_expired(self) -> int:
         """Deletes uploads nothing touched for the retention period; returns how many."""

@@ -119,7 +119,9 @@ def test_an_upload_survives_a_dropped_chunk_and_a_reload(
     expect(bar.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
 
     job = started.value.json()["job"]
-    assert job["source"] == {"type": "export", "upload_ids": [upload_id]}
+    assert job["source"] == {"type": "export", "upload_ids": [upload_id],
+                             "names": ["instagram-export.zip"]}
+    expect(row_of(page, job["job_id"])).to_contain_text("instagram-export.zip")
     row = row_of(page, job["job_id"])
     expect(row).to_have_class("igbridge-job--complete", timeout=SLOW)
     assert sidecar.get(f"/api/uploads/{upload_id}").status_code == 404  # deleted once imported

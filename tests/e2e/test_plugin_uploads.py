@@ -127,7 +127,8 @@ def test_an_export_goes_up_in_chunks_and_its_import_deletes_it(
     sidecar = SidecarApi(stack.sidecar_url, stack.sidecar_secret)
     job = sidecar.finish(job_id)
     assert job["status"] == "complete", job
-    assert job["source"] == {"type": "export", "upload_ids": [upload["upload_id"]]}
+    assert job["source"] == {"type": "export", "upload_ids": [upload["upload_id"]],
+                             "names": ["instagram-part1.zip"]}
     assert {i["state"] for i in job["items"]} == {"imported"}
     # Personal data: gone once its import completed.
     assert not on_disk.parent.exists()

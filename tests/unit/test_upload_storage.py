@@ -104,6 +104,11 @@ async def test_the_same_file_again_finds_its_upload_even_after_a_restart(
     other, created = await restarted.create("export.zip", len(SAMPLE), 124)
     assert created
     assert other.upload_id != first.upload_id
+    # No last-modified time (0): nothing tells two files of one name and size apart.
+    unknown_a, _ = await restarted.create("export.zip", len(SAMPLE), 0)
+    unknown_b, created = await restarted.create("export.zip", len(SAMPLE), 0)
+    assert created
+    assert unknown_a.upload_id != unknown_b.upload_id
 
 
 @pytest.mark.parametrize("offset", [0, CHUNK + 1, 2 * CHUNK])

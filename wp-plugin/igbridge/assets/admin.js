@@ -33,7 +33,8 @@ const countsText = (c = {}) => t('counts')
 
 function sourceText(source = {}) {
   if (source.type === 'apify') return `@${source.username} (${source.limit})`;
-  // Uploaded ZIPs carry a random 20-character prefix; show the name the user chose.
+  if (source.names) return source.names.join(', '); // uploaded exports, as the person named them
+  // Jobs of plugin 0.1.0's uploads: a random 20-character prefix before the name the user chose.
   if (source.type === 'export') return String(source.path).split('/').pop().replace(/^\w{20}-/, '');
   if (source.urls) return t('urls').replace('%d', source.urls.length);
   return String(source.type);
