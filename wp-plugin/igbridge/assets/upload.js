@@ -67,6 +67,7 @@ export async function uploadFiles(files, { chunkBytes, onProgress }) {
         failures = 0;
       } catch (err) {
         if (err.status === 409) { // the sidecar has another offset (another tab, a lost answer): continue from there
+          if (err.code === 'upload_busy') await sleep(1000); // another tab is sending this file now
           upload = await api(`uploads/${encodeURIComponent(upload.upload_id)}`);
           continue;
         }
