@@ -24,18 +24,18 @@ def render_content(post: Post, media: list[UploadedMedia]) -> str:
     """Gutenberg block markup: the media, then the caption as paragraphs, the location,
     and a link to the original.
 
-    A carousel's images become one gallery, placed where its first image was; videos
-    (a gallery holds only images) become video blocks in their own places.
+    The media keep Instagram's order, images and videos mixed: images next to each
+    other become one gallery (a gallery holds only images), a lone image an image
+    block, each video a video block in its place.
     """
-    images = [m for m in media if m.kind == "image"]
     blocks: list[str] = []
-    for item in media:
-        if item.kind != "image":
-            blocks.append(_video_block(item))
-        elif len(images) == 1:
-            blocks.append(_image_block(item))
-        elif item is images[0]:
-            blocks.append(_gallery_block(images))
+    for run in media_runs(media):
+        if run[0].kind != "image":
+            blocks.extend(_video_block(item) for item in run)
+        elif len(run) == 1:
+            blocks.append(_image_block(run[0]))
+        else:
+            blocks.append(_gallery_block(run))
     blocks.extend(_paragraph(p) for p in caption_paragraphs(post.caption))
     if post.location:
         blocks.append(_paragraph("📍 " + html.escape(post.location)))
@@ -43,6 +43,18 @@ def render_content(post: Post, media: list[UploadedMedia]) -> str:
         link = html.escape(post.permalink, quote=True)
         blocks.append(_paragraph(f'<a href="{link}">View on Instagram</a>'))
     return "\n\n".join(blocks)
+
+
+def media_runs(media: list[UploadedMedia]) -> list[list[UploadedMedia]]:
+    """``media`` cut where the kind changes: [img, img, video, img] → [[img, img],
+    [video], [img]]."""
+    runs: list[list[UploadedMedia]] = []
+    for item in media:
+        if runs and runs[-1][0].kind == item.kind:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
 
 
 def caption_paragraphs(caption: str) -> list[str]:

@@ -103,16 +103,27 @@ class ApifySource(Strict):
     limit: Annotated[int, Field(ge=1, le=10_000)] = 20
 
 
+ExportPath = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
 class ExportSource(Strict):
+    """One export ZIP (``path``), the parts of a split export read as one (``paths``), or
+    exports uploaded through WordPress (``upload_ids``, resolved by ``jobs/uploaded.py``)."""
+
     type: Literal["export"]
-    path: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    path: ExportPath | None = None
+    paths: Annotated[list[ExportPath], Field(min_length=1, max_length=100)] | None = None
     # Exports uploaded in chunks (POST /api/uploads): the sidecar finds their files.
     upload_ids: Annotated[list[Identifier], Field(min_length=1, max_length=50)] | None = None
 
     @model_validator(mode="after")
-    def names_the_export_one_way(self) -> ExportSource:
-        if (self.path is None) == (self.upload_ids is None):
-            raise ValueError("an export source names either its path or its upload_ids")
+    def one_way_to_name_the_export(self) -> ExportSource:
+        named = [name for name in ("path", "paths", "upload_ids")
+                 if getattr(self, name) is not None]
+        if len(named) != 1:
+            raise ValueError("an export source names exactly one of path (one ZIP), paths "
+                             "(the parts of a split export) or upload_ids (uploaded through "
+                             f"WordPress); got {named or 'neither'}")
         return self
 
 
@@ -132,6 +143,9 @@ class JobOptions(Strict):
     only: Annotated[list[Annotated[str, Field(max_length=200)]],
                     Field(max_length=10_000)] | None = None
     retry_of: Identifier | None = None
+    # Reels (reels.json, Apify's productType "clips") are imported as video posts
+    # unless this is false (unset: true).
+    include_reels: bool | None = None
 
 
 class CreateJob(Strict):

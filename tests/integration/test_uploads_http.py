@@ -89,7 +89,7 @@ def test_an_import_names_uploads_and_the_job_shows_only_their_ids(
     both = api.post("/api/jobs", json={"kind": "import", "source": {
         "type": "export", "path": "/x.zip", "upload_ids": ["abc"]}})
     assert both.status_code == 422
-    assert "either its path or its upload_ids" in both.json()["error"]["message"]
+    assert "names exactly one of path (one ZIP), paths" in both.json()["error"]["message"]
     neither = api.post("/api/jobs", json={"kind": "import", "source": {"type": "export"}})
     assert neither.status_code == 422
     unknown = api.post("/api/jobs", json={"kind": "import", "source": {

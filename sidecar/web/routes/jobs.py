@@ -29,6 +29,7 @@ blueprint = Blueprint("jobs", __name__)
 @document_response(JobAccepted, 202)
 async def create_job(data: CreateJob) -> Reply:
     credential(allow_token=False)
+    # Unset fields (an export named by "path" has no "paths") are left out of the job.
     source = data.source.model_dump(mode="json", exclude_none=True)
     options = data.options.model_dump(mode="json", exclude_none=True)
     job = await services().runner.submit(data.kind, source, options)
