@@ -298,3 +298,29 @@ def test_an_import_that_fails_keeps_its_upload_for_another_try(
     kept = wp.get(f"uploads/{upload['upload_id']}").json()
     assert (kept["complete"], kept["offset"]) == (True, len(data))
     wp.delete(f"uploads/{upload['upload_id']}")
+
+
+def test_a_split_export_uploaded_in_parts_imports_as_one(
+        stack: Stack, wp: httpx.Client, tmp_path: Path) -> None:
+    """Instagram's large exports come as several ZIPs; a post's media may be in another
+    part than its JSON. Here part 1 holds the JSON and part 2 every media file."""
+    whole = zipfile.ZipFile(fresh_sample_export(tmp_path))
+    parts = {1: tmp_path / "instagram-part1.zip", 2: tmp_path / "instagram-part2.zip"}
+    with zipfile.ZipFile(parts[1], "w") as first, zipfile.ZipFile(parts[2], "w") as second:
+        for info in whole.infolist():
+            (first if info.filename.endswith(".json") else second).writestr(
+                info, whole.read(info))
+    ids = []
+    for path in parts.values():
+        data = path.read_bytes()
+        done = send_rest(wp, start_upload(wp, path.name, data), data)
+        assert done["complete"] is True
+        ids.append(done["upload_id"])
+    started = wp.post("jobs", json={"kind": "import",
+                                    "source": {"type": "export", "upload_ids": ids}})
+    assert started.status_code == 202, started.text
+    job = SidecarApi(stack.sidecar_url, stack.sidecar_secret).finish(started.json()["job_id"])
+    assert job["status"] == "complete", job
+    assert job["source"]["names"] == ["instagram-part1.zip", "instagram-part2.zip"]
+    assert {i["state"] for i in job["items"]} == {"imported"}, job["items"]
+    assert [error_of(wp.get(f"uploads/{u}")) for u in ids] == [(404, "not_found")] * 2
