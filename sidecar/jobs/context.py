@@ -13,6 +13,8 @@ from ..backends.sqlite.store import Store
 from ..config import Config
 from ..domain.models import ItemState
 from ..progress.engine import ProgressEngine
+from ..sources.apify_token import ApifyToken
+from ..uploads.storage import UploadStore
 
 # The states an item may be recorded in, and the keys of a job's ``counts``.
 # ``already_imported`` joins them once the importer records it (with its counts).
@@ -48,6 +50,8 @@ class JobContext:
     progress: ProgressEngine
     http: httpx.AsyncClient
     state: dict[str, Any] = field(default_factory=dict)
+    uploads: UploadStore | None = None  # the exports a source may name by upload id
+    apify_token: ApifyToken | None = None  # read for each job: wp-admin may change it
 
     def report(
         self,

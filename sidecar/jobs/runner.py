@@ -31,10 +31,13 @@ from ..errors import (
     ValidationFailed,
 )
 from ..progress.engine import ProgressEngine, iso
+from ..sources.apify_token import ApifyToken
+from ..uploads.storage import UploadStore
 from . import ids
 from .context import RECORDED_ITEM_STATES, JobContext, JobKind
 from .retry import backoff_delay
 from .timing import start_clock
+from .uploaded import check_uploads
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,9 @@ class JobRunner:
         progress: ProgressEngine,
         http: httpx.AsyncClient,
         kinds: dict[str, JobKind],
+        *,
+        uploads: UploadStore | None = None,
+        apify_token: ApifyToken | None = None,
     ):
         self.config = config
         self.backend = backend
@@ -59,6 +65,8 @@ class JobRunner:
         self.progress = progress
         self.http = http
         self.kinds = kinds
+        self.uploads = uploads
+        self.apify_token = apify_token
         self.instance = uuid.uuid4().hex
         self._slots = asyncio.Semaphore(config.max_jobs)
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -130,6 +138,7 @@ class JobRunner:
             raise ValidationFailed(
                 f"a job of kind {kind!r} cannot read a source of type {source.get('type')!r};"
                 f" it reads {' or '.join(repr(t) for t in readable)}")
+        source = await check_uploads(source, self.uploads)  # 422 now, not a failed job later
         job_id = uuid.uuid4().hex
         snapshot = await self.progress.create_session(
             self.kinds[kind].operation, session_id=job_id, message="Queued"
@@ -215,7 +224,7 @@ class JobRunner:
                 source=job["source"], options=job["options"], attempt=attempt,
                 config=self.config, jobs=self.jobs, ledger=self.ledger, store=self.store,
                 progress=self.progress, http=self.http,
-                state=dict(job["state"]),
+                state=dict(job["state"]), uploads=self.uploads, apify_token=self.apify_token,
             )
             try:
                 message = await _timed(kind, context)

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from ..config import Config
 from ..domain.models import Media, Post, Skipped
 from ..errors import MediaError, SourceError, TransientError
 from ..media.cache import CachedMedia, MediaCache
@@ -18,6 +19,7 @@ from ..sources.registry import open_source
 from .concurrency import run_together
 from .context import ItemOutcome, JobContext
 from .retry import backoff_delay
+from .uploaded import readable_source
 
 
 async def record_skipped(ctx: JobContext, posts: list[Post], skipped: list[Skipped]) -> None:
@@ -52,13 +54,22 @@ def summary_tail(skipped: list[Skipped], failed: int) -> str:
 # -- the source ---------------------------------------------------------------------
 
 
+async def source_config(ctx: JobContext) -> Config:
+    """The config a source reads with: the Apify token as it is now (an admin may have
+    set it from wp-admin since the sidecar started; APIFY_TOKEN wins)."""
+    if ctx.apify_token is None:
+        return ctx.config
+    return ctx.config.with_overrides(apify_token=await ctx.apify_token.current())
+
+
 async def fetch_source(ctx: JobContext) -> tuple[list[Post], list[Skipped]]:
     """Posts and skipped items; kept in the job's state so a resumed job does not refetch."""
     if "posts" in ctx.state:
         posts = [Post.from_json(p) for p in ctx.state["posts"]]
         skipped = [Skipped(**s) for s in ctx.state.get("skipped", [])]
     else:
-        posts, skipped = await open_source(ctx.source, ctx.config).read(ctx)
+        posts, skipped = await open_source(await readable_source(ctx),
+                                           await source_config(ctx)).read(ctx)
         await ctx.save_state(posts=[p.to_json() for p in posts],
                              skipped=[s.to_json() for s in skipped])
     only = ctx.options.get("only")

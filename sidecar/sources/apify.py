@@ -96,7 +96,8 @@ async def fetch_posts(
     if limit < 1:
         raise SourceError(f"the post limit must be at least 1, got {limit}")
     if not config.apify_token:
-        raise SourceError("Apify is not configured: set APIFY_TOKEN to scrape Instagram")
+        raise SourceError("Apify is not configured: enter the Apify token under Settings → "
+                          "igbridge in wp-admin (or set APIFY_TOKEN) to scrape Instagram")
     client = ApifyClientAsync(
         config.apify_token,
         api_url=config.apify_api_url,
@@ -187,7 +188,8 @@ def _translate(exc: BaseException, config: Config) -> Exception | None:
     api = config.apify_api_url
     if isinstance(exc, UnauthorizedError):
         return SourceError(
-            f"Apify rejected the token ({exc.type or 401}): check APIFY_TOKEN", code="apify_auth"
+            f"Apify rejected the token ({exc.type or 401}): check the Apify token under "
+            "Settings → igbridge (or APIFY_TOKEN)", code="apify_auth"
         )
     if isinstance(exc, ForbiddenError):
         return SourceError(f"Apify refused the request: {exc.message}", code="apify_auth")

@@ -107,18 +107,23 @@ ExportPath = Annotated[str, Field(min_length=1, max_length=4096)]
 
 
 class ExportSource(Strict):
-    """One export ZIP (``path``) or the parts of a split export read as one (``paths``)."""
+    """One export ZIP (``path``), the parts of a split export read as one (``paths``), or
+    exports uploaded through WordPress (``upload_ids``, resolved by ``jobs/uploaded.py``)."""
 
     type: Literal["export"]
     path: ExportPath | None = None
     paths: Annotated[list[ExportPath], Field(min_length=1, max_length=100)] | None = None
+    # Exports uploaded in chunks (POST /api/uploads): the sidecar finds their files.
+    upload_ids: Annotated[list[Identifier], Field(min_length=1, max_length=50)] | None = None
 
     @model_validator(mode="after")
     def one_way_to_name_the_export(self) -> ExportSource:
-        named = [name for name in ("path", "paths") if getattr(self, name) is not None]
+        named = [name for name in ("path", "paths", "upload_ids")
+                 if getattr(self, name) is not None]
         if len(named) != 1:
-            raise ValueError("an export source names exactly one of path (one ZIP) or "
-                             f"paths (the parts of a split export); got {named or 'neither'}")
+            raise ValueError("an export source names exactly one of path (one ZIP), paths "
+                             "(the parts of a split export) or upload_ids (uploaded through "
+                             f"WordPress); got {named or 'neither'}")
         return self
 
 
@@ -236,3 +241,56 @@ class Health(BaseModel):
     jobs_running: int
     streams_open: int
     compactions_done: int  # retention compaction runs in the background after start-up
+
+
+# -- uploads (web/routes/uploads.py) -----------------------------------------------------
+
+
+class CreateUpload(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    size: Annotated[int, Field(ge=1)]
+    last_modified: Annotated[int, Field(ge=0)] = 0  # the browser's File.lastModified (ms)
+
+
+class Upload(BaseModel):
+    upload_id: str
+    name: str
+    size: int
+    last_modified: int
+    offset: int  # bytes the sidecar has; the next chunk starts here
+    complete: bool
+    created_at: str
+    updated_at: str
+    expires_at: str  # deleted then unless an import or a chunk touches it again
+    max_chunk_bytes: int
+
+
+class UploadLimits(BaseModel):
+    max_file_bytes: int
+    max_chunk_bytes: int
+    free_bytes: int
+    retention_days: float
+
+
+class UploadList(BaseModel):
+    limits: UploadLimits
+    uploads: list[Upload]
+
+
+# -- settings (web/routes/settings.py) ---------------------------------------------------
+
+
+class ApifyTokenBody(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ApifyTokenStatus(BaseModel):
+    set: bool
+    source: Literal["environment", "saved"] | None
+
+
+class ApifyCheck(BaseModel):
+    ok: bool
+    status: Literal["ok", "not_set", "invalid", "unreachable", "error"]
+    message: str
+    username: str | None

@@ -555,7 +555,11 @@ ROUTE_CALLS = {
     ("POST", "/igbridge/v1/commands"): {"text": "bulk import @natgeo"},
     ("POST", "/igbridge/v1/stream-token"): None,
     ("GET", "/igbridge/v1/test-connection"): None,
-    ("POST", "/igbridge/v1/upload"): None,
+    ("GET", "/igbridge/v1/uploads"): None,
+    ("POST", "/igbridge/v1/uploads"): {"name": "export.zip", "size": 100},
+    ("GET", "/igbridge/v1/uploads/(?P<id>[\\w-]+)"): None,
+    ("POST", "/igbridge/v1/uploads/(?P<id>[\\w-]+)"): None,
+    ("DELETE", "/igbridge/v1/uploads/(?P<id>[\\w-]+)"): None,
 }
 
 

@@ -7,11 +7,9 @@ the ``_igbridge_source_id`` meta lookup the importer relies on for dedupe.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import uuid
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +37,11 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "commands", {"text": "bulk import @natgeo"}),
     ("POST", "stream-token", None),
     ("GET", "test-connection", None),
-    ("POST", "upload", None),
+    ("GET", "uploads", None),
+    ("POST", "uploads", {"name": "export.zip", "size": 100}),
+    ("GET", "uploads/abcdefghijklmnop0123", None),
+    ("POST", "uploads/abcdefghijklmnop0123", None),
+    ("DELETE", "uploads/abcdefghijklmnop0123", None),
 ]
 
 
@@ -181,7 +183,7 @@ def test_admin_cookie_with_nonce_is_accepted(stack: Stack, admin_cookie: httpx.C
     response = call(admin_cookie, stack, "GET", "test-connection", headers={"X-WP-Nonce": nonce})
     assert response.status_code == 200
     assert set(response.json()) == {"ok", "status", "message", "url", "sidecar_version",
-                                    "plugin_version"}
+                                    "plugin_version", "apify"}
 
 
 def test_capability_is_filterable(stack: Stack, subscriber_cookie: httpx.Client) -> None:
@@ -299,57 +301,13 @@ def test_bad_job_requests_are_refused_with_the_reason(stack: Stack,
     bad_user = call(admin_app, stack, "POST", "jobs",
                     {"kind": "scrape", "source": {"type": "apify", "username": "<b>x</b>"}})
     assert (bad_user.status_code, error_code(bad_user)) == (400, "rest_invalid_param")
+    # A path on the WordPress host is not a source the plugin passes on: exports are uploads.
     outside = call(admin_app, stack, "POST", "jobs",
                    {"kind": "import", "source": {"type": "export", "path": "/etc/passwd"}})
-    assert (outside.status_code, error_code(outside)) == (400, "igbridge_export_path")
-
-
-# ---------------------------------------------------------------- export ZIP upload
-
-
-def test_upload_refuses_what_is_not_a_zip(stack: Stack, admin_app: httpx.Client) -> None:
-    by_name = call(admin_app, stack, "POST", "upload",
-                   files={"file": ("notes.txt", b"hello", "text/plain")})
-    assert (by_name.status_code, error_code(by_name)) == (400, "igbridge_upload_not_zip")
-    by_content = call(admin_app, stack, "POST", "upload",
-                      files={"file": ("export.zip", b"<html>not a zip</html>", "application/zip")})
-    assert (by_content.status_code, error_code(by_content)) == (400, "igbridge_upload_not_zip")
-    missing = call(admin_app, stack, "POST", "upload")
-    assert (missing.status_code, error_code(missing)) == (400, "igbridge_upload_missing")
-
-
-def test_uploaded_zip_is_stored_privately_and_can_be_imported(stack: Stack,
-                                                              admin_app: httpx.Client) -> None:
-    needs_sidecar(stack)
-    data = SAMPLE_EXPORT.read_bytes()
-    response = call(admin_app, stack, "POST", "upload",
-                    files={"file": ("my export.zip", data, "application/zip")})
-    assert response.status_code == 201, response.text
-    saved = response.json()
-    stored = Path(saved["path"])
-    uploads = (stack.wp_dir / "wp-content" / "uploads" / "igbridge").resolve()
-    assert (stored.parent, saved["name"], saved["size"]) == (uploads, "my-export.zip", len(data))
-    assert stored.read_bytes() == data
-    assert len(stored.name) > len("my-export.zip") + 16  # an unguessable prefix
-
-    started = call(admin_app, stack, "POST", "jobs",
-                   {"kind": "import", "source": {"type": "export", "path": str(stored)}})
-    assert started.status_code == 202, started.text
-    job_id = started.json()["job_id"]
-    job = call(admin_app, stack, "GET", f"jobs/{job_id}")
-    assert job.status_code == 200
-    assert (job.json()["job_id"], job.json()["source"]) == (
-        job_id, {"type": "export", "path": str(stored)})
-
-
-def test_a_real_zip_is_accepted(stack: Stack, admin_app: httpx.Client) -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("your_instagram_activity/content/posts_1.json", "[]")
-    response = call(admin_app, stack, "POST", "upload",
-                    files={"file": ("instagram.zip", buffer.getvalue(), "application/zip")})
-    assert response.status_code == 201, response.text
-    assert Path(response.json()["path"]).read_bytes() == buffer.getvalue()
+    assert (outside.status_code, error_code(outside)) == (400, "igbridge_source_uploads")
+    bad_id = call(admin_app, stack, "POST", "jobs",
+                  {"kind": "import", "source": {"type": "export", "upload_ids": ["../x"]}})
+    assert (bad_id.status_code, error_code(bad_id)) == (400, "rest_invalid_param")
 
 
 # ---------------------------------------------------------------- the secret stays secret
@@ -366,7 +324,7 @@ def test_secret_never_reaches_the_browser(stack: Stack, admin_cookie: httpx.Clie
     assert 'id="igbridge-jobs-body"' in dashboard.text
     assert "igbridge-test-connection" in settings.text
     # Only calls that start nothing: a started Apify job would try to reach the internet.
-    starts_something = {("POST", "jobs"), ("POST", "commands"), ("POST", "upload")}
+    starts_something = {("POST", "jobs"), ("POST", "commands"), ("POST", "uploads")}
     answers = [call(admin_app, stack, method, path, body) for method, path, body in ROUTES
                if (method, path) not in starts_something]
     for text in [dashboard.text, settings.text, *(answer.text for answer in answers)]:
@@ -397,8 +355,8 @@ def test_saving_settings_with_a_blank_secret_keeps_it(stack: Stack, admin_cookie
         "igbridge_settings[apify_limit]": "35",
     })
     assert response.status_code == 302
-    assert get_settings(stack) == {
-        "public_url": "http://127.0.0.1:9", "internal_url": "",
+    assert get_settings(stack) == {  # the refused internal URL keeps the stored one
+        "public_url": "http://127.0.0.1:9", "internal_url": restore_settings["internal_url"],
         "secret": restore_settings["secret"], "apify_limit": 35,
     }
 
@@ -409,7 +367,8 @@ def test_config_for_the_script_is_json_without_the_secret(stack: Stack,
     line = page.split("window.igbridgeConfig = ", 1)[1].split(";\n", 1)[0]
     config = json.loads(line)
     assert set(config) == {"restUrl", "nonce", "publicUrl", "adminUrl", "homeUrl", "i18n",
-                           "apifyLimit"}
+                           "apifyLimit", "uploadChunkBytes"}
+    assert config["uploadChunkBytes"] == 8 * 1024 * 1024  # php -S here: post_max_size=64M
     assert (config["restUrl"], config["publicUrl"]) == (
         f"{stack.wp_url}/wp-json/{NAMESPACE}/", stack.sidecar_url)
     module_tag = page.split("id='igbridge-admin-js'", 1)[0].rsplit("<script", 1)[1]
@@ -488,18 +447,21 @@ def test_subscriber_cannot_write_source_meta(stack: Stack) -> None:
 # ---------------------------------------------------------------- uninstall
 
 
-def test_uninstall_removes_the_option_and_uploaded_exports(
-        stack: Stack, admin_app: httpx.Client, restore_settings: dict[str, Any]) -> None:
-    uploaded = call(admin_app, stack, "POST", "upload",
-                    files={"file": ("gone.zip", SAMPLE_EXPORT.read_bytes(), "application/zip")})
-    assert uploaded.status_code == 201
+def test_uninstall_removes_the_options_and_what_old_versions_uploaded(
+        stack: Stack, restore_settings: dict[str, Any]) -> None:
+    legacy = stack.wp_dir / "wp-content" / "uploads" / "igbridge"
+    legacy.mkdir(parents=True, exist_ok=True)
+    (legacy / "Xr4nd0mPr3f1x0123456-export.zip").write_bytes(SAMPLE_EXPORT.read_bytes())
+    (legacy / ".htaccess").write_text("Require all denied\n")
     plugin_dir = stack.wp_dir / "wp-content" / "plugins" / "igbridge"
     refused = stack.wp_php(f"include {json.dumps(str(plugin_dir / 'uninstall.php'))}; echo 'ran';")
     assert refused == ""  # without WP_UNINSTALL_PLUGIN it stops at once
     assert get_settings(stack) == restore_settings
+    assert legacy.exists()
     out = stack.wp_php(
         "define('WP_UNINSTALL_PLUGIN', 'igbridge/igbridge.php');\n"
         f"include {json.dumps(str(plugin_dir / 'uninstall.php'))};\n"
-        "echo wp_json_encode(get_option('igbridge_settings', 'absent'));")
-    assert out.strip().splitlines()[-1] == '"absent"'
-    assert not Path(uploaded.json()["path"]).parent.exists()
+        "echo wp_json_encode([get_option('igbridge_settings', 'absent'),"
+        " get_option('igbridge_legacy_uploads_removed', 'absent')]);")
+    assert out.strip().splitlines()[-1] == '["absent","absent"]'
+    assert not legacy.exists()

@@ -184,6 +184,7 @@ class FakeApify:
         self.actor = actor
         self.actor_internal_id = _new_id()
         self.user_id = _new_id()
+        self.username = "igbridge-fake"
         self.build_id = _new_id()
         self.profiles: dict[str, Profile] = {}
         self.runs: dict[str, FakeRun] = {}
@@ -455,11 +456,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._dataset_info(m[1])
         elif method == "GET" and (m := re.fullmatch(r"/v2/datasets/([^/]+)/items", path)):
             self._dataset_items(m[1], query)
+        elif method == "GET" and path == "/v2/users/me":
+            self._me()
         else:
             message = f"We have bad news: there is no API endpoint at {path}"
             raise _ApiError(404, "page-not-found", message)
 
     # ---- endpoints ------------------------------------------------------------------
+
+    def _me(self) -> None:
+        """The token's own account (GET /v2/users/me; fields as the real API's private
+        info, the ones apify-client's UserPrivateInfo model reads)."""
+        fake = self.fake
+        self._send_json(200, {"data": {
+            "id": fake.user_id, "username": fake.username, "email": f"{fake.username}@example.test",
+            "profile": {"name": "igbridge tests"}, "createdAt": "2024-01-02T03:04:05.000Z",
+            "isPaying": False,
+        }})
 
     def _start_run(self, actor_id: str, query: dict[str, list[str]], body: Any) -> None:
         fake = self.fake

@@ -28,7 +28,9 @@ require_once IGBRIDGE_DIR . 'includes/class-igbridge-geo-meta.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-sidecar-client.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-connection-check.php';
-require_once IGBRIDGE_DIR . 'includes/class-igbridge-zip-upload.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-apify-token.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-legacy-uploads.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-upload-routes.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-rest-controller.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-strings.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings-page.php';
@@ -37,7 +39,9 @@ require_once IGBRIDGE_DIR . 'includes/class-igbridge-admin-page.php';
 IGBridge_Meta::register_hooks();
 IGBridge_Geo_Meta::register_hooks();
 IGBridge_REST_Controller::register_hooks();
+IGBridge_Upload_Routes::register_hooks();
 if (is_admin()) {
     IGBridge_Settings_Page::register_hooks();
     IGBridge_Admin_Page::register_hooks();
+    IGBridge_Legacy_Uploads::register_hooks();
 }

@@ -37,6 +37,7 @@ from ..stages import (
     record_skipped,
     summary_tail,
 )
+from ..uploaded import release_uploads
 
 PERMALINK_META = "_igbridge_permalink"
 # After this many waves in a row fail with a passing fault, WordPress is down: stop
@@ -69,6 +70,8 @@ async def run_import(ctx: JobContext) -> str:
     if posts and counts["failed"] == len(posts):
         first = next(i["reason"] for i in outcome.values() if i["state"] == "failed")
         raise WordPressError(f"every post failed to import; first error: {first}")
+    if not counts["failed"]:
+        await release_uploads(ctx)  # personal data: kept only while a retry may need it
     return (f"Imported {counts['imported']} of {len(posts)} post(s)"
             + summary_tail([Skipped(s, i["reason"] or "") for s, i in outcome.items()
                      if i["state"] == "skipped"], counts["failed"]))

@@ -33,7 +33,8 @@ const countsText = (c = {}) => t('counts')
 
 function sourceText(source = {}) {
   if (source.type === 'apify') return `@${source.username} (${source.limit})`;
-  // Uploaded ZIPs carry a random 20-character prefix; show the name the user chose.
+  if (source.names) return source.names.join(', '); // uploaded exports, as the person named them
+  // Jobs of plugin 0.1.0's uploads: a random 20-character prefix before the name the user chose.
   if (source.type === 'export') return String(source.path).split('/').pop().replace(/^\w{20}-/, '');
   if (source.urls) return t('urls').replace('%d', source.urls.length);
   return String(source.type);
@@ -175,16 +176,21 @@ onSubmit('igbridge-profile-form', (form) => {
   return startJob({ kind: data.get('kind'), source: { type: 'apify', username, limit: Number(data.get('limit')) || cfg.apifyLimit } });
 });
 
+// Exports go up in chunks to the sidecar (upload.js, loaded when needed), then one job imports every part.
 onSubmit('igbridge-zip-form', async (form) => {
-  const file = form.elements.file.files[0];
-  if (!/\.zip$/i.test(file?.name ?? '')) throw new Error(t('not_zip'));
-  const upload = new FormData();
-  upload.append('file', file);
-  notice(t('uploading').replace('%s', file.name));
-  const saved = await api('upload', { method: 'POST', body: upload });
-  await startJob({ kind: 'import', source: { type: 'export', path: saved.path } });
+  const files = [...form.elements.file.files];
+  if (!files.length || files.some((f) => !/\.zip$/i.test(f.name))) throw new Error(t('not_zip'));
+  const { uploadWithBar } = await import('./upload.js');
+  const ids = await uploadWithBar(files, document.getElementById('igbridge-upload-progress'), { chunkBytes: cfg.uploadChunkBytes, labels });
+  await startJob({ kind: 'import', source: { type: 'export', upload_ids: ids } });
   form.reset();
 });
+
+// The sidecar's own limits (file size, free disk), stated before anyone picks a file.
+api('uploads').then(({ limits }) => {
+  document.getElementById('igbridge-upload-limits').textContent += ' ' + t('upload_limits')
+    .replace('%1$s', (limits.max_file_bytes / 1e9).toFixed(1)).replace('%2$s', (limits.free_bytes / 1e9).toFixed(1)).replace('%3$d', limits.retention_days);
+}).catch(() => {}); // an unreachable sidecar is reported by the job list and the connection line
 
 const chat = document.getElementById('igbridge-chat-log');
 onSubmit('igbridge-command-form', async (form) => {

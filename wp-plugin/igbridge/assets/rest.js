@@ -17,14 +17,15 @@ export function el(tag, className = '', text = '') {
 
 /**
  * Calls an igbridge/v1 route and resolves with its JSON; rejects with an Error
- * carrying WordPress' or the sidecar's own message (and hint, if any).
+ * carrying WordPress' or the sidecar's own message (and hint, if any), and the
+ * HTTP `status` (none when WordPress was not reached at all).
  */
-export async function api(path, { method = 'GET', json, body } = {}) {
+export async function api(path, { method = 'GET', json, body, headers: extra = {} } = {}) {
   const url = new URL(cfg.restUrl, location.href);
   const route = url.searchParams.get('rest_route'); // plain permalinks: ?rest_route=/igbridge/v1/
   if (route === null) url.pathname += path;
   else url.searchParams.set('rest_route', route + path);
-  const headers = { 'X-WP-Nonce': cfg.nonce, Accept: 'application/json' };
+  const headers = { 'X-WP-Nonce': cfg.nonce, Accept: 'application/json', ...extra };
   if (json !== undefined) {
     headers['Content-Type'] = 'application/json';
     body = JSON.stringify(json);
@@ -38,7 +39,8 @@ export async function api(path, { method = 'GET', json, body } = {}) {
   const data = await response.json().catch(() => null);
   if (response.ok) return data;
   const error = data?.error ?? data ?? {};
-  throw new Error([error.message || `HTTP ${response.status}`, error.hint].filter(Boolean).join(' '));
+  const failure = new Error([error.message || `HTTP ${response.status}`, error.hint].filter(Boolean).join(' '));
+  throw Object.assign(failure, { status: response.status, code: error.code });
 }
 
 /** Shows a wp-admin notice above the page content, newest first, at most three. */

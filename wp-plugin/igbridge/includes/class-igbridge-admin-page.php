@@ -78,7 +78,8 @@ class IGBridge_Admin_Page
 
         if ($on_dashboard) {
             wp_enqueue_style('igbridge-progress', IGBRIDGE_URL . 'assets/progress/progress.css', array(), IGBRIDGE_VERSION);
-            $config['apifyLimit'] = (int) IGBridge_Settings::get('apify_limit');
+            $config['apifyLimit']       = (int) IGBridge_Settings::get('apify_limit');
+            $config['uploadChunkBytes'] = IGBridge_Upload_Routes::chunk_bytes();
             wp_enqueue_script('igbridge-admin', IGBRIDGE_URL . 'assets/admin.js', array(), IGBRIDGE_VERSION, true);
             wp_add_inline_script('igbridge-admin', 'window.igbridgeConfig = ' . wp_json_encode($config) . ';', 'before');
             return;
@@ -107,6 +108,31 @@ class IGBridge_Admin_Page
                 return str_replace('<script', '<script type="module"', (string) $attributes);
             },
             $tag
+        );
+    }
+
+    /**
+     * What limits an upload here, said before anyone picks a file (admin.js adds the sidecar's own).
+     */
+    private static function upload_limits_text(): string
+    {
+        $php_limit = min(
+            wp_convert_hr_to_bytes((string) ini_get('upload_max_filesize')),
+            wp_convert_hr_to_bytes((string) ini_get('post_max_size'))
+        );
+        $pieces = sprintf(
+            /* translators: 1: chunk size, e.g. "8 MB", 2: PHP's own upload limit, e.g. "64 MB". */
+            __('Files go up in pieces of %1$s, so PHP\'s upload limit on this server (%2$s) does not cap an export.', 'igbridge'),
+            size_format(IGBridge_Upload_Routes::chunk_bytes()),
+            size_format($php_limit)
+        );
+        return implode(
+            ' ',
+            array(
+                $pieces,
+                __('If the connection drops, the upload goes on by itself; after a reload, choose the same files again and it resumes where it stopped.', 'igbridge'),
+                __('Uploads are kept by the sidecar, never in WordPress, and deleted once their import has completed.', 'igbridge'),
+            )
         );
     }
 
@@ -160,8 +186,11 @@ class IGBridge_Admin_Page
         <div class="card">
             <h2 class="title"><?php echo esc_html__('Instagram export ZIP', 'igbridge'); ?></h2>
             <form id="igbridge-zip-form">
-                <p><?php echo esc_html__('The ZIP from Instagram\'s "Download your information", in JSON format.', 'igbridge'); ?></p>
-                <p><input type="file" id="igbridge-zip" name="file" accept=".zip,application/zip" required /></p>
+                <p><?php echo esc_html__('The ZIP from Instagram\'s "Download your information", in JSON format.', 'igbridge'); ?>
+                    <?php echo esc_html__('A large export comes in several parts: choose them all at once.', 'igbridge'); ?></p>
+                <p><input type="file" id="igbridge-zip" name="file" accept=".zip,application/zip" multiple required /></p>
+                <p class="description" id="igbridge-upload-limits"><?php echo esc_html(self::upload_limits_text()); ?></p>
+                <div id="igbridge-upload-progress" hidden></div>
                 <p><button type="submit" class="button button-primary"><?php echo esc_html__('Upload and import', 'igbridge'); ?></button></p>
             </form>
         </div>

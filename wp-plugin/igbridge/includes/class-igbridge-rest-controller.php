@@ -153,15 +153,6 @@ class IGBridge_REST_Controller
                 'permission_callback' => $permission,
             )
         );
-        register_rest_route(
-            self::NAMESPACE,
-            '/upload',
-            array(
-                'methods'             => WP_REST_Server::CREATABLE,
-                'callback'            => array($this, 'upload_export'),
-                'permission_callback' => $permission,
-            )
-        );
     }
 
     /**
@@ -275,23 +266,6 @@ class IGBridge_REST_Controller
     }
 
     /**
-     * POST /upload: stores an export ZIP (multipart field "file") and returns its path.
-     *
-     * @param WP_REST_Request $request Request.
-     * @return WP_REST_Response|WP_Error
-     */
-    public function upload_export(WP_REST_Request $request)
-    {
-        $files = $request->get_file_params();
-        $file  = isset($files['file']) && is_array($files['file']) ? $files['file'] : array();
-        $saved = IGBridge_Zip_Upload::store($file);
-        if (is_wp_error($saved)) {
-            return $saved;
-        }
-        return new WP_REST_Response($saved, 201);
-    }
-
-    /**
      * Argument schema of POST /jobs.
      *
      * @return array<string, array<string, mixed>>
@@ -324,9 +298,14 @@ class IGBridge_REST_Controller
                         'minimum' => 1,
                         'maximum' => IGBridge_Settings::MAX_APIFY_LIMIT,
                     ),
-                    'path'     => array(
-                        'type'      => 'string',
-                        'maxLength' => 4096,
+                    'upload_ids' => array(
+                        'type'     => 'array',
+                        'minItems' => 1,
+                        'maxItems' => IGBridge_Upload_Routes::MAX_FILES,
+                        'items'    => array(
+                            'type'    => 'string',
+                            'pattern' => '^[\\w-]{16,64}$',
+                        ),
                     ),
                 ),
             ),
@@ -364,13 +343,18 @@ class IGBridge_REST_Controller
                 'limit'    => max(1, $limit),
             );
         }
-        $path = IGBridge_Zip_Upload::verified_path((string) ($source['path'] ?? ''));
-        if (is_wp_error($path)) {
-            return $path;
+        // Exports reach the sidecar as uploads it holds itself; no path on this server is ever named.
+        $upload_ids = isset($source['upload_ids']) && is_array($source['upload_ids']) ? array_values(array_unique(array_map('strval', $source['upload_ids']))) : array();
+        if (array() === $upload_ids) {
+            return new WP_Error(
+                'igbridge_source_uploads',
+                __('An export source names the uploaded parts of the export (upload_ids); upload the ZIP first.', 'igbridge'),
+                array('status' => 400)
+            );
         }
         return array(
-            'type' => 'export',
-            'path' => $path,
+            'type'       => 'export',
+            'upload_ids' => $upload_ids,
         );
     }
 

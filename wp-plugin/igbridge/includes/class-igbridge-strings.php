@@ -44,8 +44,18 @@ class IGBridge_Strings
             'jobs_failed'     => __('The job list could not be loaded.', 'igbridge'),
             'started'         => __('Job started.', 'igbridge'),
             'not_zip'         => __('Choose a .zip file: the export from Instagram\'s "Download your information".', 'igbridge'),
-            /* translators: %s: file name. */
-            'uploading'       => __('Uploading %s…', 'igbridge'),
+            /* translators: %s: file name(s). */
+            'uploading'       => __('Uploading %s', 'igbridge'),
+            /* translators: 1: part number, 2: number of parts, 3: file name. */
+            'upload_part'     => __('Part %1$d of %2$d: %3$s', 'igbridge'),
+            /* translators: 1: bytes sent, e.g. "312 MB", 2: total, e.g. "1.4 GB". */
+            'upload_bytes'    => __('%1$s of %2$s', 'igbridge'),
+            'estimating'      => __('estimating…', 'igbridge'),
+            'uploaded'        => __('Uploaded; starting the import…', 'igbridge'),
+            /* translators: 1: file name, 2: bytes the sidecar has, 3: file size, 4: why it stopped. */
+            'upload_stopped'  => __('The upload of %1$s stopped at %2$s of %3$s: %4$s Choose the same file again to resume.', 'igbridge'),
+            /* translators: 1: largest file in GB, 2: free disk in GB, 3: days. */
+            'upload_limits'   => __('The sidecar takes files of up to %1$s GB and has %2$s GB free; an upload whose import failed is kept %3$d days for a retry.', 'igbridge'),
             /* translators: %s: job id. */
             'command_started' => __('Started job %s.', 'igbridge'),
             'network_error'   => __('WordPress could not be reached:', 'igbridge'),
