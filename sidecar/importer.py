@@ -34,9 +34,10 @@ from .errors import (
     WordPressAuthError,
     WordPressError,
 )
-from .jobs import ItemOutcome, JobContext, backoff_delay
+from .jobs import ItemOutcome, JobContext, NewItem, backoff_delay
 from .media import CachedMedia, MediaCache
 from .models import MENTION_PATTERN, Media, Post, Skipped
+from .phases import UNCOUNTED, PhasePlan
 from .sources import apify as apify_source
 from .sources.export_zip import iter_members, read_export
 from .timing import waiting_on
@@ -68,13 +69,61 @@ async def _locked(table: dict[str, tuple[asyncio.Lock, int]], key: str) -> Async
             table[key] = (lock, users - 1)
 
 
+# -- phases -------------------------------------------------------------------------------
+
+READING_EXPORT = "Reading export"
+SCRAPING = "Scraping via Apify"
+DOWNLOADING = "Downloading media"
+IMPORTING = "Importing into WordPress"
+# First guesses of each phase's cost (seconds per unit), measured on the local stack
+# (bench/eta.py); each phase replaces its guess with its own measurement as it runs.
+PHASE_GUESSES = {
+    READING_EXPORT: (UNCOUNTED, 1.0),
+    SCRAPING: (UNCOUNTED, 60.0),
+    DOWNLOADING: ("files", 0.005),
+    IMPORTING: ("posts", 0.03),
+}
+DOWNLOAD_GUESS_PER_URL = 0.1  # a file from a CDN, not from inside the export
+
+
+def plan_phases(ctx: JobContext, *, to_wordpress: bool, posts: list[Post] | None = None,
+                media: int = 0) -> None:
+    """The job's phases in order, with what is known of their size so far."""
+    first = READING_EXPORT if ctx.source.get("type") == "export" else SCRAPING
+    names = [first, DOWNLOADING] + ([IMPORTING] if to_wordpress else [])
+    totals = {first: 1.0, DOWNLOADING: float(media), IMPORTING: float(len(posts or []))}
+    plans = []
+    for name in names:
+        unit, cost = PHASE_GUESSES[name]
+        if name == DOWNLOADING and first == SCRAPING:
+            cost = DOWNLOAD_GUESS_PER_URL
+        plans.append(PhasePlan(name, unit, cost, totals[name]))
+    ctx.plan(plans)
+
+
+def new_items(posts: list[Post]) -> list[NewItem]:
+    return [NewItem(p.source_id, caption_excerpt(p.caption), p.taken_at.isoformat())
+            for p in posts]
+
+
+def caption_excerpt(caption: str, limit: int = 80) -> str | None:
+    """The caption's first words, on one line, cut at a word."""
+    words = " ".join(caption.split())
+    if len(words) <= limit:
+        return words or None
+    cut = words[:limit].rsplit(" ", 1)[0] if " " in words[:limit] else words[:limit]
+    return cut.rstrip(" ,.;:") + "…"
+
+
 # -- job kinds ------------------------------------------------------------------------
 
 
 async def run_scrape(ctx: JobContext) -> str:
     """Fetch the posts and cache their media; nothing is written to WordPress."""
+    plan_phases(ctx, to_wordpress=False)
     posts, skipped = await fetch_source(ctx)
-    await ctx.add_items([p.source_id for p in posts])
+    plan_phases(ctx, to_wordpress=False, posts=posts, media=sum(len(p.media) for p in posts))
+    await ctx.add_items(new_items(posts))
     await record_skipped(ctx, posts, skipped)
     cached_media, _failed = await download_media(ctx, posts, mark_done=True)
     cached = len(cached_media)
@@ -86,11 +135,13 @@ async def run_scrape(ctx: JobContext) -> str:
 
 
 async def run_import(ctx: JobContext) -> str:
+    plan_phases(ctx, to_wordpress=True)
     posts, skipped = await fetch_source(ctx)
-    await ctx.add_items([p.source_id for p in posts])
+    await ctx.add_items(new_items(posts))
     await record_skipped(ctx, posts, skipped)
     ledger = await ctx.items()
     todo = [p for p in posts if ledger[p.source_id]["state"] in ("pending", "failed")]
+    plan_phases(ctx, to_wordpress=True, posts=posts, media=sum(len(p.media) for p in todo))
     if todo:
         cached, media_failed = await download_media(ctx, todo, mark_done=False)
         async with WordPressClient.from_config(ctx.config) as wp:
@@ -451,7 +502,8 @@ async def import_wave(
             if found is not None and found.get("status") == "publish":
                 outcomes[post.source_id] = ItemOutcome(
                     post.source_id, "skipped", int(found["id"]),
-                    reason=f"already in WordPress (post {found['id']})")
+                    reason=f"already in WordPress (post {found['id']})",
+                    post_url=found.get("link") or None)
                 continue
             try:
                 tags[post.source_id] = [await wp.ensure_tag(t) for t in post.hashtags[:50]]
@@ -470,6 +522,7 @@ async def import_wave(
             for post, answer in _settle(drafts, answers, outcomes):
                 post_ids[post.source_id] = int(answer["id"])
         publish: list[tuple[Post, int, dict[str, Any]]] = []
+        thumbnails: dict[str, str | None] = {}
         for post in todo:
             post_id = post_ids.get(post.source_id)
             if post_id is None:
@@ -484,14 +537,18 @@ async def import_wave(
                 outcomes[post.source_id] = ItemOutcome(post.source_id, "failed", reason=exc.message)
                 continue
             fields = _final_fields(ctx, post, uploaded, tags[post.source_id])
+            thumbnails[post.source_id] = next(
+                (m.url for m in uploaded if m.kind == "image" and m.url), None)
             publish.append((post, post_id, fields))
         if publish:
-            answers = await wp.update_posts([(pid, f) for _p, pid, f in publish], answer="id")
+            answers = await wp.update_posts([(pid, f) for _p, pid, f in publish],
+                                            answer="id,link")
             published = _settle([p for p, _pid, _f in publish], answers, outcomes)
-            for post, _answer in published:
+            for post, answer in published:
                 outcomes[post.source_id] = ItemOutcome(
                     post.source_id, "imported", post_ids[post.source_id],
-                    detail={"title": post.title})
+                    detail={"title": post.title}, post_url=str(answer.get("link") or "") or None,
+                    thumbnail_url=thumbnails.get(post.source_id))
 
 
 def _settle(posts: list[Post], answers: list[Answer],

@@ -23,17 +23,22 @@ import httpx
 
 from . import store as db
 from .config import Config
+from .cursors import decode_cursor, encode_cursor
 from .errors import Conflict, IgbridgeError, NotFound, SourceError, TransientError
+from .phases import PhasePlan
 from .progress import ProgressEngine, iso
 from .timing import start_clock
 
 log = logging.getLogger(__name__)
 
 JOB_STATUSES = ("queued", "running", "complete", "error", "cancelled")
-ITEM_STATES = ("pending", "imported", "skipped", "failed")
+ITEM_STATES = ("pending", "imported", "already_imported", "skipped", "failed")
 FINISHED = frozenset({"complete", "error", "cancelled"})
 CANCEL_GRACE_SECONDS = 1.5
 MAX_BACKOFF_SECONDS = 30.0
+# Count changes of one job reach the all-sessions stream at most this often (a status
+# change goes at once): a few events a second, however fast items settle.
+JOB_EVENT_INTERVAL = 0.3
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,17 @@ class ItemOutcome:
     wp_post_id: int | None = None
     reason: str | None = None
     detail: dict[str, Any] | None = None
+    post_url: str | None = None  # the WordPress post's link, once WordPress told it
+    thumbnail_url: str | None = None  # its first image in WordPress's media library
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item as a person knows it, registered before any work on it."""
+
+    source_id: str
+    caption_excerpt: str | None = None
+    taken_at: str | None = None  # ISO 8601
 
 
 @dataclass
@@ -62,6 +78,8 @@ class JobContext:
     progress: ProgressEngine
     http: httpx.AsyncClient
     state: dict[str, Any] = field(default_factory=dict)
+    # Called after the ledger changed: the runner tells the all-sessions stream.
+    items_changed: Callable[[], None] = lambda: None
 
     def report(
         self,
@@ -78,6 +96,11 @@ class JobContext:
             phase=phase,
         )
 
+    def plan(self, phases: Sequence[PhasePlan]) -> None:
+        """The job's phases, in order, with a first guess of each one's cost: the job's
+        one bar goes over all of them (progress/phases.py)."""
+        self.progress.plan(self.session_id, list(phases))
+
     async def save_state(self, **changes: Any) -> None:
         """Persist what a resumed job needs (an Apify run id, fetched posts…)."""
         self.state.update(changes)
@@ -85,14 +108,17 @@ class JobContext:
             ("UPDATE jobs SET state = ? WHERE job_id = ?", (db.dumps(self.state), self.job_id)),
         ])
 
-    async def add_items(self, source_ids: list[str]) -> None:
+    async def add_items(self, items: Sequence[str | NewItem]) -> None:
         """Register the items a job will handle as ``pending`` (existing rows stay)."""
         now = db.now()
+        new = [i if isinstance(i, NewItem) else NewItem(i) for i in items]
         await self.store.write([], [(
-            "INSERT OR IGNORE INTO items (job_id, source_id, position, state, updated_at)"
-            " VALUES (?, ?, ?, 'pending', ?)",
-            [(self.job_id, sid, pos, now) for pos, sid in enumerate(source_ids)],
+            "INSERT OR IGNORE INTO items (job_id, source_id, position, state, updated_at,"
+            " caption_excerpt, taken_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+            [(self.job_id, i.source_id, pos, now, i.caption_excerpt, i.taken_at)
+             for pos, i in enumerate(new)],
         )])
+        self.items_changed()
 
     async def set_item(
         self,
@@ -115,13 +141,19 @@ class JobContext:
         now = db.now()
         await self.store.write([], [(
             "INSERT INTO items (job_id, source_id, position, state, wp_post_id, reason, detail,"
-            " updated_at) VALUES (?, ?, (SELECT COUNT(*) FROM items WHERE job_id = ?),"
-            " ?, ?, ?, ?, ?) ON CONFLICT(job_id, source_id) DO UPDATE SET state = excluded.state,"
-            " wp_post_id = excluded.wp_post_id, reason = excluded.reason,"
-            " detail = excluded.detail, updated_at = excluded.updated_at",
+            " updated_at, post_url, thumbnail_url)"
+            " VALUES (?, ?, (SELECT COUNT(*) FROM items WHERE job_id = ?),"
+            " ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(job_id, source_id) DO UPDATE SET"
+            " state = excluded.state, wp_post_id = excluded.wp_post_id,"
+            " reason = excluded.reason, detail = excluded.detail,"
+            " updated_at = excluded.updated_at,"
+            " post_url = COALESCE(excluded.post_url, items.post_url),"
+            " thumbnail_url = COALESCE(excluded.thumbnail_url, items.thumbnail_url)",
             [(self.job_id, o.source_id, self.job_id, o.state, o.wp_post_id, o.reason,
-              db.dumps(o.detail) if o.detail is not None else None, now) for o in outcomes],
+              db.dumps(o.detail) if o.detail is not None else None, now, o.post_url,
+              o.thumbnail_url) for o in outcomes],
         )])
+        self.items_changed()
 
     async def items(self) -> dict[str, dict[str, Any]]:
         return {i["source_id"]: i for i in await db.fetch_items(self.store.reader, self.job_id)}
@@ -174,6 +206,8 @@ class JobRunner:
         self._cancelling: set[str] = set()
         self._stopping = False
         self._heartbeat: asyncio.Task[None] | None = None
+        self._last_job_event: dict[str, float] = {}
+        self._due_job_events: dict[str, asyncio.Task[None]] = {}
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -213,6 +247,8 @@ class JobRunner:
         self._stopping = True
         if self._heartbeat:
             self._heartbeat.cancel()
+        for due in self._due_job_events.values():
+            due.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -243,6 +279,7 @@ class JobRunner:
             (job_id, snapshot["session_id"], kind, db.dumps(source), db.dumps(options or {}),
              db.dumps(state or {}), db.now()),
         )])
+        await self._announce(job_id)
         self._schedule(job_id)
         return await self.describe(job_id)
 
@@ -286,6 +323,81 @@ class JobRunner:
         return [await self._public(j, await db.fetch_items(self.store.reader, j["job_id"]))
                 for j in jobs]
 
+    async def job_page(
+        self, *, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Jobs newest first, without their items, and the cursor of the next page: three
+        queries whatever the page's size (jobs, their counts, their snapshots)."""
+        after = decode_cursor(cursor, float, str) if cursor else None
+        jobs = await db.fetch_jobs_page(
+            self.store.reader, status=status, limit=limit + 1,
+            after=(after[0], after[1]) if after else None,
+        )
+        more, jobs = len(jobs) > limit, jobs[:limit]
+        summaries = await self._summaries(jobs)
+        last = jobs[-1] if jobs else None
+        next_cursor = encode_cursor(last["created_at"], last["job_id"]) if more and last else None
+        return summaries, next_cursor
+
+    async def item_page(
+        self, job_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A job's items in ledger order, as a person knows them, and the next cursor."""
+        await self._require(job_id)
+        after = decode_cursor(cursor, int, str) if cursor else None
+        rows = await db.fetch_items_page(
+            self.store.reader, job_id, limit=limit + 1,
+            after=(after[0], after[1]) if after else None,
+        )
+        more, rows = len(rows) > limit, rows[:limit]
+        items = [{key: row[key] for key in PUBLIC_ITEM_KEYS} for row in rows]
+        last = rows[-1] if rows else None
+        return items, (encode_cursor(last["position"], last["source_id"])
+                       if more and last else None)
+
+    async def _summaries(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = [j["job_id"] for j in jobs]
+        counts = await db.fetch_item_counts(self.store.reader, ids)
+        snapshots = {s: snap for s in (j["session_id"] for j in jobs)
+                     if (snap := self.progress.committed_snapshot(s)) is not None}
+        snapshots.update(await db.fetch_session_snapshots(
+            self.store.reader, [j["session_id"] for j in jobs
+                                if j["session_id"] not in snapshots]))
+        return [job_summary(j, counts[j["job_id"]], snapshots.get(j["session_id"]))
+                for j in jobs]
+
+    # -- lifecycle events -----------------------------------------------------------------
+
+    async def _announce(self, job_id: str) -> None:
+        """A job lifecycle event now (created, or its status changed)."""
+        due = self._due_job_events.pop(job_id, None)
+        if due is not None and due is not asyncio.current_task():
+            due.cancel()
+        job = await db.fetch_job(self.store.reader, job_id)
+        if job is None:
+            return
+        [summary] = await self._summaries([job])
+        self._last_job_event[job_id] = self.progress.clock()
+        self.progress.publish_job(job["session_id"], summary)
+        if job["status"] in FINISHED:
+            self._last_job_event.pop(job_id, None)
+
+    def _counts_changed(self, job_id: str) -> None:
+        """The job's counts moved: an event within ``JOB_EVENT_INTERVAL``, one for all
+        the changes until then."""
+        if job_id in self._due_job_events:
+            return
+        since = self.progress.clock() - self._last_job_event.get(job_id, 0.0)
+        wait = max(0.0, JOB_EVENT_INTERVAL - since)
+        self._due_job_events[job_id] = asyncio.create_task(
+            self._announce_later(job_id, wait), name=f"job-event-{job_id}")
+
+    async def _announce_later(self, job_id: str, wait: float) -> None:
+        await asyncio.sleep(wait)
+        with contextlib.suppress(IgbridgeError):  # the next event will carry the counts
+            await self._announce(job_id)
+        self._due_job_events.pop(job_id, None)
+
     # -- running ------------------------------------------------------------------------
 
     def _schedule(self, job_id: str) -> None:
@@ -320,7 +432,9 @@ class JobRunner:
                 source=job["source"], options=job["options"], attempt=attempt,
                 config=self.config, store=self.store, progress=self.progress, http=self.http,
                 state=dict(job["state"]),
+                items_changed=lambda: self._counts_changed(job_id),
             )
+            await self._announce(job_id)
             try:
                 message = await _timed(kind, context)
             except TransientError as exc:
@@ -364,6 +478,8 @@ class JobRunner:
         if self.progress.is_live(job["session_id"]):
             self.progress.finish(job["session_id"], status, message)
             await self.progress.flush()
+        await self._announce(job_id)  # after the terminal event: it carries the final bar
+        await self.progress.flush()
 
     async def _record_end(self, job_id: str, status: str, message: str) -> None:
         await self.store.write([(
@@ -391,7 +507,7 @@ class JobRunner:
         return job
 
     async def _public(self, job: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
-        counts = {state: 0 for state in ("imported", "skipped", "failed", "pending")}
+        counts = {**dict.fromkeys(db.COUNTED_STATES, 0), "total": len(items)}
         for item in items:
             counts[item["state"]] += 1
         try:
@@ -416,6 +532,35 @@ class JobRunner:
             "progress": progress,
             "timing": job["state"].get("timing"),
         }
+
+
+PUBLIC_ITEM_KEYS = ("source_id", "state", "reason", "wp_post_id", "post_url", "thumbnail_url",
+                    "caption_excerpt", "taken_at")
+
+
+def job_summary(
+    job: dict[str, Any], counts: dict[str, int], snapshot: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A job as the jobs list and its lifecycle events show it: no items, no options."""
+    progress = snapshot or {}
+    return {
+        "job_id": job["job_id"],
+        "session_id": job["session_id"],
+        "kind": job["kind"],
+        "source": job["source"],
+        "status": job["status"],
+        "counts": counts,
+        "created_at": iso(job["created_at"]),
+        "started_at": iso(job["started_at"]),
+        "finished_at": iso(job["finished_at"]),
+        "error": job["error"],
+        "progress": {
+            "percentage": progress.get("percentage", 0.0),
+            "phase": progress.get("phase"),
+            "done": progress.get("done", 0),
+            "total": progress.get("total", 0),
+        },
+    }
 
 
 async def _timed(kind: JobKind, context: JobContext) -> str:

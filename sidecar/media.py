@@ -21,9 +21,11 @@ from . import store as db
 from .config import Config
 from .errors import MediaError, SourceError, TransientError
 from .jobs import JobContext, backoff_delay
+from .phases import PhasePlan
 from .timing import waiting_on
 
 CHUNK = 256 * 1024
+CDN_FILE_GUESS_SECONDS = 0.1  # a first guess of one download; the job measures its own
 EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/png": "png",
@@ -237,6 +239,7 @@ async def run_cache_images(ctx: JobContext) -> str:
         urls = [u for u in urls if u in set(only)]
     if not urls:
         raise SourceError("no image URLs given")
+    ctx.plan([PhasePlan("Downloading media", "files", CDN_FILE_GUESS_SECONDS, len(urls))])
     cache = MediaCache(ctx.config, ctx.store, ctx.http)
     await ctx.add_items(urls)
     ledger = await ctx.items()

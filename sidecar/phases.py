@@ -30,6 +30,9 @@ RATE_TIME_CONSTANT = 10.0  # seconds; the shown rate follows roughly the last te
 RATE_MIN_INTERVAL = 0.25
 # Short of "complete", the bar stops here: 100 % is the job's end, not a phase's.
 MAX_RUNNING_PERCENT = 99.9
+# The unit of a phase that reports no count of its own (an Apify run, reading a ZIP):
+# one step, with no rate.
+UNCOUNTED = "steps"
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class PhasePlan:
     """What a job kind expects of one phase before it has measured anything."""
 
     name: str
-    unit: str  # what ``done``/``total`` count: "posts", "files", "MB", "steps"
+    unit: str  # what ``done``/``total`` count: "posts", "files", "MB"; or UNCOUNTED
     seconds_per_unit: float  # the first guess, replaced by the phase's own measurement
     total: float = 0.0  # 0 while unknown; a phase that counts nothing is one step
 
@@ -196,7 +199,7 @@ class PhaseTracker:
             if phase.name == name:
                 return phase
         # A phase nobody planned: it counts, with no guess of its cost beyond its time.
-        phase = PhaseState(name=name, unit="steps", cost=1.0)
+        phase = PhaseState(name=name, unit=UNCOUNTED, cost=1.0)
         self.phases.append(phase)
         return phase
 
@@ -232,7 +235,7 @@ class PhaseTracker:
 
     def rate(self) -> float | None:
         """The current phase's units per second; None for a phase that counts nothing."""
-        if self.current is None or self._state(self.current).total <= 0:
+        if self.current is None or self._state(self.current).unit == UNCOUNTED:
             return None
         rate = self._meter.rate
         return round(rate, 3) if rate is not None else None

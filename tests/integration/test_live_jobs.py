@@ -27,6 +27,17 @@ ITEM_KEYS = {"source_id", "state", "reason", "wp_post_id", "post_url", "thumbnai
 
 
 @pytest.fixture
+def sidecar(tmp_path: Path) -> Iterator[SidecarProcess]:
+    """Two downloads at a time: a job of a dozen slow files runs long enough to be seen."""
+    process = SidecarProcess(tmp_path / "data", env={"IGBRIDGE_DOWNLOAD_CONCURRENCY": "2"})
+    process.start()
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+@pytest.fixture
 def media() -> Iterator[MediaServer]:
     server = MediaServer().start()
     yield server
@@ -74,7 +85,7 @@ def statuses(frames: list[Frame]) -> list[str]:
 def test_a_star_token_minted_before_a_job_streams_its_lifecycle(
     sidecar: SidecarProcess, api: httpx.Client, media: MediaServer
 ) -> None:
-    urls = [media.add(f"/p{i}.jpg", jpeg(8 + i, 8), delay=0.05) for i in range(12)]
+    urls = [media.add(f"/p{i}.jpg", jpeg(8 + i, 8), delay=0.15) for i in range(12)]
     urls.append(media.url + "/missing.jpg")
     token = api.post("/api/stream-tokens", json={"sessions": ["*"], "ttl": 60}).json()["token"]
 
@@ -86,13 +97,15 @@ def test_a_star_token_minted_before_a_job_streams_its_lifecycle(
 
     assert statuses(frames) == ["queued", "running", "complete"]
     for frame in frames:
-        assert frame.data is not None and frame.id is not None
+        assert frame.data is not None
+        assert frame.id is not None
         assert set(frame.data) == {"type", "job"}
         assert set(frame.data["job"]) == JOB_KEYS
         assert set(frame.data["job"]["counts"]) == COUNT_KEYS
         assert set(frame.data["job"]["progress"]) == {"percentage", "phase", "done", "total"}
     first, last = frames[0].data, frames[-1].data
-    assert first is not None and last is not None
+    assert first is not None
+    assert last is not None
     assert first["job"]["counts"] == dict.fromkeys(COUNT_KEYS, 0)
     assert last["job"]["counts"] == {"pending": 0, "imported": 12, "already_imported": 0,
                                      "skipped": 0, "failed": 1, "total": 13}
@@ -106,7 +119,8 @@ def test_a_star_token_minted_before_a_job_streams_its_lifecycle(
     # sidecar's own clock (not a timing assertion of this test's).
     assert len(frames) < 13
     ids = [f.id for f in frames]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
 
 
 def test_job_events_replay_after_a_reconnect_and_a_kill_9(
@@ -196,7 +210,7 @@ def test_the_jobs_list_pages_newest_first_without_items(
     assert "cursor" in bad.json()["error"]["message"]
     assert api.get("/api/jobs", params={"limit": 0}).status_code == 422
     token = api.post("/api/stream-tokens", json={"sessions": ["*"]}).json()["token"]
-    assert httpx.get(f"{sidecar.url}/api/jobs", params={"token": token}).status_code == 401
+    assert httpx.get(f"{sidecar.url}/api/jobs", params={"token": token}).status_code == 403
 
 
 def test_a_jobs_items_page_in_order(
@@ -273,13 +287,20 @@ def test_one_bar_per_job_never_goes_back_across_a_kill_9(
         finally:
             sidecar.kill()
 
-    shown = [d["percentage"] for d in seen]
+    # Events in the order they were written; a reconnect's snapshot is the state as of
+    # the reconnect, sent before the replay of older events (a client keeps the higher).
+    events = [d for d in seen if d["type"] != "snapshot"]
+    shown = [d["percentage"] for d in events]
     assert shown == sorted(shown), shown
-    assert seen[-1]["type"] == "complete" and shown[-1] == 100.0
+    assert events[-1]["type"] == "complete"
+    assert shown[-1] == 100.0
+    reconnect = [d for d in seen if d["type"] == "snapshot"][-1]
+    assert reconnect["percentage"] >= seen[seen.index(reconnect) - 1]["percentage"]
     # Both phases moved the one bar, each with its own count beside it.
     scraping = [d for d in seen if d["phase"] == "Scraping via Apify"]
     downloading = [d for d in seen if d["phase"] == "Downloading media"]
-    assert scraping and downloading
+    assert scraping
+    assert downloading
     assert max(d["percentage"] for d in scraping) < min(
         d["percentage"] for d in downloading if d["done"] > 0)
     assert {d["total"] for d in downloading if d["type"] == "progress"} >= {10}

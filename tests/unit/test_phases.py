@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.progress.phases import PhasePlan, PhaseTracker
+from sidecar.phases import PhasePlan, PhaseTracker
 
 MEDIA, WORDPRESS = "Downloading media", "Importing into WordPress"
 
@@ -75,7 +75,8 @@ def test_a_phase_entered_with_work_already_done_is_not_a_burst_of_speed() -> Non
     tracker.observe(WORDPRESS, 150, 200, 10.0)
     tracker.observe(WORDPRESS, 151, 200, 10.5)
     tracker.observe(WORDPRESS, 155, 200, 12.5)
-    assert tracker.rate() is not None and tracker.rate() < 5.0
+    assert tracker.rate() is not None
+    assert tracker.rate() < 5.0
     assert tracker.phases[2].timed == 5
     assert tracker.phases[2].own_cost() == pytest.approx(2.5 / 5)
 
