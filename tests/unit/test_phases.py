@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.phases import PhasePlan, PhaseTracker
+from sidecar.progress.phases import PhasePlan, PhaseTracker
 
 MEDIA, WORDPRESS = "Downloading media", "Importing into WordPress"
 

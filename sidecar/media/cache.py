@@ -1,0 +1,168 @@
+"""The media cache: download with a size cap, sniff the real type, store by sha256.
+
+Instagram's CDN links expire and their extensions lie (WebP served as ``.jpg``),
+so the type always comes from the first bytes (``sniff.py``), and files are stored
+under their content hash: the same image fetched twice, or by two jobs, is kept once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..backends.sqlite import store as db
+from ..config import Config
+from ..errors import MediaError, TransientError
+from ..jobs.timing import waiting_on
+from .sniff import EXTENSIONS, describe_non_media, sniff_content_type
+
+CHUNK = 256 * 1024
+@dataclass(frozen=True)
+class CachedMedia:
+    sha256: str
+    path: Path
+    content_type: str
+    size: int
+    cached: bool  # True when it was already there and nothing was downloaded
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS.get(self.content_type, "bin")
+
+
+class MediaCache:
+    def __init__(self, config: Config, store: db.Store, http: httpx.AsyncClient):
+        self.config = config
+        self.store = store
+        self.http = http
+        self.root = config.media_dir
+
+    def path_for(self, sha256: str, content_type: str) -> Path:
+        return self.root / sha256[:2] / f"{sha256}.{EXTENSIONS.get(content_type, 'bin')}"
+
+    async def lookup_url(self, url: str) -> CachedMedia | None:
+        row = await db.fetch_media_by_url(self.store.reader, url)
+        if row is not None and await _exists(row["path"]):
+            return CachedMedia(row["sha256"], Path(row["path"]), row["content_type"],
+                               int(row["size"]), cached=True)
+        return None
+
+    async def fetch(self, url: str) -> CachedMedia:
+        """Download ``url`` into the cache (or find it there)."""
+        found = await self.lookup_url(url)
+        if found is not None:
+            return found
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            with waiting_on("downloads"):
+                return await self._download(url)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"timed out downloading {_short(url)}") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"could not download {_short(url)}: {exc}") from exc
+
+    async def _download(self, url: str) -> CachedMedia:
+        limit = self.config.media_max_bytes
+        async with self.http.stream("GET", url, follow_redirects=True) as response:
+            if response.status_code >= 500 or response.status_code == 429:
+                raise TransientError(f"HTTP {response.status_code} from {_short(url)}")
+            if response.status_code >= 400:
+                raise MediaError(f"HTTP {response.status_code} from {_short(url)}")
+            declared = int(response.headers.get("content-length") or 0)
+            if declared > limit:
+                raise MediaError(f"{_short(url)} is {_mb(declared)}, over the "
+                                 f"{_mb(limit)} limit")
+            return await self._store_stream(url, response, limit)
+
+    def keep(self, data: bytes, label: str = "") -> CachedMedia:
+        """Sniff, hash and write ``data`` unless the cache has it (blocking: call it from a
+        worker thread). The cache is content-addressed: the same bytes have one path."""
+        content_type = sniff_content_type(data[:64])
+        if content_type is None:
+            raise MediaError((f"{label} is " if label else "") + describe_non_media(data, ""))
+        sha256 = hashlib.sha256(data).hexdigest()
+        path = self.path_for(sha256, content_type)
+        if path.exists():
+            return CachedMedia(sha256, path, content_type, len(data), cached=True)
+        _write_atomically(path, data)
+        return CachedMedia(sha256, path, content_type, len(data), cached=False)
+
+    async def record(self, kept: list[tuple[CachedMedia, str | None]]) -> None:
+        """Note cached files (and the URLs they came from) in one transaction."""
+        if kept:
+            await db.record_media(self.store, [
+                (m.sha256, str(m.path), m.content_type, m.size, url) for m, url in kept])
+
+    async def _store_stream(
+        self, url: str, response: httpx.Response, limit: int
+    ) -> CachedMedia:
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".part-")
+        tmp = Path(tmp_name)
+        digest = hashlib.sha256()
+        size = 0
+        head = b""
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                async for chunk in response.aiter_bytes(CHUNK):
+                    if not head:
+                        head = chunk[:64]
+                        if sniff_content_type(head) is None:
+                            declared_type = response.headers.get("content-type", "")
+                            raise MediaError(
+                                f"{_short(url)} is {describe_non_media(chunk, declared_type)}"
+                            )
+                    size += len(chunk)
+                    if size > limit:
+                        raise MediaError(f"{_short(url)} is over the {_mb(limit)} limit")
+                    await asyncio.to_thread(_write_and_hash, handle, digest, chunk)
+            if size == 0:
+                raise MediaError(f"{_short(url)} answered an empty body")
+            content_type = sniff_content_type(head)
+            assert content_type is not None
+            sha256 = digest.hexdigest()
+            path = self.path_for(sha256, content_type)
+            await asyncio.to_thread(_move_into_place, tmp, path)
+        finally:
+            await asyncio.to_thread(tmp.unlink, missing_ok=True)
+        stored = CachedMedia(sha256, path, content_type, size, cached=False)
+        await self.record([(stored, url)])
+        return stored
+
+
+def _write_and_hash(handle: Any, digest: Any, chunk: bytes) -> None:
+    handle.write(chunk)
+    digest.update(chunk)
+
+
+async def _exists(path: str) -> bool:
+    return await asyncio.to_thread(Path(path).exists)
+
+
+def _move_into_place(tmp: Path, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.replace(path)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    Path(tmp).replace(path)
+
+
+def _short(url: str) -> str:
+    """A URL fit for a message: signed query strings are long and secret-ish."""
+    base = url.split("?", 1)[0]
+    return base if len(base) <= 120 else base[:117] + "…"
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MB"

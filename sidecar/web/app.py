@@ -1,0 +1,222 @@
+"""The app factory: resources opened in start-up, closed in shut-down; errors mapped once."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+from typing import IO, Any
+
+import httpx
+from pydantic import ValidationError
+from quart import Quart, Request, Response, g, request
+from quart_schema import QuartSchema, RequestSchemaValidationError
+from quart_schema.validation import QuerystringValidationError
+from werkzeug.exceptions import HTTPException
+
+from .. import __version__
+from ..backends.sqlite.store import Store
+from ..config import Config, ensure_secret
+from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
+from ..jobs.kinds import default_kinds
+from ..jobs.runner import JobRunner
+from ..progress.engine import ProgressEngine
+from .auth import authenticate, origin_allowed
+from .routes import health, jobs, sessions, streams, tokens
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+COMPACTION_INTERVAL_SECONDS = 3600.0
+
+
+class JsonSafeRequest(Request):
+    """A body that is not UTF-8, or nested absurdly deep, is the client's fault: 400."""
+
+    async def get_json(
+        self, force: bool = False, silent: bool = False, cache: bool = True
+    ) -> Any:
+        try:
+            return await super().get_json(force=force, silent=silent, cache=cache)
+        except (UnicodeDecodeError, RecursionError):
+            raise BadRequest(
+                "the request body is not valid JSON (not UTF-8, or nested too deeply)"
+            ) from None
+
+
+def lock_data_dir(config: Config) -> IO[str]:
+    """One sidecar per data dir: a second one would corrupt the id sequence."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (config.data_dir / "sidecar.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(
+            f"another igbridge sidecar is already using {config.data_dir}"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
+    """The app; ``lock_file`` is the data dir's lock when the caller already holds it."""
+    config = ensure_secret(config)
+    app = Quart("sidecar")
+    app.request_class = JsonSafeRequest
+    app.config["QUART_SCHEMA_CONVERT_CASING"] = False
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    QuartSchema(
+        app,
+        openapi_path="/openapi.json",
+        swagger_ui_path=None,
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        info={"title": "igbridge sidecar", "version": __version__},
+        security_schemes={
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "token": {"type": "apiKey", "in_": "query", "name": "token"},
+        },
+        security=[{"bearer": []}],
+    )
+    app.extensions["igbridge_config"] = config
+
+    for routes in (health, sessions, streams, jobs, tokens):
+        app.register_blueprint(routes.blueprint)
+
+    @app.before_serving
+    async def open_resources() -> None:
+        lock = lock_file or lock_data_dir(config)
+        store = await Store.open(config.db_path)
+        progress = ProgressEngine(store)
+        await progress.start()
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            headers={"User-Agent": f"igbridge/{__version__}"},
+            limits=httpx.Limits(max_connections=32),
+        )
+        runner = JobRunner(config, store, progress, http, default_kinds())
+        found = Services(config, store, progress, runner, http, lock)
+        app.extensions["igbridge"] = found
+        await runner.start()
+        found.background.append(asyncio.create_task(_compact_periodically(found)))
+
+    @app.after_serving
+    async def close_resources() -> None:
+        found: Services | None = app.extensions.get("igbridge")
+        if found is None:
+            return
+        found.end_streams()
+        for task in found.background:
+            task.cancel()
+        await found.runner.stop()
+        await found.progress.close()
+        await found.http.aclose()
+        await found.store.close()
+        found.lock_file.close()
+
+    @app.before_request
+    async def check_origin_and_credentials() -> Response | None:
+        origin = request.headers.get("Origin")
+        if origin and not _origin_ok(origin, config):
+            raise Forbidden(f"origin {origin} is not allowed (IGBRIDGE_ALLOWED_ORIGINS)")
+        if request.method == "OPTIONS":
+            return Response("", status=204)
+        if request.path.startswith("/api/"):
+            # Before any body is read or validated: a stranger learns nothing, not
+            # even what a valid body looks like. Reads may use a stream token.
+            g.igbridge_credential = authenticate(
+                config.secret, dict(request.headers), request.args.get("token"),
+                allow_token=request.method == "GET",
+            )
+        return None
+
+    @app.after_request
+    async def add_cors(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if origin and _origin_ok(origin, config):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            # EventSource(url, {withCredentials: true}) needs this, with the exact origin.
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+            response.headers["Access-Control-Expose-Headers"] = "Content-Type"
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = (
+                    "Authorization, Content-Type, Last-Event-ID"
+                )
+                response.headers["Access-Control-Max-Age"] = "600"
+        response.headers.add("Vary", "Origin")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(IgbridgeError)
+    async def igbridge_error(error: IgbridgeError) -> tuple[dict[str, Any], int]:
+        return error.to_json(), error.status
+
+    @app.errorhandler(RequestSchemaValidationError)
+    async def body_invalid(error: RequestSchemaValidationError) -> tuple[dict[str, Any], int]:
+        return _error("validation_error", _describe(error.validation_error)), 422
+
+    @app.errorhandler(QuerystringValidationError)
+    async def query_invalid(error: QuerystringValidationError) -> tuple[dict[str, Any], int]:
+        return _error("validation_error", _describe(error.validation_error)), 422
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> tuple[dict[str, Any], int]:
+        status = error.code or 500
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+                 413: "too_large", 415: "unsupported_media_type"}
+        message = {
+            400: "the request body is not valid JSON",
+            404: f"no route {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: "the request body is too large",
+        }.get(status, error.description or error.name)
+        return _error(codes.get(status, "http_error"), message), status
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> tuple[dict[str, Any], int]:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error("internal_error", "internal error; see the sidecar log"), 500
+
+    return app
+
+
+def _origin_ok(origin: str, config: Config) -> bool:
+    own = [config.public_url] if config.public_url else []
+    return origin_allowed(origin, [*config.allowed_origins, *own])
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        parts = []
+        for item in error.errors()[:5]:
+            where = ".".join(str(p) for p in item["loc"]) or "body"
+            parts.append(f"{where}: {item['msg']}")
+        return "; ".join(parts)
+    if isinstance(error, TypeError):
+        return "the request body must be a JSON object"
+    return str(error) or "invalid request"
+
+
+async def _compact_periodically(found: Services) -> None:
+    """Retention compaction at start-up and hourly, in the background: a large database
+    takes seconds to compact, and the sidecar serves meanwhile."""
+    while True:
+        try:
+            count = await found.progress.compact(found.config.retention_days)
+        except IgbridgeError as exc:
+            log.warning("retention compaction failed: %s", exc.message)
+        else:
+            if count:
+                log.info("compacted %d finished session(s)", count)
+        await asyncio.sleep(COMPACTION_INTERVAL_SECONDS)

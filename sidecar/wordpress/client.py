@@ -1,0 +1,608 @@
+"""The WordPress REST client: media, posts, tags and lookup by Instagram source id.
+
+HTTP Basic with a user name and an application password. Passing faults (5xx, 429,
+timeouts, dropped connections) are retried with jittered exponential backoff and then
+reported as ``TransientError``; refusals become ``WordPressAuthError`` (401/403) or
+``WordPressError`` carrying WordPress's own ``code`` and ``message``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import http.cookiejar
+import random
+import re
+import ssl
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from email.utils import parsedate_to_datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from ..config import Config
+from ..errors import (
+    ConfigError,
+    IgbridgeError,
+    TransientError,
+    WordPressAuthError,
+    WordPressError,
+)
+from ..jobs.timing import waiting_on
+
+SOURCE_ID_META = "_igbridge_source_id"
+SOURCE_ID_QUERY_ARG = "igbridge_source_id"
+# WordPress's default cap on the requests in one /batch/v1 call (rest_get_max_batch_size).
+BATCH_LIMIT = 25
+LOOKUP_PAGE = 100
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Reads and small writes answer in well under a second here; an upload of a large
+# image makes WordPress render seven sizes, which takes seconds (WORDPRESS.md).
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+UPLOAD_TIMEOUT = httpx.Timeout(300.0, connect=5.0)
+# Kept-alive connections are dropped a second before Apache's default KeepAliveTimeout
+# (5 s) would close them under us; nginx keeps them longer, php -S not at all. The
+# import sends at most `concurrency` (default 4, at most 16) requests at once.
+WORDPRESS_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16,
+                                keepalive_expiry=4.0)
+
+Json = dict[str, Any]
+# One answer of a batch: the object WordPress answered, or the error that refused it.
+Answer = Json | IgbridgeError
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """WordPress answers an application password without cookies, so the client keeps
+    none: searching every answer's headers for them cost a tenth of a request's CPU."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Loading the CA bundle costs about 40 ms of CPU: once per process, not per job."""
+    return httpx.create_ssl_context()
+
+
+def wordpress_http_client(auth: httpx.Auth | None = None, *,
+                          timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+                          verify: ssl.SSLContext | None = None,
+                          transport: httpx.AsyncBaseTransport | None = None,
+                          ) -> httpx.AsyncClient:
+    """httpx's own transport (it follows HTTP(S)_PROXY too), with keep-alive limits for
+    WordPress, no cookie jar and no redirects: a redirected POST would turn into a GET."""
+    return httpx.AsyncClient(
+        auth=auth,
+        timeout=timeout,
+        verify=verify or _tls_context(),
+        limits=WORDPRESS_LIMITS,
+        transport=transport,
+        cookies=_NoCookies(),
+        follow_redirects=False,
+        headers={"User-Agent": _user_agent(), "Accept": "application/json"},
+    )
+
+
+def _user_agent() -> str:
+    try:
+        return f"igbridge/{version('igbridge')}"
+    except PackageNotFoundError:
+        return "igbridge"
+
+
+class WordPressRefusal(WordPressError):
+    """WordPress answered with an error: its own ``code`` and ``data`` are kept.
+
+    ``wp_code`` is WordPress's code (``term_exists``, ``rest_forbidden``, ...), ``wp_data``
+    its ``data`` object and ``http_status`` the HTTP status it answered with.
+    """
+
+    def __init__(self, message: str, *, wp_code: str, wp_data: dict[str, Any],
+                 http_status: int) -> None:
+        super().__init__(message)
+        self.wp_code = wp_code
+        self.wp_data = wp_data
+        self.http_status = http_status
+
+
+class WordPressAuthRefusal(WordPressAuthError, WordPressRefusal):
+    """401 or 403: the application password was refused or the user lacks rights."""
+
+
+class WordPressClient:
+    """One site, one user. Use as ``async with WordPressClient(...) as wp``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        app_password: str,
+        *,
+        attempts: int = 4,
+        backoff_base_seconds: float = 0.5,
+        backoff_max_seconds: float = 10.0,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        upload_timeout: httpx.Timeout = UPLOAD_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"the WordPress URL must start with http:// or https://, "
+                              f"got {base_url!r}")
+        if not user or not app_password:
+            raise ConfigError("a WordPress user and application password are both needed "
+                              "(IGBRIDGE_WP_USER, IGBRIDGE_WP_APP_PASSWORD)")
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {attempts}")
+        self.site_url = base_url.rstrip("/").removesuffix("/wp-json")
+        self.api_root = f"{self.site_url}/wp-json"
+        self.user = user
+        self.attempts = attempts
+        self.backoff_base_seconds = backoff_base_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self.upload_timeout = upload_timeout
+        self._tag_ids: dict[str, int] = {}
+        self._http = wordpress_http_client(
+            httpx.BasicAuth(user, app_password), timeout=timeout, transport=transport)
+
+    @classmethod
+    def from_config(cls, config: Config, **options: Any) -> WordPressClient:
+        """A client for ``IGBRIDGE_WP_URL`` with the configured user and retry policy."""
+        if not config.wp_url:
+            raise ConfigError("IGBRIDGE_WP_URL is not set: the sidecar does not know "
+                              "which WordPress to write to")
+        options.setdefault("attempts", config.job_attempts)
+        options.setdefault("backoff_base_seconds", config.backoff_base_seconds)
+        return cls(config.wp_url, config.wp_user, config.wp_app_password, **options)
+
+    async def __aenter__(self) -> WordPressClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------ users
+
+    async def whoami(self) -> Json:
+        """The authenticated user (``context=edit``: includes roles and capabilities)."""
+        return await self._object("GET", "/wp/v2/users/me", params={"context": "edit"},
+                                action="read the current user")
+
+    # ------------------------------------------------------------ media
+
+    async def upload_media(self, data: bytes, *, filename: str, content_type: str,
+                           alt_text: str | None = None, parent: int | None = None,
+                           answer: str | None = None) -> Json:
+        """Upload bytes as a new attachment; ``content_type`` is the sniffed, real type.
+
+        ``alt_text`` and ``parent`` ride along as query parameters (the body is the raw
+        file), which saves the second request to set them, about 45 ms per file here.
+        ``answer`` names the fields wanted back (``_fields``): less for WordPress to build
+        and for us to parse than a full attachment with every image size.
+        """
+        if not data:
+            raise WordPressError(f"refusing to upload {filename!r}: the file is empty",
+                                 status=422)
+        if "/" not in content_type:
+            raise WordPressError(f"refusing to upload {filename!r}: {content_type!r} is not a "
+                                 "media type such as image/jpeg", status=422)
+        safe_name = _header_safe_filename(filename)
+        return await self._object(
+            "POST", "/wp/v2/media", content=data, params=_without_none(
+                {"alt_text": alt_text, "post": parent, "_fields": answer}),
+            headers={"Content-Type": content_type,
+                     "Content-Disposition": f'attachment; filename="{safe_name}"'},
+            request_timeout=self.upload_timeout, action=f"upload {safe_name}",
+        )
+
+    async def update_media(self, media_id: int, **fields: Any) -> Json:
+        """Set ``alt_text``, ``caption``, ``post`` (the parent) and other attachment fields."""
+        return await self._object("POST", f"/wp/v2/media/{media_id}", json=fields,
+                                action=f"update media {media_id}")
+
+    # ------------------------------------------------------------ posts
+
+    async def create_post(self, *, answer: str | None = None, **fields: Any) -> Json:
+        """Create a post (a draft unless ``status`` says otherwise).
+
+        When ``meta`` names the source id, a retry first looks the post up: a create that
+        timed out may well have succeeded, and a second one would be a duplicate.
+        """
+        fields.setdefault("status", "draft")
+        source_id = (fields.get("meta") or {}).get(SOURCE_ID_META)
+
+        async def created_meanwhile() -> Json | None:
+            if not source_id:
+                return None
+            try:
+                return await self.find_post_by_source_id(source_id)
+            except TransientError:
+                return None  # still unreachable: the next attempt will tell
+
+        return await self._object("POST", "/wp/v2/posts", json=fields, action="create a post",
+                                recover=created_meanwhile,
+                                params=_without_none({"_fields": answer}))
+
+    async def update_post(self, post_id: int, *, answer: str | None = None,
+                          **fields: Any) -> Json:
+        return await self._object("POST", f"/wp/v2/posts/{post_id}", json=fields,
+                                action=f"update post {post_id}",
+                                params=_without_none({"_fields": answer}))
+
+    async def get_post(self, post_id: int) -> Json:
+        """One post in any status, with ``content.raw`` and ``meta``."""
+        return await self._object("GET", f"/wp/v2/posts/{post_id}", params={"context": "edit"},
+                                action=f"read post {post_id}")
+
+    async def find_post_by_source_id(self, source_id: str) -> Json | None:
+        """The post imported from ``source_id`` in any status (drafts too), or None."""
+        if not source_id:
+            raise ValueError("source_id must not be empty")
+        return (await self.find_posts_by_source_ids([source_id])).get(source_id)
+
+    async def find_posts_by_source_ids(self, source_ids: Sequence[str]) -> dict[str, Json]:
+        """The posts imported from ``source_ids``, any status, in one request per 100.
+
+        Each source id maps to its oldest post (``id``, ``status``, ``link``, ``meta``).
+        Relies on the igbridge plugin's ``igbridge_source_id`` query argument. WordPress
+        ignores query arguments it does not know, so without the plugin this would list
+        every post: each answer is checked against its meta before it is trusted.
+        """
+        wanted = list(dict.fromkeys(source_ids))
+        if not all(wanted):
+            raise ValueError("a source id must not be empty")
+        found: dict[str, Json] = {}
+        for first in range(0, len(wanted), BATCH_LIMIT):
+            chunk = wanted[first:first + BATCH_LIMIT]
+            # One id goes as a plain value, which every version of the plugin understands.
+            ids: str | list[str] = chunk[0] if len(chunk) == 1 else chunk
+            page = 1
+            while True:
+                try:
+                    answer = await self._request(
+                        "GET", "/wp/v2/posts",
+                        params={SOURCE_ID_QUERY_ARG + ("[]" if isinstance(ids, list) else ""):
+                                ids, "status": "any", "context": "edit",
+                                "_fields": "id,status,link,meta", "orderby": "id",
+                                "order": "asc", "per_page": LOOKUP_PAGE, "page": page},
+                        action=(f"look up the post of {chunk[0]}" if len(chunk) == 1
+                                else f"look up the posts of {len(chunk)} source ids"),
+                    )
+                except WordPressRefusal as refusal:
+                    if refusal.wp_code == "rest_post_invalid_page_number":
+                        break  # the last page was exactly full
+                    if SOURCE_ID_QUERY_ARG in (refusal.wp_data.get("params") or {}):
+                        raise WordPressError(
+                            f"the igbridge plugin on {self.site_url} is older than this "
+                            "sidecar (it looks up one source id at a time): update it",
+                            code="wordpress_plugin_outdated") from refusal
+                    raise
+                if not isinstance(answer, list):
+                    raise WordPressError(f"WordPress answered the post lookup with "
+                                         f"{type(answer).__name__} instead of a list")
+                for post in answer:
+                    source_id = _source_id_of(post)
+                    if source_id not in chunk:
+                        raise WordPressError(
+                            f"WordPress ignored the {SOURCE_ID_QUERY_ARG} filter (it listed "
+                            "posts of other sources): is the igbridge plugin active on the "
+                            "site?", code="wordpress_plugin_missing")
+                    found.setdefault(source_id, post)
+                if len(answer) < LOOKUP_PAGE:
+                    break
+                page += 1
+        return found
+
+    async def create_posts(self, posts: Sequence[Json], *,
+                           answer: str | None = None) -> list[Answer]:
+        """Create several posts (drafts unless ``status`` says otherwise), in one request.
+
+        One answer per post, in order: the post (the ``answer`` fields) or the error that
+        refused it. A retry after an attempt that may have gone through looks the posts up
+        by their source ids first, so none is created twice.
+        """
+        if len(posts) == 1:  # a batch of one costs WordPress more than the plain route
+            return _made_already([await _answer_of(self.create_post(answer=answer, **posts[0]))])
+        bodies = [{**post, "status": post.get("status", "draft")} for post in posts]
+        source_ids = [str((post.get("meta") or {}).get(SOURCE_ID_META) or "") for post in bodies]
+
+        async def created_meanwhile() -> list[Answer] | None:
+            if not all(source_ids):
+                return None
+            try:
+                found = await self.find_posts_by_source_ids(source_ids)
+            except TransientError:
+                return None  # still unreachable: the next attempt will tell
+            if not found:
+                return None
+            return [found.get(sid) or TransientError(
+                        f"WordPress at {self.site_url} dropped the request that created the "
+                        f"post of {sid}, and the post is not there") for sid in source_ids]
+
+        return _made_already(await self._batch(
+            [("POST", "/wp/v2/posts", body, f"create the post of {sid or 'a post'}")
+             for body, sid in zip(bodies, source_ids, strict=True)],
+            answer=answer, action=f"create {len(bodies)} posts", recover=created_meanwhile))
+
+    async def update_posts(self, updates: Sequence[tuple[int, Json]], *,
+                           answer: str | None = None) -> list[Answer]:
+        """Update several posts in one request; one answer per post, in order."""
+        if len(updates) == 1:
+            post_id, fields = updates[0]
+            return [await _answer_of(self.update_post(post_id, answer=answer, **fields))]
+        return await self._batch(
+            [("POST", f"/wp/v2/posts/{post_id}", fields, f"update post {post_id}")
+             for post_id, fields in updates],
+            answer=answer, action=f"update {len(updates)} posts")
+
+    async def _batch(
+        self, calls: Sequence[tuple[str, str, Json, str]], *, answer: str | None, action: str,
+        recover: Callable[[], Awaitable[list[Answer] | None]] | None = None,
+    ) -> list[Answer]:
+        """Several write requests in one ``/batch/v1`` call (WordPress 5.6+): one PHP start-up
+        and one round trip instead of one each. Each call is ``(method, path, body, what)``."""
+        if not 1 <= len(calls) <= BATCH_LIMIT:
+            raise ValueError(f"a batch holds 1 to {BATCH_LIMIT} requests, got {len(calls)}")
+        fields = f"?_fields={answer}" if answer else ""
+        requests = [{"method": method, "path": path + fields, "body": body}
+                    for method, path, body, _what in calls]
+        try:
+            reply = await self._request(
+                "POST", "/batch/v1", json={"validation": "normal", "requests": requests},
+                action=action, recover=recover)
+        except WordPressRefusal as refusal:
+            if refusal.wp_code == "rest_no_route":
+                raise WordPressError(
+                    f"WordPress at {self.site_url} has no batch endpoint (/wp-json/batch/v1): "
+                    "the import needs WordPress 5.6 or later", code="wordpress_too_old",
+                ) from refusal
+            raise
+        if isinstance(reply, list):  # recovered: what an earlier attempt had done
+            return reply
+        responses = reply.get("responses") if isinstance(reply, dict) else None
+        if not isinstance(responses, list) or len(responses) != len(calls):
+            raise WordPressError(f"WordPress answered the batch to {action} without one "
+                                 f"answer per request ({len(calls)} sent)")
+        answers: list[Answer] = []
+        for (_method, _path, _body, what), response in zip(calls, responses, strict=True):
+            status = int(response.get("status") or 0) if isinstance(response, dict) else 0
+            body = response.get("body") if isinstance(response, dict) else None
+            if 200 <= status < 300 and isinstance(body, dict):
+                answers.append(body)
+            elif status in RETRYABLE_STATUSES:
+                answers.append(TransientError(f"WordPress at {self.site_url} did not {what}: "
+                                              f"HTTP {status}"))
+            else:
+                answers.append(self._refusal(status, body, what))
+        return answers
+
+    # ------------------------------------------------------------ tags
+
+    async def ensure_tag(self, name: str) -> int:
+        """The id of the tag called ``name`` (any case), created when missing."""
+        clean = name.strip()
+        if not clean:
+            raise ValueError("a tag name must not be empty")
+        key = clean.casefold()
+        if key in self._tag_ids:
+            return self._tag_ids[key]
+        try:
+            tag = await self._object("POST", "/wp/v2/tags", json={"name": clean},
+                                   action=f"create the tag {clean!r}")
+            tag_id = int(tag["id"])
+        except WordPressRefusal as error:
+            # WordPress compares names without regard to case and names the existing term.
+            if error.wp_code != "term_exists" or "term_id" not in error.wp_data:
+                raise
+            tag_id = int(error.wp_data["term_id"])
+        self._tag_ids[key] = tag_id
+        return tag_id
+
+    # ------------------------------------------------------------ transport
+
+    async def _object(self, method: str, path: str, **options: Any) -> Json:
+        """``_request`` for endpoints that answer one JSON object."""
+        body = await self._request(method, path, **options)
+        if not isinstance(body, dict):
+            raise WordPressError(f"WordPress answered {path} with {type(body).__name__} "
+                                 "instead of a JSON object")
+        return body
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        request_timeout: httpx.Timeout | None = None,
+        recover: Callable[[], Awaitable[Any]] | None = None,
+    ) -> Any:
+        """Send one request with retries; return the decoded JSON of a 2xx answer."""
+        # The query goes into the URL here, once: httpx would parse the URL, merge the
+        # parameters and parse it again on every attempt.
+        url = self.api_root + path + (f"?{_query(params)}" if params else "")
+        last_fault = "no answer"
+        maybe_applied = False  # did WordPress perhaps act on the last attempt?
+        for attempt in range(1, self.attempts + 1):
+            if maybe_applied and recover is not None:
+                recovered = await recover()
+                if recovered is not None:
+                    return recovered
+            retry_after: float | None = None
+            try:
+                with waiting_on("wordpress"):
+                    response = await self._http.request(
+                        method, url, json=json, content=content,
+                        headers=headers,
+                        timeout=(request_timeout if request_timeout is not None
+                                 else httpx.USE_CLIENT_DEFAULT),
+                    )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                last_fault = f"could not connect ({type(error).__name__}: {error})"
+                maybe_applied = False
+            except httpx.TimeoutException as error:
+                last_fault = f"timed out ({type(error).__name__})"
+                maybe_applied = True
+            except httpx.TransportError as error:
+                last_fault = f"connection failed ({type(error).__name__}: {error})"
+                maybe_applied = True
+            else:
+                if response.status_code not in RETRYABLE_STATUSES:
+                    return self._decode(response, action)
+                last_fault = f"HTTP {response.status_code} {response.reason_phrase}"
+                retry_after = _retry_after_seconds(response)
+                maybe_applied = response.status_code != 429
+            if attempt < self.attempts:
+                with waiting_on("wordpress"):  # for WordPress to recover
+                    await asyncio.sleep(self._backoff(attempt, retry_after))
+        raise TransientError(
+            f"WordPress at {self.site_url} did not {action} after {self.attempts} attempts; "
+            f"last: {last_fault}"
+        )
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        delay = self.backoff_base_seconds * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.5)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return min(delay, self.backoff_max_seconds)
+
+    def _decode(self, response: httpx.Response, action: str) -> Any:
+        status = response.status_code
+        body = _json_body(response)
+        if 200 <= status < 300:
+            if body is _NOT_JSON:
+                raise WordPressError(
+                    f"WordPress at {self.site_url} answered {response.request.url.path} with "
+                    f"{response.headers.get('content-type', 'no content type')} instead of JSON: "
+                    "the REST API is not at /wp-json/ (plain permalinks? choose another "
+                    "structure under Settings → Permalinks)",
+                    code="wordpress_not_json",
+                )
+            return body
+        if 300 <= status < 400:
+            wp_code, _message, wp_data = _wp_error_fields(body)
+            raise WordPressRefusal(
+                f"WordPress at {self.site_url} redirected {action} to "
+                f"{response.headers.get('location', '?')}: set IGBRIDGE_WP_URL to the "
+                "site's real address",
+                wp_code=wp_code, wp_data=wp_data, http_status=status,
+            )
+        raise self._refusal(status, body, action)
+
+    def _refusal(self, status: int, body: Any, action: str) -> WordPressRefusal:
+        """What a WordPress error answer means, as the exception to raise or record."""
+        wp_code, wp_message, wp_data = _wp_error_fields(body)
+        if status == 401:
+            return WordPressAuthRefusal(
+                f"WordPress at {self.site_url} refused the application password for user "
+                f"{self.user!r} (wrong or revoked): create a new one under Users → Profile → "
+                f"Application Passwords [{wp_code or 'HTTP 401'}]",
+                wp_code=wp_code, wp_data=wp_data, http_status=status,
+            )
+        if status == 403:
+            return WordPressAuthRefusal(
+                f"WordPress user {self.user!r} lacks the rights to {action}: "
+                f"{wp_message or 'forbidden'} [{wp_code or 'HTTP 403'}]",
+                wp_code=wp_code, wp_data=wp_data, http_status=status,
+            )
+        detail = wp_message or (f"HTTP {status} without a WordPress error body"
+                                if body is _NOT_JSON else f"HTTP {status}")
+        return WordPressRefusal(
+            f"WordPress refused to {action}: {detail} [{wp_code or f'HTTP {status}'}]",
+            wp_code=wp_code, wp_data=wp_data, http_status=status,
+        )
+
+
+_NOT_JSON: Any = object()
+
+
+def _made_already(answers: list[Answer]) -> list[Answer]:
+    """The plugin refuses a second post for a source id (409 ``igbridge_source_exists``,
+    naming the post): a create sent again after its answer was lost. That post is the
+    answer."""
+    return [{"id": int(a.wp_data["post_id"])}
+            if isinstance(a, WordPressRefusal) and a.wp_code == "igbridge_source_exists"
+            and str(a.wp_data.get("post_id", "")).isdigit() else a for a in answers]
+
+
+async def _answer_of(call: Awaitable[Json]) -> Answer:
+    """A single request's answer as a batch answer: refusals are returned, not raised;
+    a refused password or missing rights still stop everything."""
+    try:
+        return await call
+    except WordPressAuthError:
+        raise
+    except WordPressRefusal as refusal:
+        return refusal
+
+
+def _json_body(response: httpx.Response) -> Any:
+    if "json" not in response.headers.get("content-type", ""):
+        return _NOT_JSON
+    try:
+        return response.json()
+    except ValueError:
+        return _NOT_JSON
+
+
+def _wp_error_fields(body: Any) -> tuple[str, str, dict[str, Any]]:
+    """WordPress's REST error: ``{"code", "message", "data": {"status", ...}}``."""
+    if not isinstance(body, dict):
+        return "", "", {}
+    data = body.get("data")
+    return (str(body.get("code") or ""), str(body.get("message") or ""),
+            data if isinstance(data, dict) else {})
+
+
+def _source_id_of(post: Any) -> str | None:
+    meta = post.get("meta") if isinstance(post, dict) else None
+    value = meta.get(SOURCE_ID_META) if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _retry_after_seconds(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    date = response.headers.get("date")
+    now = parsedate_to_datetime(date) if date else None
+    return max(0.0, (when - now).total_seconds()) if now else None
+
+
+def _query(params: Mapping[str, Any]) -> str:
+    """``params`` as a query string, encoded as httpx would: lists repeat their key."""
+    def text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else str(value)
+
+    return urlencode([(key, text(item)) for key, value in params.items()
+                      for item in (value if isinstance(value, (list, tuple)) else [value])])
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _header_safe_filename(filename: str) -> str:
+    """ASCII without quotes or path parts: it goes into a header; WordPress renames anyway."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.")
+    return safe or "upload"
