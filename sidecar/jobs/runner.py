@@ -214,7 +214,7 @@ class JobRunner:
 
     # -- lifecycle events -----------------------------------------------------------------
 
-    async def _announce(self, job_id: str) -> None:
+    async def _announce(self, job_id: str, *, final: dict[str, Any] | None = None) -> None:
         """A job lifecycle event now (created, or its status changed)."""
         due = self._due_job_events.pop(job_id, None)
         if due is not None and due is not asyncio.current_task():
@@ -223,10 +223,17 @@ class JobRunner:
         if job is None:
             return
         [summary] = await self._summaries([job])
-        self._last_job_event[job_id] = self.progress.clock()
-        self.progress.publish_job(job["session_id"], summary)
-        if job["status"] in FINISHED_JOB_STATUSES:
-            self._last_job_event.pop(job_id, None)
+        self._publish_job(summary, final)
+
+    def _publish_job(self, summary: dict[str, Any], final: dict[str, Any] | None) -> None:
+        """``final``: the job's terminal snapshot, queued just before in this same step
+        of the event loop, so both go into one commit: no crash can keep one of them."""
+        if final is not None:
+            summary["progress"] = progress_view(final)
+        self._last_job_event[summary["job_id"]] = self.progress.clock()
+        self.progress.publish_job(summary["session_id"], summary)
+        if summary["status"] in FINISHED_JOB_STATUSES:
+            self._last_job_event.pop(summary["job_id"], None)
 
     def _counts_changed(self, job_id: str) -> None:
         """The job's counts moved: an event within ``JOB_EVENT_INTERVAL``, one for all
@@ -317,10 +324,14 @@ class JobRunner:
         always finds the job row ended too (start-up mends a crash between the two)."""
         job = await self._require(job_id)
         await self._record_end(job_id, status, message)
+        due = self._due_job_events.pop(job_id, None)
+        if due is not None:
+            due.cancel()
+        [summary] = await self._summaries([await self._require(job_id)])
+        final = None
         if self.progress.is_live(job["session_id"]):
-            self.progress.finish(job["session_id"], status, message)
-            await self.progress.flush()
-        await self._announce(job_id)  # after the terminal event: it carries the final bar
+            final = self.progress.finish(job["session_id"], status, message)
+        self._publish_job(summary, final)  # no await since finish(): one commit for both
         await self.progress.flush()
 
     async def _record_end(self, job_id: str, status: str, message: str) -> None:
@@ -384,7 +395,6 @@ def job_summary(
     job: dict[str, Any], counts: dict[str, int], snapshot: dict[str, Any] | None
 ) -> dict[str, Any]:
     """A job as the jobs list and its lifecycle events show it: no items, no options."""
-    progress = snapshot or {}
     return {
         "job_id": job["job_id"],
         "session_id": job["session_id"],
@@ -396,12 +406,17 @@ def job_summary(
         "started_at": iso(job["started_at"]),
         "finished_at": iso(job["finished_at"]),
         "error": job["error"],
-        "progress": {
-            "percentage": progress.get("percentage", 0.0),
-            "phase": progress.get("phase"),
-            "done": progress.get("done", 0),
-            "total": progress.get("total", 0),
-        },
+        "progress": progress_view(snapshot or {}),
+    }
+
+
+def progress_view(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The part of a job's snapshot its summary carries: the one bar, the phase's N/M."""
+    return {
+        "percentage": snapshot.get("percentage", 0.0),
+        "phase": snapshot.get("phase"),
+        "done": snapshot.get("done", 0),
+        "total": snapshot.get("total", 0),
     }
 
 
