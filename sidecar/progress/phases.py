@@ -54,12 +54,15 @@ class PhaseState:
     total: float = 0.0
     done: float = 0.0
     seconds: float = 0.0  # time spent in this phase, over every attempt and restart
-    timed: float = 0.0  # units done while that time was measured (jumps excluded)
+    # The phase's pace: units done and the time they took, counted from the first unit
+    # each run finished (a pipeline's lead time and a resumed run's jump excluded).
+    timed: float = 0.0
+    timed_seconds: float = 0.0
     finished: bool = False
 
     def own_cost(self) -> float | None:
-        if self.timed > 0 and self.seconds >= MEASURED_AFTER_SECONDS:
-            return self.seconds / self.timed
+        if self.timed > 0 and self.timed_seconds >= MEASURED_AFTER_SECONDS:
+            return self.timed_seconds / self.timed
         return None
 
     def cost_now(self) -> float:
@@ -98,6 +101,7 @@ class PhaseTracker:
     # measured between observations and never across a restart.
     _last_at: float | None = None
     _last_done: float | None = None
+    _pacing: bool = False
     _meter: RateMeter = field(default_factory=RateMeter)
 
     @classmethod
@@ -137,10 +141,15 @@ class PhaseTracker:
         if name != self.current:
             self._enter(name, at)
         state = self._state(name)
-        if self._last_at is not None and self._last_done is not None:
-            state.seconds += max(0.0, at - self._last_at)
-            if done >= self._last_done:
-                state.timed += done - self._last_done
+        if self._last_at is not None:
+            elapsed = max(0.0, at - self._last_at)
+            state.seconds += elapsed
+            if self._last_done is not None and done >= self._last_done:
+                if self._pacing:
+                    state.timed += done - self._last_done
+                    state.timed_seconds += elapsed
+                elif done > self._last_done:
+                    self._pacing = True  # the first unit of this run: its pace starts here
         state.done, state.total = done, total if total > 0 else state.total
         self._last_at, self._last_done = at, done
         self._meter.observe(done, at)
@@ -166,6 +175,7 @@ class PhaseTracker:
         # A phase entered (again) starts timing here: done may jump to what an earlier
         # attempt finished, and that jump is not this phase's speed.
         self._last_at, self._last_done = at, None
+        self._pacing = False
         self._meter = RateMeter()
 
     def _state(self, name: str) -> PhaseState:
