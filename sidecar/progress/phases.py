@@ -205,17 +205,25 @@ class PhaseTracker:
         if self.current is None or self.shown_percent < ETA_AFTER_PERCENT:
             return None
         current = self._state(self.current)
-        if current.own_cost() is None:
+        pace = self._current_pace(current)
+        if pace is None:
             return None
-        later = False
-        left = 0.0
-        for phase in self.phases:
-            if phase.name == self.current:
-                later = True
-                left += phase.remaining_seconds()
-            elif later:
-                left += phase.remaining_seconds()
-        return round(left, 1)
+        left = max(0.0, current.units() - current.done) * pace
+        later = self.phases[self.phases.index(current) + 1:]
+        return round(left + sum(p.remaining_seconds() for p in later), 1)
+
+    def _current_pace(self, current: PhaseState) -> float | None:
+        """Seconds per unit of the current phase as it goes now: its smoothed rate (it
+        follows a phase that slows down or speeds up), else its own average so far."""
+        rate = self._meter.rate
+        if current.unit != UNCOUNTED and rate is not None and rate > 0:
+            return 1.0 / rate
+        own = current.own_cost()
+        if own is not None:
+            return own
+        if current.done > 0 and current.seconds >= MEASURED_AFTER_SECONDS:
+            return current.seconds / current.done  # lead time included: rough, but its own
+        return None
 
     def rate(self) -> float | None:
         """The current phase's units per second; None for a phase that counts nothing."""
