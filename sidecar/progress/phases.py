@@ -202,7 +202,8 @@ class PhaseTracker:
 
     def eta_seconds(self) -> float | None:
         """Seconds left, or None while estimating."""
-        if self.current is None or self.shown_percent < ETA_AFTER_PERCENT:
+        # Compared as shown (one decimal): a bar that says 10.0 % says the ETA too.
+        if self.current is None or round(self.shown_percent, 1) < ETA_AFTER_PERCENT:
             return None
         current = self._state(self.current)
         pace = self._current_pace(current)
