@@ -149,7 +149,9 @@ class PhaseTracker:
                     state.timed += done - self._last_done
                     state.timed_seconds += elapsed
                 elif done > self._last_done:
-                    self._pacing = True  # the first unit of this run: its pace starts here
+                    # The first unit of this run: its pace (and its shown rate) start here.
+                    self._pacing = True
+                    self._meter = RateMeter()
         state.done, state.total = done, total if total > 0 else state.total
         self._last_at, self._last_done = at, done
         self._meter.observe(done, at)
