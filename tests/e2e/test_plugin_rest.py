@@ -440,7 +440,10 @@ def test_posts_are_found_by_source_id_in_any_status(stack: Stack,
     assert created.status_code == 201, created.text
     post = created.json()
     assert post["meta"] == {"_igbridge_source_id": source_id,
-                            "_igbridge_permalink": "https://www.instagram.com/p/ABC123/"}
+                            "_igbridge_permalink": "https://www.instagram.com/p/ABC123/",
+                            # WordPress's Geodata keys, registered for the post's location
+                            "geo_address": "", "geo_latitude": "", "geo_longitude": "",
+                            "geo_public": ""}
     other = admin_app.post(f"{stack.wp_url}/wp-json/wp/v2/posts", json={
         "title": "another", "status": "publish", "meta": {"_igbridge_source_id": source_id + "x"},
     })
@@ -500,3 +503,12 @@ def test_uninstall_removes_the_option_and_uploaded_exports(
         "echo wp_json_encode(get_option('igbridge_settings', 'absent'));")
     assert out.strip().splitlines()[-1] == '"absent"'
     assert not Path(uploaded.json()["path"]).parent.exists()
+    # The index table goes too; the plugin, still active here, rebuilds it from the
+    # posts' meta on its next load.
+    assert stack.mysql("SHOW TABLES LIKE 'wp_igbridge_source_posts'").strip() == ""
+    source_id = f"ig_{uuid.uuid4().hex}"
+    stack.wp_php("wp_insert_post(array('post_title' => 't', 'post_status' => 'draft', "
+                 f"'meta_input' => array('_igbridge_source_id' => {json.dumps(source_id)})));")
+    assert stack.mysql("SHOW TABLES LIKE 'wp_igbridge_source_posts'").strip() != ""
+    found = find_by_source_id(admin_app, stack, source_id, status="any")
+    assert [p["meta"]["_igbridge_source_id"] for p in found.json()] == [source_id]

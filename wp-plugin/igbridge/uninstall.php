@@ -1,8 +1,9 @@
 <?php
 
 /**
- * Removes what igbridge stored: its option and the uploaded export ZIPs.
- * Imported posts and their meta stay: they are the site owner's content.
+ * Removes what igbridge stored: its options, its index table and the uploaded
+ * export ZIPs. Imported posts and their meta stay: they are the site owner's content
+ * (a later install rebuilds the index from the meta).
  *
  * @package igbridge
  */
@@ -13,6 +14,9 @@ if (! defined('WP_UNINSTALL_PLUGIN')) {
 
 require_once __DIR__ . '/includes/class-igbridge-settings.php';
 require_once __DIR__ . '/includes/class-igbridge-zip-upload.php';
+require_once __DIR__ . '/includes/class-igbridge-meta.php';
+require_once __DIR__ . '/includes/class-igbridge-index.php';
 
 delete_option(IGBridge_Settings::OPTION);
 IGBridge_Zip_Upload::delete_all();
+IGBridge_Index::uninstall();
