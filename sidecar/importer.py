@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import store as db
+from .domain.outcomes import ImportTally, import_message
 from .errors import (
     IgbridgeError,
     MediaError,
@@ -40,7 +41,7 @@ from .models import MENTION_PATTERN, Media, Post, Skipped
 from .sources import apify as apify_source
 from .sources.export_zip import iter_members, read_export
 from .timing import waiting_on
-from .wordpress import SOURCE_ID_META, Answer, Json, WordPressClient
+from .wordpress import LOOKUP_IDS, SOURCE_ID_META, Answer, Json, WordPressClient
 
 PERMALINK_META = "_igbridge_permalink"
 # After this many waves in a row fail with a passing fault, WordPress is down: stop
@@ -82,7 +83,7 @@ async def run_scrape(ctx: JobContext) -> str:
     if posts and failed == len(posts):
         raise MediaError(f"no media of the {len(posts)} post(s) could be downloaded")
     return (f"Fetched {len(posts)} post(s), {cached} media file(s) cached"
-            + _tail(skipped, failed))
+            + scrape_tail(skipped, failed))
 
 
 async def run_import(ctx: JobContext) -> str:
@@ -90,21 +91,75 @@ async def run_import(ctx: JobContext) -> str:
     await ctx.add_items([p.source_id for p in posts])
     await record_skipped(ctx, posts, skipped)
     ledger = await ctx.items()
+    # The ledger first: what an earlier attempt of this job finished is done.
     todo = [p for p in posts if ledger[p.source_id]["state"] in ("pending", "failed")]
     if todo:
-        cached, media_failed = await download_media(ctx, todo, mark_done=False)
         async with WordPressClient.from_config(ctx.config) as wp:
-            await import_posts(ctx, wp, [p for p in todo if p.source_id not in media_failed],
-                               total=len(posts), cached=cached)
-    outcome = await ctx.items()
-    counts = {s: sum(1 for i in outcome.values() if i["state"] == s)
-              for s in ("imported", "skipped", "failed")}
-    if posts and counts["failed"] == len(posts):
-        first = next(i["reason"] for i in outcome.values() if i["state"] == "failed")
-        raise WordPressError(f"every post failed to import; first error: {first}")
-    return (f"Imported {counts['imported']} of {len(posts)} post(s)"
-            + _tail([Skipped(s, i["reason"] or "") for s, i in outcome.items()
-                     if i["state"] == "skipped"], counts["failed"]))
+            # Then WordPress, before any media is read: a rerun of an export that is
+            # all imported already reads none of its files.
+            todo = await settle_known_posts(ctx, wp, todo)
+            if todo:
+                cached, media_failed = await download_media(ctx, todo, mark_done=False)
+                await import_posts(ctx, wp, [p for p in todo if p.source_id not in media_failed],
+                                   total=len(posts), cached=cached)
+    tally = import_tally(await ctx.items())
+    if posts and tally.failed == len(posts):
+        raise WordPressError(f"every post failed to import; first error: "
+                             f"{tally.failed_reasons[0]}")
+    return import_message(tally)
+
+
+def import_tally(ledger: dict[str, dict[str, Any]]) -> ImportTally:
+    """The job's ledger as counts and reasons (skipped items included: they are posts
+    of the source too)."""
+    def reasons(state: str) -> list[str]:
+        return [i["reason"] or "" for i in ledger.values() if i["state"] == state]
+
+    return ImportTally(
+        imported=sum(1 for i in ledger.values() if i["state"] == "imported"),
+        already_imported=sum(1 for i in ledger.values() if i["state"] == "already_imported"),
+        skipped_reasons=reasons("skipped"), failed_reasons=reasons("failed"))
+
+
+# What a post already in WordPress becomes, by the status its owner left it in.
+IN_TRASH = ("in the trash in WordPress: restore it there, or delete it for good to import "
+            "it again")
+
+
+def known_outcome(source_id: str, found: Json) -> ItemOutcome | None:
+    """The outcome of a post WordPress has already; None for a draft, which a crash left
+    between "created" and "published": the import finishes it."""
+    status, post_id = str(found.get("status") or ""), int(found["id"])
+    if status == "draft":
+        return None
+    if status == "trash":
+        return ItemOutcome(source_id, "skipped", post_id, reason=IN_TRASH)
+    return ItemOutcome(source_id, "already_imported", post_id)
+
+
+async def settle_known_posts(ctx: JobContext, wp: WordPressClient, posts: list[Post]) -> list[Post]:
+    """Record the posts WordPress has already (one lookup per 100 source ids, through the
+    plugin's index); returns the others, still to import."""
+    phase = "Looking up posts in WordPress"
+    ctx.report(f"Looking up {len(posts)} posts in WordPress", phase=phase, done=0,
+               total=len(posts))
+    todo: list[Post] = []
+    for first in range(0, len(posts), LOOKUP_IDS):
+        chunk = posts[first:first + LOOKUP_IDS]
+        found = await wp.find_posts_by_source_ids([p.source_id for p in chunk])
+        outcomes = []
+        for post in chunk:
+            outcome = (known_outcome(post.source_id, found[post.source_id])
+                       if post.source_id in found else None)
+            if outcome is None:
+                todo.append(post)
+            else:
+                outcomes.append(outcome)
+        await ctx.set_items(outcomes)
+        done = first + len(chunk)
+        ctx.report(f"Looked up {done} of {len(posts)} posts in WordPress", phase=phase,
+                   done=done)
+    return todo
 
 
 async def record_skipped(ctx: JobContext, posts: list[Post], skipped: list[Skipped]) -> None:
@@ -121,7 +176,7 @@ async def record_skipped(ctx: JobContext, posts: list[Post], skipped: list[Skipp
         await ctx.set_item(key, "skipped", reason=item.reason)
 
 
-def _tail(skipped: list[Skipped], failed: int) -> str:
+def scrape_tail(skipped: list[Skipped], failed: int) -> str:
     parts = []
     if skipped:
         reasons: dict[str, int] = {}
@@ -448,10 +503,9 @@ async def import_wave(
         tags: dict[str, list[int]] = {}
         for post in wave:
             found = existing.get(post.source_id)
-            if found is not None and found.get("status") == "publish":
-                outcomes[post.source_id] = ItemOutcome(
-                    post.source_id, "skipped", int(found["id"]),
-                    reason=f"already in WordPress (post {found['id']})")
+            known = known_outcome(post.source_id, found) if found is not None else None
+            if known is not None:  # made meanwhile by another job, or trashed
+                outcomes[post.source_id] = known
                 continue
             try:
                 tags[post.source_id] = [await wp.ensure_tag(t) for t in post.hashtags[:50]]
@@ -459,7 +513,7 @@ async def import_wave(
                 raise
             except IgbridgeError as exc:
                 outcomes[post.source_id] = ItemOutcome(post.source_id, "failed", reason=exc.message)
-        todo = [p for p in wave if p.source_id in tags]
+        todo = [p for p in wave if p.source_id in tags and p.source_id not in outcomes]
         # A draft left by a crash between create and publish is finished, not made again.
         post_ids = {p.source_id: int(existing[p.source_id]["id"]) for p in todo
                     if p.source_id in existing}
@@ -468,7 +522,13 @@ async def import_wave(
             answers = await wp.create_posts(
                 [_draft_fields(p, tags[p.source_id]) for p in drafts], answer="id")
             for post, answer in _settle(drafts, answers, outcomes):
-                post_ids[post.source_id] = int(answer["id"])
+                # The plugin names the post that won a race for this source id; one its
+                # owner published or trashed is not ours to finish.
+                known = known_outcome(post.source_id, answer) if "status" in answer else None
+                if known is not None:
+                    outcomes[post.source_id] = known
+                else:
+                    post_ids[post.source_id] = int(answer["id"])
         publish: list[tuple[Post, int, dict[str, Any]]] = []
         for post in todo:
             post_id = post_ids.get(post.source_id)
@@ -515,11 +575,30 @@ def _settle(posts: list[Post], answers: list[Answer],
 def _draft_fields(post: Post, tag_ids: list[int]) -> dict[str, Any]:
     return {
         "status": "draft",
-        "title": html.escape(post.title, quote=False),
+        "title": title_text(post.title),
         "date_gmt": post.taken_at.strftime("%Y-%m-%dT%H:%M:%S"),
         "tags": tag_ids,
-        "meta": {SOURCE_ID_META: post.source_id, PERMALINK_META: post.permalink or ""},
+        "meta": {SOURCE_ID_META: post.source_id, PERMALINK_META: post.permalink or "",
+                 **geodata(post)},
     }
+
+
+def title_text(title: str) -> str:
+    """The title as WordPress should store it: the text itself, which WordPress escapes
+    when it shows it ("&" stays "&", not "&amp;"). Only "<" and ">" are escaped: themes
+    print titles as HTML, and a caption's "<script>" must stay text."""
+    return title.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def geodata(post: Post) -> dict[str, str]:
+    """WordPress's Geodata meta for the post's place: the name where there is one, the
+    coordinates where the source has them (the plugin registers these keys)."""
+    if not post.location and post.latitude is None:
+        return {}
+    meta = {"geo_address": post.location or "", "geo_public": "1"}
+    if post.latitude is not None and post.longitude is not None:
+        meta.update(geo_latitude=f"{post.latitude:.6f}", geo_longitude=f"{post.longitude:.6f}")
+    return meta
 
 
 def _final_fields(ctx: JobContext, post: Post, uploaded: list[UploadedMedia],
@@ -596,12 +675,23 @@ def render_content(post: Post, media: list[UploadedMedia]) -> str:
         elif item is images[0]:
             blocks.append(_gallery_block(images))
     blocks.extend(_paragraph(p) for p in caption_paragraphs(post.caption))
-    if post.location:
-        blocks.append(_paragraph("📍 " + html.escape(post.location)))
+    place = _place(post)
+    if place:
+        blocks.append(_paragraph("📍 " + place))
     if post.permalink:
         link = html.escape(post.permalink, quote=True)
         blocks.append(_paragraph(f'<a href="{link}">View on Instagram</a>'))
     return "\n\n".join(blocks)
+
+
+def _place(post: Post) -> str:
+    """The place as HTML: its name, linked to a map where the coordinates are known."""
+    if post.latitude is None or post.longitude is None:
+        return html.escape(post.location or "", quote=False)
+    name = post.location or f"{post.latitude:.5f}, {post.longitude:.5f}"
+    link = (f"https://www.openstreetmap.org/?mlat={post.latitude:.6f}&mlon={post.longitude:.6f}"
+            "#map=16")
+    return f'<a href="{html.escape(link, quote=True)}">{html.escape(name, quote=False)}</a>'
 
 
 def caption_paragraphs(caption: str) -> list[str]:

@@ -30,7 +30,9 @@ from .timing import start_clock
 log = logging.getLogger(__name__)
 
 JOB_STATUSES = ("queued", "running", "complete", "error", "cancelled")
-ITEM_STATES = ("pending", "imported", "skipped", "failed")
+# ``already_imported``: the post was in WordPress before this job; ``skipped``: any other
+# deliberate skip. A job's ``counts`` has one key per state plus ``total``, their sum.
+ITEM_STATES = ("pending", "imported", "already_imported", "skipped", "failed")
 FINISHED = frozenset({"complete", "error", "cancelled"})
 CANCEL_GRACE_SECONDS = 1.5
 MAX_BACKOFF_SECONDS = 30.0
@@ -391,9 +393,10 @@ class JobRunner:
         return job
 
     async def _public(self, job: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
-        counts = {state: 0 for state in ("imported", "skipped", "failed", "pending")}
+        counts = {state: 0 for state in ITEM_STATES}
         for item in items:
             counts[item["state"]] += 1
+        counts["total"] = len(items)
         try:
             progress = await self.progress.get_snapshot(job["session_id"])
         except NotFound:

@@ -80,6 +80,10 @@ class Post:
     is_pinned: bool
     origin: Origin
     zip_path: str | None = None
+    # Where it was taken: a place name (Apify's locationName, media.json's location)
+    # and/or coordinates (an export's exif_data); each may be missing alone.
+    latitude: float | None = None
+    longitude: float | None = None
 
     def __post_init__(self) -> None:
         if self.taken_at.tzinfo is None:
@@ -106,6 +110,8 @@ class Post:
             "is_pinned": self.is_pinned,
             "origin": self.origin,
             "zip_path": self.zip_path,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
         }
 
     @classmethod
@@ -128,7 +134,13 @@ class Post:
             is_pinned=bool(data.get("is_pinned")),
             origin=cast(Origin, origin),
             zip_path=data.get("zip_path"),
+            latitude=_coordinate(data.get("latitude")),
+            longitude=_coordinate(data.get("longitude")),
         )
+
+
+def _coordinate(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)

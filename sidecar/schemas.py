@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 SessionStatus = Literal["starting", "running", "complete", "error", "cancelled"]
 JobStatus = Literal["queued", "running", "complete", "error", "cancelled"]
-ItemState = Literal["pending", "imported", "skipped", "failed"]
+ItemState = Literal["pending", "imported", "already_imported", "skipped", "failed"]
 Text = Annotated[str, Field(max_length=2000)]
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -133,10 +133,14 @@ class CreateJob(Strict):
 
 
 class JobCounts(BaseModel):
+    """Items by state; ``total`` is their sum (the posts in the source, skipped ones too)."""
+
+    pending: int
     imported: int
+    already_imported: int
     skipped: int
     failed: int
-    pending: int
+    total: int
 
 
 class JobItem(BaseModel):

@@ -368,7 +368,8 @@ async def fetch_item_counts(
     conn: aiosqlite.Connection, job_ids: Sequence[str]
 ) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {
-        j: {"imported": 0, "skipped": 0, "failed": 0, "pending": 0} for j in job_ids
+        j: {"pending": 0, "imported": 0, "already_imported": 0, "skipped": 0, "failed": 0,
+            "total": 0} for j in job_ids
     }
     if not job_ids:
         return counts
@@ -380,6 +381,7 @@ async def fetch_item_counts(
         list(job_ids),
     ):
         counts[job_id][state] = int(n)
+        counts[job_id]["total"] += int(n)
     return counts
 
 

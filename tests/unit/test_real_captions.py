@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from sidecar.models import Post
 from sidecar.sources.apify import item_to_post
 from tests.fakes.apify_real_captions import (
     BOSTON_BARBER,
@@ -33,7 +34,7 @@ MEDIA = {"displayUrl": "https://cdn.example/x.jpg", "images": ["https://cdn.exam
 def test_tags_and_mentions_follow_instagrams_rule(
         item: dict[str, Any], hashtags: tuple[str, ...], mentions: tuple[str, ...]) -> None:
     post = item_to_post({**MEDIA, **item}, "3706348645359165044", "someone")
-    assert not isinstance(post, str) and hasattr(post, "hashtags"), post
+    assert isinstance(post, Post), post
     assert (post.hashtags, post.mentions) == (hashtags, mentions)
 
 
