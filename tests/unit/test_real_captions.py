@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sidecar.models import Post
+from sidecar.domain.models import Post
 from sidecar.sources.apify import item_to_post
 from tests.fakes.apify_real_captions import (
     BOSTON_BARBER,
