@@ -60,7 +60,12 @@ async def run_import(ctx: JobContext) -> str:
         async with WordPressClient.from_config(ctx.config) as wp:
             # Then WordPress, before any media is read: a rerun of an export that is
             # all imported already reads none of its files.
-            todo = await settle_known_posts(ctx, wp, todo)
+            try:
+                todo = await settle_known_posts(ctx, wp, todo)
+            except TransientError as exc:
+                message = f"WordPress keeps failing: {exc.message}"
+                await _fail_unfinished(ctx, todo, message)
+                raise TransientError(message) from exc
             if todo:
                 cached, media_failed = await download_media(ctx, todo, mark_done=False)
                 await import_posts(ctx, wp, [p for p in todo if p.source_id not in media_failed],
