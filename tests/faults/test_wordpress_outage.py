@@ -148,9 +148,7 @@ def run_outage(
         assert sorted(i["source_id"] for i in retry["items"]) == failed
         for item in retry["items"]:
             # A post whose create got through just before the outage is found, not redone.
-            assert item["state"] == "imported" or (
-                item["state"] == "skipped"
-                and item["reason"].startswith("already in WordPress")), item
+            assert item["state"] in ("imported", "already_imported"), item
         assert copies_in_wordpress(stack, sorted(states)) == dict.fromkeys(sorted(states), 1)
         api.close()
     finally:
@@ -192,7 +190,7 @@ UPLOAD = rb"POST /wp-json/wp/v2/media(\?[^ ]*)? HTTP/1\.1"
 def test_a_wave_cut_off_by_an_outage_keeps_what_it_already_knew(
         stack: Stack, tmp_path: Path, proxy: FaultProxy) -> None:
     # One wave of three posts, the first already in WordPress; WordPress goes down at the
-    # wave's first upload. The first stays "skipped", the other two are failed (not
+    # wave's first upload. The first stays "already_imported", the other two are failed (not
     # "pending", not lost), and a retry finishes their drafts instead of making new posts.
     tag = f"wave-{uuid.uuid4().hex[:8]}"
     sidecar = wordpress_sidecar(stack, tmp_path / "data", wp_url=proxy.url, env={
@@ -215,8 +213,8 @@ def test_a_wave_cut_off_by_an_outage_keeps_what_it_already_knew(
             [known] = [i["source_id"] for i in first["items"]]
             items = {i["source_id"]: i for i in job["items"]}
             assert len(items) == 3
-            assert items[known]["state"] == "skipped", items
-            assert items[known]["reason"].startswith("already in WordPress (post ")
+            assert items[known]["state"] == "already_imported", items
+            assert items[known]["wp_post_id"] == first["items"][0]["wp_post_id"]
             cut_off = [i for sid, i in items.items() if sid != known]
             assert [i["state"] for i in cut_off] == ["failed", "failed"], items
             assert all("did not upload" in i["reason"] for i in cut_off), items
