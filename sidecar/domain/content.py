@@ -48,9 +48,15 @@ def render_content(post: Post, media: list[UploadedMedia]) -> str:
 
 def title_text(title: str) -> str:
     """The title as WordPress should store it: the text itself, which WordPress escapes
-    when it shows it ("&" stays "&", not "&amp;"). Only "<" and ">" are escaped: themes
-    print titles as HTML, and a caption's "<script>" must stay text."""
-    return title.replace("<", "&lt;").replace(">", "&gt;")
+    when it shows it ("&" stays "&", not "&amp;"). Themes print titles as HTML, so what
+    would not read back as the same text is escaped: "<" and ">" (a caption's "<script>"
+    stays text), and an "&" that starts what looks like an entity ("&amp;" written in a
+    caption shows as "&amp;", not "&")."""
+    return _ENTITY_START.sub("&amp;", title).replace("<", "&lt;").replace(">", "&gt;")
+
+
+# An "&" a browser could read as the start of a character reference.
+_ENTITY_START = re.compile(r"&(?=[#A-Za-z0-9])")
 
 
 def geodata(post: Post) -> dict[str, str]:

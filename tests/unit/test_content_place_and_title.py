@@ -18,7 +18,9 @@ BASE = Post(source_id="1", short_code=None, permalink=None, owner="alice",
 
 @pytest.mark.parametrize(("title", "stored"), [
     ("Café au lait & croissant", "Café au lait & croissant"),  # issue 10's own example
-    ("Tom &amp; Jerry", "Tom &amp; Jerry"),  # text that looks like an entity stays that text
+    # Text that looks like an entity is escaped, so that it shows as that text.
+    ("Tom &amp; Jerry", "Tom &amp;amp; Jerry"),
+    ("R&D &#9731;", "R&amp;D &amp;#9731;"),
     ('I <3 "Lisboa"', 'I &lt;3 "Lisboa"'),
     ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
 ])
