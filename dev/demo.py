@@ -20,8 +20,8 @@ import httpx
 from rich.console import Console
 from rich.panel import Panel
 
-from dev.stack import DEFAULT_ROOT, Stack, StackError, up
-from sidecar.cli.main import watch_job
+from dev.stack import DEFAULT_ROOT, Stack, StackError, UpOutcome, up
+from sidecar.cli.main import Sidecar, watch_job
 
 console = Console()
 DASHBOARD_PATH = "/wp-admin/admin.php?page=igbridge"
@@ -48,17 +48,18 @@ def main() -> int:
                   "sidecar)…")
     began = time.monotonic()
     try:
-        stack, reused = up(DEFAULT_ROOT)
+        stack, how = up(DEFAULT_ROOT)
     except StackError as exc:
         console.print(f"[red]could not start the stack:[/] {exc}")
         return 1
-    console.print(("reused the running stack" if reused else
-                   f"stack started in {time.monotonic() - began:.1f} s")
+    console.print((f"stack started in {time.monotonic() - began:.1f} s"
+                   if how is UpOutcome.STARTED else how.value.removesuffix("."))
                   + f"; logs in {stack.logs_dir}")
     zip_path = sample_export()
     console.print(f"Importing the sample export [cyan]{zip_path.name}[/] into WordPress:")
     job_id = start_import(stack, zip_path)
-    outcome = asyncio.run(watch_job(stack.sidecar_url, stack.sidecar_secret, job_id))
+    sidecar = Sidecar(stack.sidecar_url, stack.sidecar_secret, str(stack.root / "secrets.json"))
+    outcome = asyncio.run(watch_job(sidecar, job_id))
     console.print(Panel.fit(
         f"WordPress admin  [bold]{stack.wp_url}{DASHBOARD_PATH}[/]\n"
         f"user             [bold]{stack.wp_admin_user}[/]\n"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import enum
 import fcntl
 import json
 import os
@@ -322,8 +323,15 @@ class Stack:
 
     def problems(self) -> list[str]:
         """What is wrong with this stack; empty when every part answers."""
-        found = [f"{name} (pid {p.pid}) is not running"
-                 for name, p in self.processes.items() if not p.is_alive()]
+        return self.wordpress_problems() + self.sidecar_problems()
+
+    def wordpress_problems(self) -> list[str]:
+        """What is wrong with MariaDB and WordPress; empty when WordPress answers the
+        application password."""
+        found = [f"{name} is not running" if name not in self.processes
+                 else f"{name} (pid {self.processes[name].pid}) is not running"
+                 for name in ("mariadb", "php")
+                 if name not in self.processes or not self.processes[name].is_alive()]
         if found:
             return found
         try:
@@ -334,9 +342,18 @@ class Stack:
                              f"{body[:200]!r}")
         except OSError as error:
             found.append(f"WordPress at {self.wp_url} does not answer: {error}")
-        if "sidecar" in self.processes and not _http_ok(f"{self.sidecar_url}/healthz"):
-            found.append(f"sidecar at {self.sidecar_url}/healthz does not answer 200")
         return found
+
+    def sidecar_problems(self) -> list[str]:
+        """What is wrong with the sidecar, if it was started; empty when it answers."""
+        process = self.processes.get("sidecar")
+        if process is None:
+            return []
+        if not process.is_alive():
+            return [f"sidecar (pid {process.pid}) is not running"]
+        if not _http_ok(f"{self.sidecar_url}/healthz"):
+            return [f"sidecar at {self.sidecar_url}/healthz does not answer 200"]
+        return []
 
     @property
     def wp_basic_auth(self) -> str:
@@ -742,16 +759,36 @@ def _check_rest_api(stack: Stack) -> None:
         raise StackError(f"the application password was refused ({status}): {me}")
 
 
-def up(root: Path, *, sidecar: bool = True) -> tuple[Stack, bool]:
-    """Reuse a healthy stack under ``root`` or start a new one; True when it was reused."""
+class UpOutcome(enum.Enum):
+    """What ``up`` did."""
+
+    REUSED = "A healthy stack is already running; reusing it."
+    SIDECAR_RESTARTED = ("The sidecar was not running: started it again on the same port and "
+                         "data dir; MariaDB, WordPress and the admin's login were left as "
+                         "they were.")
+    STARTED = "Stack started."
+
+
+def up(root: Path, *, sidecar: bool = True) -> tuple[Stack, UpOutcome]:
+    """Reuse a healthy stack under ``root``, restart only its sidecar when that is all
+    that is wrong, or start a new one.
+
+    A full restart re-runs WordPress's set-up, which sets the admin's password again
+    and so ends every login; a dead sidecar alone must not cost that.
+    """
     root = root.resolve()
     with _locked(root):
         if (root / "stack.json").exists():
             current = Stack.load(root)
-            if not current.problems():
-                return current, True
+            if not current.wordpress_problems():
+                if sidecar and ("sidecar" not in current.processes
+                                or current.sidecar_problems()):
+                    current.stop_sidecar(kill=True)  # a hung one too: same port, same data
+                    current.start_sidecar()
+                    return current, UpOutcome.SIDECAR_RESTARTED
+                return current, UpOutcome.REUSED
             current.stop()
-        return _start_locked(root, sidecar=sidecar, sidecar_env={}), False
+        return _start_locked(root, sidecar=sidecar, sidecar_env={}), UpOutcome.STARTED
 
 
 def down(root: Path, *, purge: bool = False) -> bool:
@@ -804,11 +841,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             started = time.monotonic()
-            stack, reused = up(args.root, sidecar=not args.no_sidecar)
-            if reused:
-                print("A healthy stack is already running; reusing it.")
-            else:
+            stack, outcome = up(args.root, sidecar=not args.no_sidecar)
+            if outcome is UpOutcome.STARTED:
                 print(f"Stack started in {time.monotonic() - started:.1f} s.")
+            else:
+                print(outcome.value)
             print(_describe(stack))
         elif args.command == "down":
             stopped = down(args.root, purge=args.purge)

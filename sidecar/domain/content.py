@@ -24,18 +24,18 @@ def render_content(post: Post, media: list[UploadedMedia]) -> str:
     """Gutenberg block markup: the media, then the caption as paragraphs, the location,
     and a link to the original.
 
-    A carousel's images become one gallery, placed where its first image was; videos
-    (a gallery holds only images) become video blocks in their own places.
+    The media keep Instagram's order, images and videos mixed: images next to each
+    other become one gallery (a gallery holds only images), a lone image an image
+    block, each video a video block in its place.
     """
-    images = [m for m in media if m.kind == "image"]
     blocks: list[str] = []
-    for item in media:
-        if item.kind != "image":
-            blocks.append(_video_block(item))
-        elif len(images) == 1:
-            blocks.append(_image_block(item))
-        elif item is images[0]:
-            blocks.append(_gallery_block(images))
+    for run in media_runs(media):
+        if run[0].kind != "image":
+            blocks.extend(_video_block(item) for item in run)
+        elif len(run) == 1:
+            blocks.append(_image_block(run[0]))
+        else:
+            blocks.append(_gallery_block(run))
     blocks.extend(_paragraph(p) for p in caption_paragraphs(post.caption))
     place = _place(post)
     if place:
@@ -59,17 +59,6 @@ def title_text(title: str) -> str:
 _ENTITY_START = re.compile(r"&(?=[#A-Za-z0-9])")
 
 
-def geodata(post: Post) -> dict[str, str]:
-    """WordPress's Geodata meta for the post's place: its name where there is one, the
-    coordinates where the source has them (the plugin registers these keys)."""
-    if not post.location and post.latitude is None:
-        return {}
-    meta = {"geo_address": post.location or "", "geo_public": "1"}
-    if post.latitude is not None and post.longitude is not None:
-        meta.update(geo_latitude=f"{post.latitude:.6f}", geo_longitude=f"{post.longitude:.6f}")
-    return meta
-
-
 def _place(post: Post) -> str:
     """The place as HTML: its name, linked to a map where the coordinates are known."""
     if post.latitude is None or post.longitude is None:
@@ -78,6 +67,18 @@ def _place(post: Post) -> str:
     lat, lng = f"{post.latitude:.6f}", f"{post.longitude:.6f}"
     link = f"https://www.openstreetmap.org/?mlat={lat}&mlon={lng}#map=16/{lat}/{lng}"
     return f'<a href="{html.escape(link, quote=True)}">{html.escape(name)}</a>'
+
+
+def media_runs(media: list[UploadedMedia]) -> list[list[UploadedMedia]]:
+    """``media`` cut where the kind changes: [img, img, video, img] → [[img, img],
+    [video], [img]]."""
+    runs: list[list[UploadedMedia]] = []
+    for item in media:
+        if runs and runs[-1][0].kind == item.kind:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
 
 
 def caption_paragraphs(caption: str) -> list[str]:

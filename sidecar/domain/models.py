@@ -55,12 +55,21 @@ MENTION_PATTERN = _MENTION
 
 @dataclass(frozen=True)
 class Media:
+    """One photo or video of a post, in Instagram's order.
+
+    ``kind`` is what the source says (Apify's ``type``, an export's ``video_metadata``):
+    a hint for showing the post before its files are read. The file's bytes decide what
+    it really is once it is fetched. ``zip_path`` names the part of a split export that
+    holds ``zip_member`` (None: the part the post itself came from).
+    """
+
     kind: MediaKind
     url: str | None = None
     zip_member: str | None = None
     width: int | None = None
     height: int | None = None
     alt: str = ""
+    zip_path: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +79,7 @@ class Media:
             "width": self.width,
             "height": self.height,
             "alt": self.alt,
+            "zip_path": self.zip_path,
         }
 
     @classmethod
@@ -84,6 +94,7 @@ class Media:
             width=data.get("width"),
             height=data.get("height"),
             alt=data.get("alt") or "",
+            zip_path=data.get("zip_path"),
         )
 
 
@@ -107,6 +118,10 @@ class Post:
     # and/or coordinates (an export's exif_data); each may be missing alone.
     latitude: float | None = None
     longitude: float | None = None
+    is_reel: bool = False
+    # What a site owner should hear about this post's media besides "imported": a file
+    # missing from the export, a photo converted from HEIC. Filled by the import.
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.taken_at.tzinfo is None:
@@ -135,6 +150,8 @@ class Post:
             "zip_path": self.zip_path,
             "latitude": self.latitude,
             "longitude": self.longitude,
+            "is_reel": self.is_reel,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -159,6 +176,8 @@ class Post:
             zip_path=data.get("zip_path"),
             latitude=_coordinate(data.get("latitude")),
             longitude=_coordinate(data.get("longitude")),
+            is_reel=bool(data.get("is_reel")),
+            notes=tuple(data.get("notes") or ()),
         )
 
 

@@ -3,8 +3,9 @@
     scrape instagram @username [limit N]     fetch and cache, no WordPress
     bulk import @username [limit N]          scrape, then import into WordPress
     import export <path to zip>              import an Instagram export
-    cancel <job id>                          stop a running job
+    cancel <job id>                          stop a running job (the short id will do)
     status                                   what is running now
+    help                                     this list
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ HELP = [
     "import export <path to .zip>",
     "cancel <job id>",
     "status",
+    "help",
 ]
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 10_000
@@ -36,12 +38,13 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("export", re.compile(r"^import\s+export\s+(?P<path>\S.*)$", FLAGS)),
     ("cancel", re.compile(r"^(?:cancel|stop)\s+(?:job\s+)?(?P<job>[A-Za-z0-9_-]{1,64})$", FLAGS)),
     ("status", re.compile(r"^(?:status|jobs|list)$", FLAGS)),
+    ("help", re.compile(r"^(?:help|commands|\?)$", FLAGS)),
 ]
 
 
 @dataclass(frozen=True)
 class ParsedCommand:
-    action: str  # scrape | import | export | cancel | status
+    action: str  # scrape | import | export | cancel | status | help
     username: str | None = None
     limit: int | None = None
     path: str | None = None
@@ -110,8 +113,10 @@ async def execute(text: str, runner: JobRunner, config: Config) -> Outcome:
         return Outcome(f"Importing the export {command.path}", job=job)
     if command.action == "cancel":
         assert command.job_id is not None
-        job = await runner.cancel(command.job_id)
-        return Outcome(f"Job {command.job_id} is {job['status']}", jobs=[job])
+        job = await runner.cancel(await runner.resolve(command.job_id))
+        return Outcome(f"Job {job['job_id']} is {job['status']}", jobs=[job])
+    if command.action == "help":
+        return Outcome("Commands: " + "; ".join(HELP))
     # Asked by status, not picked from the newest jobs: a long job started before
     # twenty others is still running and must be listed.
     running = [job for status in ("running", "queued")

@@ -23,6 +23,7 @@ from ..config import Config
 from ..domain.models import FINISHED_JOB_STATUSES
 from ..errors import Conflict, IgbridgeError, NotFound, SourceError, TransientError
 from ..progress.engine import ProgressEngine, iso
+from . import ids
 from .context import RECORDED_ITEM_STATES, JobContext, JobKind
 from .retry import backoff_delay
 from .timing import start_clock
@@ -152,6 +153,13 @@ class JobRunner:
     async def describe(self, job_id: str) -> dict[str, Any]:
         job = await self._require(job_id)
         return await self._public(job, await db.fetch_items(self.store.reader, job_id))
+
+    async def resolve(self, ref: str) -> str:
+        """The id of the one job whose id is ``ref`` or starts with it (``ids.py``)."""
+        return await ids.resolve(self.store.reader, ref)
+
+    async def short_id(self, job_id: str) -> str:
+        return await ids.short_id(self.store.reader, job_id)
 
     async def list_jobs(
         self, *, status: str | None, limit: int, before: float | None

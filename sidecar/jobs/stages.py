@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..domain.models import Media, Post, Skipped
 from ..errors import MediaError, SourceError, TransientError
 from ..media.cache import CachedMedia, MediaCache
-from ..sources.export_zip import iter_members
+from ..sources.export_zip import REELS_EXCLUDED, copy_members
 from ..sources.registry import open_source
 from .concurrency import run_together
 from .context import ItemOutcome, JobContext
@@ -66,6 +66,9 @@ async def fetch_source(ctx: JobContext) -> tuple[list[Post], list[Skipped]]:
         wanted = set(only)
         posts = [p for p in posts if p.source_id in wanted]
         skipped = []
+    if ctx.options.get("include_reels") is False:
+        skipped = skipped + [Skipped(p.source_id, REELS_EXCLUDED) for p in posts if p.is_reel]
+        posts = [p for p in posts if not p.is_reel]
     if not posts:
         if skipped:
             reasons = "; ".join(sorted({s.reason for s in skipped})[:3])
@@ -86,14 +89,25 @@ EXPORT_CHUNK = 10
 CachedByPost = dict[tuple[str, int], CachedMedia]
 
 
+@dataclass(frozen=True)
+class FetchedMedia:
+    """What stage 1 leaves for stage 2."""
+
+    cached: CachedByPost
+    # Posts none of whose media could be had: recorded failed, named by their files.
+    failed: set[str]
+    # Each post that goes on, as it goes on: without the media that could not be had,
+    # with ``notes`` saying which (and which photos were converted); indexes in
+    # ``cached`` are those of these posts' media.
+    ready: dict[str, Post]
+
+
 async def download_media(
     ctx: JobContext, posts: list[Post], *, mark_done: bool
-) -> tuple[CachedByPost, set[str]]:
-    """Fetch every media of ``posts`` into the cache; a post whose media fail is ``failed``.
-
-    Returns the cached files and the source ids of the posts whose media could not all be
-    fetched in this pass. With ``mark_done`` (scrape jobs) a post whose media all
-    arrived is recorded as done.
+) -> FetchedMedia:
+    """Fetch every media of ``posts`` into the cache. A post goes on with the media that
+    could be had; one with none is ``failed`` (a retry tries it again). With
+    ``mark_done`` (scrape jobs) a post that goes on is recorded as done.
     """
     cache = MediaCache(ctx.config, ctx.store, ctx.http)
     total = sum(len(p.media) for p in posts)
@@ -101,26 +115,29 @@ async def download_media(
     phase = "Downloading media"
     ctx.report(f"Downloading media 0/{total}", phase=phase, done=0, total=total)
     slots = asyncio.Semaphore(ctx.config.download_concurrency)
-    cached: CachedByPost = {}
-    failed: set[str] = set()
+    fetched = FetchedMedia({}, set(), {})
 
     async def settle(group: list[tuple[Post, list[CachedMedia | MediaError]]]) -> None:
         """Record a group of posts whose media are all fetched or failed."""
         nonlocal done
         outcomes = []
         for post, results in group:
-            errors = [(i, r) for i, r in enumerate(results) if isinstance(r, MediaError)]
-            if errors:
-                index, error = errors[0]
-                failed.add(post.source_id)
+            kept = [(m, r) for m, r in zip(post.media, results, strict=True)
+                    if isinstance(r, CachedMedia)]
+            lost = [(i, r) for i, r in enumerate(results) if isinstance(r, MediaError)]
+            if not kept:
+                fetched.failed.add(post.source_id)
                 outcomes.append(ItemOutcome(post.source_id, "failed",
-                                            reason=f"media {index + 1}: {error.message}"))
-            else:
-                cached.update({(post.source_id, i): r for i, r in enumerate(results)
-                               if isinstance(r, CachedMedia)})
-                if mark_done:
-                    outcomes.append(ItemOutcome(post.source_id, "imported", detail={
-                        "media": len(post.media), "title": post.title}))
+                                            reason=no_media_reason(post, lost)))
+                continue
+            ready = replace(post, media=tuple(m for m, _r in kept),
+                            notes=post.notes + media_notes(post, results))
+            fetched.ready[post.source_id] = ready
+            fetched.cached.update({(post.source_id, i): r for i, (_m, r) in enumerate(kept)})
+            if mark_done:
+                outcomes.append(ItemOutcome(
+                    post.source_id, "imported", reason="; ".join(ready.notes) or None,
+                    detail={"media": len(ready.media), "title": post.title}))
         await ctx.set_items(outcomes)
         done += sum(len(post.media) for post, _results in group)
         ctx.report(f"Downloading media {done}/{total}", phase=phase, done=done)
@@ -132,14 +149,12 @@ async def download_media(
 
     async def from_urls(post: Post) -> None:
         results: list[CachedMedia | MediaError] = []
-        for media in post.media:
+        for media in post.media:  # one lost file costs that file, not the post's others
             try:
                 async with slots:
                     results.append(await fetch_media(ctx, cache, post, media))
             except MediaError as exc:
                 results.append(exc)
-                break  # the post has failed; its other media are not needed
-        results += [MediaError("not fetched")] * (len(post.media) - len(results))
         await settle([(post, results)])
 
     in_export: list[Post] = []
@@ -151,31 +166,55 @@ async def download_media(
         *(from_export(in_export[i:i + EXPORT_CHUNK])
           for i in range(0, len(in_export), EXPORT_CHUNK)),
         *(from_urls(p) for p in elsewhere)])
-    return cached, failed
+    return fetched
+
+
+def media_label(post: Post, index: int) -> str:
+    """How a post's outcome names one of its media (the error names the file)."""
+    return f"media {index + 1} of {len(post.media)}" if len(post.media) > 1 else "its media"
+
+
+def no_media_reason(post: Post, lost: list[tuple[int, MediaError]]) -> str:
+    if len(post.media) == 1:
+        return f"its media could not be read: {lost[0][1].message}"
+    return (f"none of its {len(post.media)} media could be read: "
+            + "; ".join(error.message for _i, error in lost))
+
+
+def media_notes(post: Post, results: list[CachedMedia | MediaError]) -> tuple[str, ...]:
+    """What the site owner should hear about a post that goes on: files left out, HEIC
+    photos converted."""
+    notes = []
+    for index, result in enumerate(results):
+        if isinstance(result, MediaError):
+            notes.append(f"imported without {media_label(post, index)}: {result.message}")
+        elif result.converted_from:
+            notes.append(f"photo {index + 1} converted from {result.converted_from} to JPEG "
+                         "so every browser shows it")
+    return tuple(notes)
 
 
 async def copy_from_export(
     ctx: JobContext, cache: MediaCache, posts: list[Post]
 ) -> list[list[CachedMedia | MediaError]]:
     """Copy the media of ``posts`` into the cache in one worker-thread trip, opening each
-    export once and holding one file in memory at a time; one answer per media of each
-    post."""
+    part of the export once and streaming each file in chunks (memory stays bounded
+    whatever its size); one answer per media of each post."""
     def work() -> list[list[CachedMedia | MediaError]]:
-        answers: list[list[CachedMedia | MediaError]] = [[] for _post in posts]
-        by_zip: dict[str, list[int]] = {}
+        answers: list[dict[int, CachedMedia | MediaError]] = [{} for _post in posts]
+        by_zip: dict[str, list[tuple[int, int, str]]] = {}
         for index, post in enumerate(posts):
-            by_zip.setdefault(post.zip_path or "", []).append(index)
-        for zip_path, indexes in by_zip.items():
-            wanted = [(i, m.zip_member or "") for i in indexes for m in posts[i].media]
-            found = iter_members(zip_path, [member for _i, member in wanted],
-                                 ctx.config.media_max_bytes)
-            for (index, member), data in zip(wanted, found, strict=True):
-                try:
-                    answers[index].append(data if isinstance(data, MediaError)
-                                          else cache.keep(data, label=member))
-                except MediaError as exc:
-                    answers[index].append(exc)
-        return answers
+            for position, media in enumerate(post.media):
+                # A split export: the file may sit in another part than the post's JSON.
+                part = media.zip_path or post.zip_path or ""
+                by_zip.setdefault(part, []).append((index, position, media.zip_member or ""))
+        for zip_path, wanted in by_zip.items():
+            found = copy_members(zip_path, [member for _i, _p, member in wanted],
+                                 ctx.config.media_max_bytes,
+                                 lambda member, stream: cache.keep_stream(stream, member))
+            for (index, position, _member), answer in zip(wanted, found, strict=True):
+                answers[index][position] = answer
+        return [[kept[p] for p in sorted(kept)] for kept in answers]
 
     answers = await asyncio.to_thread(work)
     await cache.record([(m, f"zip:{media.zip_member}")

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,12 @@ import httpx
 
 from ..backends.sqlite import store as db
 from ..config import Config
+from ..domain.models import MediaKind
 from ..errors import MediaError, TransientError
 from ..jobs.timing import waiting_on
-from .sniff import EXTENSIONS, describe_non_media, sniff_content_type
+from ..sources.export_zip import ByteStream
+from .convert import CONVERTED_TYPES, heic_to_jpeg, needs_conversion
+from .sniff import EXTENSIONS, describe_non_media, kind_of, sniff_content_type
 
 CHUNK = 256 * 1024
 @dataclass(frozen=True)
@@ -31,6 +34,11 @@ class CachedMedia:
     content_type: str
     size: int
     cached: bool  # True when it was already there and nothing was downloaded
+    converted_from: str | None = None  # "HEIC" when a HEIC photo was kept as its JPEG
+
+    @property
+    def kind(self) -> MediaKind:
+        return kind_of(self.content_type)
 
     @property
     def extension(self) -> str:
@@ -87,12 +95,50 @@ class MediaCache:
         content_type = sniff_content_type(data[:64])
         if content_type is None:
             raise MediaError((f"{label} is " if label else "") + describe_non_media(data, ""))
+        if needs_conversion(content_type):
+            jpeg = self.keep(heic_to_jpeg(data, label), label)
+            return replace(jpeg, converted_from=CONVERTED_TYPES[content_type])
         sha256 = hashlib.sha256(data).hexdigest()
         path = self.path_for(sha256, content_type)
         if path.exists():
             return CachedMedia(sha256, path, content_type, len(data), cached=True)
         _write_atomically(path, data)
         return CachedMedia(sha256, path, content_type, len(data), cached=False)
+
+    def keep_stream(self, stream: ByteStream, label: str) -> CachedMedia:
+        """Copy a file from ``stream`` into the cache a chunk at a time, hashing and
+        sniffing its type from its first bytes on the way (blocking: call it from a worker
+        thread): memory stays one chunk whatever the file's size. A HEIC photo is kept
+        as the JPEG of it (``converted_from``)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".part-")
+        tmp = Path(tmp_name)
+        digest = hashlib.sha256()
+        size = 0
+        head = b""
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                while chunk := stream.read(CHUNK):
+                    if not head:
+                        head = chunk[:64]
+                        if sniff_content_type(head) is None:
+                            raise MediaError(f"{label} is {describe_non_media(chunk, None)}")
+                    size += len(chunk)
+                    _write_and_hash(handle, digest, chunk)
+            content_type = sniff_content_type(head)
+            if content_type is None:
+                raise MediaError(f"{label} is {describe_non_media(head, None)}")
+            if needs_conversion(content_type):
+                jpeg = self.keep(heic_to_jpeg(tmp, label), label)
+                return replace(jpeg, converted_from=CONVERTED_TYPES[content_type])
+            sha256 = digest.hexdigest()
+            path = self.path_for(sha256, content_type)
+            if path.exists():
+                return CachedMedia(sha256, path, content_type, size, cached=True)
+            _move_into_place(tmp, path)
+            return CachedMedia(sha256, path, content_type, size, cached=False)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     async def record(self, kept: list[tuple[CachedMedia, str | None]]) -> None:
         """Note cached files (and the URLs they came from) in one transaction."""
@@ -126,12 +172,17 @@ class MediaCache:
                 raise MediaError(f"{_short(url)} answered an empty body")
             content_type = sniff_content_type(head)
             assert content_type is not None
-            sha256 = digest.hexdigest()
-            path = self.path_for(sha256, content_type)
-            await asyncio.to_thread(_move_into_place, tmp, path)
+            if needs_conversion(content_type):
+                stored = await asyncio.to_thread(
+                    lambda: self.keep(heic_to_jpeg(tmp, _short(url)), _short(url)))
+                stored = replace(stored, converted_from=CONVERTED_TYPES[content_type])
+            else:
+                sha256 = digest.hexdigest()
+                path = self.path_for(sha256, content_type)
+                await asyncio.to_thread(_move_into_place, tmp, path)
+                stored = CachedMedia(sha256, path, content_type, size, cached=False)
         finally:
             await asyncio.to_thread(tmp.unlink, missing_ok=True)
-        stored = CachedMedia(sha256, path, content_type, size, cached=False)
         await self.record([(stored, url)])
         return stored
 

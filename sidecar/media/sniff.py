@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/png": "png",
@@ -45,10 +47,20 @@ def sniff_content_type(head: bytes) -> str | None:
     return None
 
 
-def describe_non_media(head: bytes, declared: str) -> str:
+def kind_of(content_type: str) -> Literal["image", "video"]:
+    """"image" or "video": how a post shows a file of this (sniffed) type."""
+    return "video" if content_type.startswith("video/") else "image"
+
+
+def describe_non_media(head: bytes, declared: str | None) -> str:
     text = head[:512].lstrip().lower()
     if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text:
         return "an HTML page, not media"
     if text.startswith((b"{", b"[")):
         return "JSON, not media"
+    if not head:
+        return "an empty file"
+    if declared is None:  # a file from an export: no server to quote
+        return ("not a photo or video igbridge can read (neither JPEG, PNG, GIF, WebP, "
+                "HEIC, AVIF, MP4 nor MOV by its first bytes)")
     return f"not a supported image or video (server said {declared or 'no content type'})"

@@ -10,6 +10,7 @@ the run id it stored and continues with that run instead of starting another.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -318,6 +319,7 @@ def item_to_post(item: Mapping[str, Any], source_id: str, username: str) -> Post
         f"https://www.instagram.com/p/{short_code}/" if short_code else None
     )
     location = _text(item.get("locationName")) or None
+    latitude, longitude = _coordinates(item.get("location"))
     return Post(
         source_id=source_id,
         short_code=short_code,
@@ -335,7 +337,29 @@ def item_to_post(item: Mapping[str, Any], source_id: str, username: str) -> Post
         media=tuple(media),
         is_pinned=bool(item.get("isPinned")),
         origin="apify",
+        latitude=latitude,
+        longitude=longitude,
+        # Reels are "clips" to Instagram (a feed video is "feed", IGTV "igtv").
+        is_reel=item.get("productType") == "clips",
     )
+
+
+def _coordinates(location: Any) -> tuple[float | None, float | None]:
+    """``{"lat": …, "lng": …}`` (or latitude/longitude) where an item carries a place's
+    coordinates; most carry only ``locationName`` and ``locationId``."""
+    if not isinstance(location, dict):
+        return None, None
+    lat = _finite(location.get("lat", location.get("latitude")))
+    lng = _finite(location.get("lng", location.get("longitude")))
+    if lat is not None and lng is not None and abs(lat) <= 90 and abs(lng) <= 180:
+        return lat, lng
+    return None, None
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 @dataclass(frozen=True)

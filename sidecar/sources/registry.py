@@ -19,5 +19,6 @@ def open_source(source: Mapping[str, Any], config: Config) -> Source:
         return ApifySource(config, str(source.get("username", "")),
                            int(source.get("limit") or 20))
     if source.get("type") == "export":
-        return ExportSource(Path(str(source.get("path", ""))))
+        paths = source.get("paths") or [source.get("path", "")]
+        return ExportSource(tuple(Path(str(p)) for p in paths))
     raise SourceError(f"unknown source type {source.get('type')!r}; use 'apify' or 'export'")

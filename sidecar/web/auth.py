@@ -102,9 +102,10 @@ def authenticate(
             raise Unauthorized("Authorization must be 'Bearer <secret>'")
         if hmac.compare_digest(value.strip().encode(), secret.encode()):
             return Credential(kind="secret", sessions=None)
-        if not allow_token:
+        # A stream token may also come as a bearer credential; anything not shaped like
+        # one was meant as the secret, and the person needs to hear that it is wrong.
+        if not allow_token or not value.strip().startswith(f"{TOKEN_VERSION}."):
             raise Unauthorized("wrong secret")
-        # A stream token may also come as a bearer credential.
         return verify_stream_token(secret, value.strip())
     if query_token:
         if not allow_token:

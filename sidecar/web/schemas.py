@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 SessionStatus = Literal["starting", "running", "complete", "error", "cancelled"]
 JobStatus = Literal["queued", "running", "complete", "error", "cancelled"]
@@ -103,9 +103,23 @@ class ApifySource(Strict):
     limit: Annotated[int, Field(ge=1, le=10_000)] = 20
 
 
+ExportPath = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
 class ExportSource(Strict):
+    """One export ZIP (``path``) or the parts of a split export read as one (``paths``)."""
+
     type: Literal["export"]
-    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    path: ExportPath | None = None
+    paths: Annotated[list[ExportPath], Field(min_length=1, max_length=100)] | None = None
+
+    @model_validator(mode="after")
+    def one_way_to_name_the_export(self) -> ExportSource:
+        named = [name for name in ("path", "paths") if getattr(self, name) is not None]
+        if len(named) != 1:
+            raise ValueError("an export source names exactly one of path (one ZIP) or "
+                             f"paths (the parts of a split export); got {named or 'neither'}")
+        return self
 
 
 class UrlsSource(Strict):
@@ -124,6 +138,9 @@ class JobOptions(Strict):
     only: Annotated[list[Annotated[str, Field(max_length=200)]],
                     Field(max_length=10_000)] | None = None
     retry_of: Identifier | None = None
+    # Reels (reels.json, Apify's productType "clips") are imported as video posts
+    # unless this is false (unset: true).
+    include_reels: bool | None = None
 
 
 class CreateJob(Strict):
@@ -170,6 +187,8 @@ class Job(BaseModel):
     # Seconds of the last attempt: wall, own (waiting on nothing outside the sidecar),
     # wordpress, downloads, apify (see jobs/timing.py); absent before an attempt has ended.
     timing: dict[str, float] | None = None
+    # GET /api/jobs/{id} only: the first 8 characters, longer where another job shares them.
+    short_id: str | None = None
 
 
 class JobAccepted(BaseModel):

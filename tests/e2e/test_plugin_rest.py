@@ -441,9 +441,9 @@ def test_posts_are_found_by_source_id_in_any_status(stack: Stack,
     post = created.json()
     assert post["meta"] == {"_igbridge_source_id": source_id,
                             "_igbridge_permalink": "https://www.instagram.com/p/ABC123/",
-                            # WordPress's Geodata keys, registered for the post's location
-                            "geo_address": "", "geo_latitude": "", "geo_longitude": "",
-                            "geo_public": ""}
+                            # Geodata, registered for REST: unset, so REST's defaults.
+                            "geo_address": "", "geo_latitude": 0, "geo_longitude": 0,
+                            "geo_public": 0}
     other = admin_app.post(f"{stack.wp_url}/wp-json/wp/v2/posts", json={
         "title": "another", "status": "publish", "meta": {"_igbridge_source_id": source_id + "x"},
     })

@@ -32,6 +32,9 @@ from tests.support.sse import iter_frames
     ("stop job 0123abcd", ParsedCommand("cancel", job_id="0123abcd")),
     ("status", ParsedCommand("status")),
     ("JOBS", ParsedCommand("status")),
+    ("help", ParsedCommand("help")),
+    (" Help ", ParsedCommand("help")),
+    ("?", ParsedCommand("help")),
 ])
 def test_parse_understands_each_command(text: str, parsed: ParsedCommand) -> None:
     assert parse(text) == parsed
@@ -109,7 +112,7 @@ def test_garbage_is_a_422_listing_the_commands(api: httpx.Client) -> None:
         "code": "unknown_command",
         "message": "I did not understand 'please import everything'. Commands: "
                    "scrape instagram @username [limit N]; bulk import @username [limit N]; "
-                   "import export <path to .zip>; cancel <job id>; status",
+                   "import export <path to .zip>; cancel <job id>; status; help",
     }}
     assert command(api, "").status_code == 422
     assert api.get("/api/jobs").json()["jobs"] == []
@@ -186,7 +189,7 @@ def test_status_and_cancel_commands(
     assert status.json()["reply"].startswith(f"scrape {job_id[:8]}: Apify: ")
     assert [j["job_id"] for j in status.json()["jobs"]] == [job_id]
 
-    cancelled = command(api, f"cancel {job_id}")
+    cancelled = command(api, f"cancel {job_id[:8]}")  # as the status reply shows it
 
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["reply"] == f"Job {job_id} is cancelled"
@@ -195,4 +198,14 @@ def test_status_and_cancel_commands(
     assert command(api, "status").json()["reply"] == "Nothing is running."
     assert command(api, f"cancel {job_id}").status_code == 409
     missing = command(api, "cancel 0000nosuchjob")
-    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
+    assert (missing.status_code, missing.json()["error"]) == (
+        404, {"code": "not_found", "message": "no job starts with 0000nosuchjob"})
+
+
+def test_help_answers_the_list_of_commands_and_starts_nothing(api: httpx.Client) -> None:
+    reply = command(api, "help")
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"reply": "Commands: " + "; ".join(HELP), "jobs": []}
+    assert "bulk import @username [limit N]" in reply.json()["reply"]
+    assert api.get("/api/jobs").json()["jobs"] == []

@@ -63,12 +63,14 @@ def test_single_photo_then_caption_location_and_link() -> None:
     ])
 
 
-def test_carousel_images_form_one_gallery_and_videos_keep_their_blocks() -> None:
-    content = render_content(post(permalink=None),
-                             [image(1, "one"), video(2), image(3, "three"), video(4)])
+def test_a_mixed_carousel_keeps_instagrams_order() -> None:
+    # Images next to each other form a gallery; the order is never "images, then videos".
+    content = render_content(post(permalink=None), [
+        image(1, "one"), image(5, "five"), video(2), image(3, "three"), video(4)])
 
     assert content == "\n\n".join([
-        gallery(image_block(1, "one"), image_block(3, "three")), video_block(2), video_block(4),
+        gallery(image_block(1, "one"), image_block(5, "five")), video_block(2),
+        image_block(3, "three"), video_block(4),
     ])
 
 

@@ -324,6 +324,28 @@ async def fetch_job(conn: aiosqlite.Connection, job_id: str) -> dict[str, Any] |
     return job_from_row(row) if row else None
 
 
+async def fetch_jobs_starting_with(
+    conn: aiosqlite.Connection, prefix: str, limit: int
+) -> list[dict[str, Any]]:
+    """Jobs whose id starts with ``prefix`` (any case: ids are lowercase hex), by id."""
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = await all_rows(
+        conn, f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id LIKE ? ESCAPE '\\'"
+        " ORDER BY job_id LIMIT ?", (pattern, limit))
+    return [job_from_row(r) for r in rows]
+
+
+async def fetch_job_id_neighbours(
+    conn: aiosqlite.Connection, job_id: str
+) -> tuple[str | None, str | None]:
+    """The ids just before and just after ``job_id`` in id order: the only ones that can
+    share a longer prefix with it."""
+    row = await first_row(
+        conn, "SELECT (SELECT MAX(job_id) FROM jobs WHERE job_id < ?),"
+        " (SELECT MIN(job_id) FROM jobs WHERE job_id > ?)", (job_id, job_id))
+    return (row[0], row[1]) if row else (None, None)
+
+
 async def fetch_jobs(
     conn: aiosqlite.Connection,
     *,

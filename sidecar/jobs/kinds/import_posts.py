@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...backends.sqlite import store as db
-from ...domain.content import UploadedMedia, geodata, render_content, title_text
+from ...domain.content import UploadedMedia, render_content, title_text
 from ...domain.models import ItemState, Media, Post
 from ...domain.outcomes import ImportTally, import_message
 from ...errors import IgbridgeError, TransientError, WordPressAuthError, WordPressError
@@ -67,9 +67,11 @@ async def run_import(ctx: JobContext) -> str:
                 await _fail_unfinished(ctx, todo, message)
                 raise TransientError(message) from exc
             if todo:
-                cached, media_failed = await download_media(ctx, todo, mark_done=False)
-                await import_posts(ctx, wp, [p for p in todo if p.source_id not in media_failed],
-                                   total=len(posts), cached=cached)
+                fetched = await download_media(ctx, todo, mark_done=False)
+                # Each post as it goes on: without the media that could not be had.
+                await import_posts(ctx, wp, [fetched.ready[p.source_id] for p in todo
+                                             if p.source_id in fetched.ready],
+                                   total=len(posts), cached=fetched.cached)
     tally = import_tally(await ctx.items())
     if posts and tally.failed == len(posts):
         raise WordPressError(f"every post failed to import; first error: "
@@ -280,9 +282,12 @@ async def import_wave(
             answers = await wp.update_posts([(pid, f) for _p, pid, f in publish], answer="id")
             published = _settle([p for p, _pid, _f in publish], answers, outcomes)
             for post, _answer in published:
+                # Imported, and said so in words when a file was left out or converted.
                 outcomes[post.source_id] = ItemOutcome(
                     post.source_id, "imported", post_ids[post.source_id],
-                    detail={"title": post.title})
+                    reason="; ".join(post.notes) or None,
+                    detail={"title": post.title, "media": len(post.media),
+                            "notes": list(post.notes)})
 
 
 def _settle(posts: list[Post], answers: list[Answer],
@@ -310,8 +315,21 @@ def _draft_fields(post: Post, tag_ids: list[int]) -> dict[str, Any]:
         "date_gmt": post.taken_at.strftime("%Y-%m-%dT%H:%M:%S"),
         "tags": tag_ids,
         "meta": {SOURCE_ID_META: post.source_id, PERMALINK_META: post.permalink or "",
-                 **geodata(post)},
+                 **geo_meta(post)},
     }
+
+
+def geo_meta(post: Post) -> dict[str, Any]:
+    """WordPress's Geodata keys for where the post was taken (the plugin registers them):
+    the place's name and its coordinates, each only where the source has it."""
+    meta: dict[str, Any] = {}
+    if post.location:
+        meta["geo_address"] = post.location
+    if post.latitude is not None and post.longitude is not None:
+        meta["geo_latitude"], meta["geo_longitude"] = post.latitude, post.longitude
+    if meta:
+        meta["geo_public"] = 1
+    return meta
 
 
 def _final_fields(ctx: JobContext, post: Post, uploaded: list[UploadedMedia],
@@ -338,11 +356,14 @@ async def upload_once(
     site = ctx.config.wp_url
     async with keyed_lock(_media_locks, cached.sha256):
         known = await db.fetch_wp_media(ctx.store.reader, site, cached.sha256)
+        # What the file is comes from its bytes (sniffed into the cache), never from
+        # its name or the source's word for it.
         if known is not None:
-            return UploadedMedia(media.kind, known[0], known[1], alt)
-        # A photo is read faster than a worker thread is woken; a video is not.
+            return UploadedMedia(cached.kind, known[0], known[1], alt)
+        # A photo is read faster than a worker thread is woken; a video is not read
+        # whole at all but streamed from the cache file (memory stays bounded).
         data = (cached.path.read_bytes() if cached.size <= INLINE_READ_BYTES
-                else await asyncio.to_thread(cached.path.read_bytes))
+                else cached.path)
         stem = post.short_code or post.source_id.replace(":", "-")[:32]
         # WordPress strips tags from alt text (sanitize_text_field): escaped, an alt
         # text that looks like HTML is kept as the text it is, as captions are. Alt
@@ -354,4 +375,4 @@ async def upload_once(
         )
         wp_id, url = int(uploaded["id"]), str(uploaded.get("source_url") or "")
         await db.record_wp_media(ctx.store, site, cached.sha256, wp_id, url)
-        return UploadedMedia(media.kind, wp_id, url, alt)
+        return UploadedMedia(cached.kind, wp_id, url, alt)

@@ -12,8 +12,8 @@ async def run_scrape(ctx: JobContext) -> str:
     posts, skipped = await fetch_source(ctx)
     await ctx.add_items([p.source_id for p in posts])
     await record_skipped(ctx, posts, skipped)
-    cached_media, _failed = await download_media(ctx, posts, mark_done=True)
-    cached = len(cached_media)
+    fetched = await download_media(ctx, posts, mark_done=True)
+    cached = len(fetched.cached)
     failed = sum(1 for i in (await ctx.items()).values() if i["state"] == "failed")
     if posts and failed == len(posts):
         raise MediaError(f"no media of the {len(posts)} post(s) could be downloaded")

@@ -29,7 +29,8 @@ blueprint = Blueprint("jobs", __name__)
 @document_response(JobAccepted, 202)
 async def create_job(data: CreateJob) -> Reply:
     credential(allow_token=False)
-    source = data.source.model_dump(mode="json")
+    # Unset fields (an export named by "path" has no "paths") are left out of the job.
+    source = data.source.model_dump(mode="json", exclude_none=True)
     options = data.options.model_dump(mode="json", exclude_none=True)
     job = await services().runner.submit(data.kind, source, options)
     return _accepted(job), 202
@@ -76,8 +77,15 @@ async def list_jobs(query_args: JobListQuery) -> Reply:
 @validate_querystring(ReadQuery)
 @document_response(Job)
 async def get_job(job_id: str, query_args: ReadQuery) -> Reply:
-    credential(allow_token=True).require_read([job_id])
-    return await services().runner.describe(job_id), 200
+    """A job by its id or a unique prefix of it (409 listing the candidates when several
+    jobs start so). A token scoped to some sessions names them by their whole ids: the
+    candidates of a prefix could be jobs it may not see."""
+    who = credential(allow_token=True)
+    runner = services().runner
+    if who.sessions is None:
+        job_id = await runner.resolve(job_id)
+    who.require_read([job_id])
+    return {**await runner.describe(job_id), "short_id": await runner.short_id(job_id)}, 200
 
 
 @blueprint.post("/api/jobs/<job_id>/cancel")

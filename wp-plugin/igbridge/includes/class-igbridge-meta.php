@@ -58,10 +58,7 @@ class IGBridge_Meta
     }
 
     /**
-     * Registers the igbridge keys as protected, REST-visible, single string meta, and
-     * WordPress's Geodata keys (`geo_address`, `geo_latitude`, `geo_longitude`,
-     * `geo_public`) so the importer can store an Instagram post's location where
-     * maps and apps look for it.
+     * Registers both keys as protected, REST-visible, single string meta.
      */
     public static function register_meta(): void
     {
@@ -80,28 +77,6 @@ class IGBridge_Meta
                     'show_in_rest'      => true,
                     'sanitize_callback' => 'sanitize_text_field',
                     // Keys starting with "_" are protected: without this callback REST writes get 403.
-                    'auth_callback'     => static function (): bool {
-                        return current_user_can('edit_posts');
-                    },
-                )
-            );
-        }
-        $geo = array(
-            'geo_address'   => __('Where the photo was taken, as Instagram names the place.', 'igbridge'),
-            'geo_latitude'  => __('Latitude of the place, in decimal degrees.', 'igbridge'),
-            'geo_longitude' => __('Longitude of the place, in decimal degrees.', 'igbridge'),
-            'geo_public'    => __('1 when the location may be shown publicly.', 'igbridge'),
-        );
-        foreach ($geo as $key => $description) {
-            register_post_meta(
-                'post',
-                $key,
-                array(
-                    'type'              => 'string',
-                    'description'       => $description,
-                    'single'            => true,
-                    'show_in_rest'      => true,
-                    'sanitize_callback' => 'sanitize_text_field',
                     'auth_callback'     => static function (): bool {
                         return current_user_can('edit_posts');
                     },
