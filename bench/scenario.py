@@ -89,7 +89,7 @@ class Scenario:
 
 
 SCENARIO_MODULES: Sequence[str] = ("latency", "streams", "throughput", "writes", "imports",
-                                     "large_export", "eta", "browser", "soak")
+                                     "large_site", "large_export", "eta", "browser", "soak")
 
 
 def load_scenarios() -> list[Scenario]:

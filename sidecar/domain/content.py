@@ -37,12 +37,36 @@ def render_content(post: Post, media: list[UploadedMedia]) -> str:
         else:
             blocks.append(_gallery_block(run))
     blocks.extend(_paragraph(p) for p in caption_paragraphs(post.caption))
-    if post.location:
-        blocks.append(_paragraph("📍 " + html.escape(post.location)))
+    place = _place(post)
+    if place:
+        blocks.append(_paragraph("📍 " + place))
     if post.permalink:
         link = html.escape(post.permalink, quote=True)
         blocks.append(_paragraph(f'<a href="{link}">View on Instagram</a>'))
     return "\n\n".join(blocks)
+
+
+def title_text(title: str) -> str:
+    """The title as WordPress should store it: the text itself, which WordPress escapes
+    when it shows it ("&" stays "&", not "&amp;"). Themes print titles as HTML, so what
+    would not read back as the same text is escaped: "<" and ">" (a caption's "<script>"
+    stays text), and an "&" that starts what looks like an entity ("&amp;" written in a
+    caption shows as "&amp;", not "&")."""
+    return _ENTITY_START.sub("&amp;", title).replace("<", "&lt;").replace(">", "&gt;")
+
+
+# An "&" a browser could read as the start of a character reference.
+_ENTITY_START = re.compile(r"&(?=[#A-Za-z0-9])")
+
+
+def _place(post: Post) -> str:
+    """The place as HTML: its name, linked to a map where the coordinates are known."""
+    if post.latitude is None or post.longitude is None:
+        return html.escape(post.location or "")
+    name = post.location or f"{post.latitude:.5f}, {post.longitude:.5f}"
+    lat, lng = f"{post.latitude:.6f}", f"{post.longitude:.6f}"
+    link = f"https://www.openstreetmap.org/?mlat={lat}&mlon={lng}#map=16/{lat}/{lng}"
+    return f'<a href="{html.escape(link, quote=True)}">{html.escape(name)}</a>'
 
 
 def media_runs(media: list[UploadedMedia]) -> list[list[UploadedMedia]]:

@@ -17,7 +17,9 @@ from ..progress.phases import PhasePlan
 from ..sources.apify_token import ApifyToken
 from ..uploads.storage import UploadStore
 
-# The states an item may be recorded in; with ``total``, the keys of a job's ``counts``.
+# The states an item may be recorded in, and the keys of a job's ``counts`` (with
+# ``total``, their sum): ``already_imported`` means the post was in WordPress before
+# this job, ``skipped`` any other deliberate skip.
 RECORDED_ITEM_STATES = (ItemState.PENDING, ItemState.IMPORTED, ItemState.ALREADY_IMPORTED,
                         ItemState.SKIPPED, ItemState.FAILED)
 

@@ -263,12 +263,6 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(v.lstrip("#@") for v in value if isinstance(v, str) and v.strip("#@"))
-
-
 def _timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
@@ -335,8 +329,11 @@ def item_to_post(item: Mapping[str, Any], source_id: str, username: str) -> Post
         owner=_text(item.get("ownerUsername")) or username,
         taken_at=taken_at,
         caption=caption,
-        hashtags=_strings(item.get("hashtags")) or extract_hashtags(caption),
-        mentions=_strings(item.get("mentions")) or extract_mentions(caption),
+        # From the caption by Instagram's rule, not the item's own lists: the scraper's
+        # rule is greedier ('samenkoken"' keeps a quote, "hulu." a full stop, and the
+        # domain of info@goeduitje.nl passes for a mention).
+        hashtags=extract_hashtags(caption),
+        mentions=extract_mentions(caption),
         location=location,
         alt=_text(item.get("alt")),
         media=tuple(media),

@@ -172,7 +172,7 @@ class CreateJob(Strict):
 
 
 class JobCounts(BaseModel):
-    """Items by state; ``total`` is the sum of the others."""
+    """Items by state; ``total`` is their sum (the posts in the source, skipped ones too)."""
 
     pending: int
     imported: int

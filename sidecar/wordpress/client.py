@@ -38,6 +38,9 @@ SOURCE_ID_QUERY_ARG = "igbridge_source_id"
 # WordPress's default cap on the requests in one /batch/v1 call (rest_get_max_batch_size).
 BATCH_LIMIT = 25
 LOOKUP_PAGE = 100
+# Source ids one lookup names: the plugin takes up to 100 (its index answers them in one
+# query), and one page of 100 posts holds the answer.
+LOOKUP_IDS = 100
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Reads and small writes answer in well under a second here; an upload of a large
 # image makes WordPress render seven sizes, which takes seconds (WORDPRESS.md).
@@ -252,7 +255,8 @@ class WordPressClient:
         return (await self.find_posts_by_source_ids([source_id])).get(source_id)
 
     async def find_posts_by_source_ids(self, source_ids: Sequence[str]) -> dict[str, Json]:
-        """The posts imported from ``source_ids``, any status, in one request per 100.
+        """The posts imported from ``source_ids``, any status (the trash too), in one
+        request per 100.
 
         Each source id maps to its oldest post (``id``, ``status``, ``link``, ``meta``).
         Relies on the igbridge plugin's ``igbridge_source_id`` query argument. WordPress
@@ -263,8 +267,8 @@ class WordPressClient:
         if not all(wanted):
             raise ValueError("a source id must not be empty")
         found: dict[str, Json] = {}
-        for first in range(0, len(wanted), BATCH_LIMIT):
-            chunk = wanted[first:first + BATCH_LIMIT]
+        for first in range(0, len(wanted), LOOKUP_IDS):
+            chunk = wanted[first:first + LOOKUP_IDS]
             # One id goes as a plain value, which every version of the plugin understands.
             ids: str | list[str] = chunk[0] if len(chunk) == 1 else chunk
             page = 1
@@ -534,9 +538,10 @@ _NOT_JSON: Any = object()
 
 def _made_already(answers: list[Answer]) -> list[Answer]:
     """The plugin refuses a second post for a source id (409 ``igbridge_source_exists``,
-    naming the post): a create sent again after its answer was lost. That post is the
-    answer."""
-    return [{"id": int(a.wp_data["post_id"])}
+    naming the post and its status): a create sent again after its answer was lost, or
+    one that lost a race. That post is the answer (``status`` "trash" when its owner
+    trashed it)."""
+    return [{"id": int(a.wp_data["post_id"]), "status": str(a.wp_data.get("post_status") or "")}
             if isinstance(a, WordPressRefusal) and a.wp_code == "igbridge_source_exists"
             and str(a.wp_data.get("post_id", "")).isdigit() else a for a in answers]
 

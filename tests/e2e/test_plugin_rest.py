@@ -465,3 +465,12 @@ def test_uninstall_removes_the_options_and_what_old_versions_uploaded(
         " get_option('igbridge_legacy_uploads_removed', 'absent')]);")
     assert out.strip().splitlines()[-1] == '["absent","absent"]'
     assert not legacy.exists()
+    # The index table goes too; the plugin, still active here, rebuilds it from the
+    # posts' meta on its next load.
+    assert stack.mysql("SHOW TABLES LIKE 'wp_igbridge_source_posts'").strip() == ""
+    source_id = f"ig_{uuid.uuid4().hex}"
+    stack.wp_php("wp_insert_post(array('post_title' => 't', 'post_status' => 'draft', "
+                 f"'meta_input' => array('_igbridge_source_id' => {json.dumps(source_id)})));")
+    assert stack.mysql("SHOW TABLES LIKE 'wp_igbridge_source_posts'").strip() != ""
+    found = find_by_source_id(admin_app, stack, source_id, status="any")
+    assert [p["meta"]["_igbridge_source_id"] for p in found.json()] == [source_id]

@@ -24,6 +24,7 @@ define('IGBRIDGE_DIR', plugin_dir_path(__FILE__));
 define('IGBRIDGE_URL', plugin_dir_url(__FILE__));
 
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-meta.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-index.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-geo-meta.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-sidecar-client.php';
@@ -37,6 +38,7 @@ require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings-page.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-admin-page.php';
 
 IGBridge_Meta::register_hooks();
+IGBridge_Index::register_hooks();
 IGBridge_Geo_Meta::register_hooks();
 IGBridge_REST_Controller::register_hooks();
 IGBridge_Upload_Routes::register_hooks();

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...backends.sqlite import store as db
-from ...domain.content import UploadedMedia, render_content
-from ...domain.models import Media, Post, Skipped
+from ...domain.content import UploadedMedia, render_content, title_text
+from ...domain.models import ItemState, Media, Post
+from ...domain.outcomes import ImportTally, import_message
 from ...errors import IgbridgeError, TransientError, WordPressAuthError, WordPressError
 from ...media.cache import CachedMedia, MediaCache
-from ...wordpress.client import SOURCE_ID_META, Answer, Json, WordPressClient
+from ...wordpress.client import LOOKUP_IDS, SOURCE_ID_META, Answer, Json, WordPressClient
 from ..concurrency import keyed_lock, run_together
 from ..context import ItemOutcome, JobContext
 from ..stages import (
@@ -38,7 +39,6 @@ from ..stages import (
     new_items,
     plan_phases,
     record_skipped,
-    summary_tail,
 )
 from ..uploaded import release_uploads
 
@@ -60,26 +60,89 @@ async def run_import(ctx: JobContext) -> str:
     await ctx.add_items(new_items(posts))
     await record_skipped(ctx, posts, skipped)
     ledger = await ctx.items()
+    # The ledger first: what an earlier attempt of this job finished is done.
     todo = [p for p in posts if ledger[p.source_id]["state"] in ("pending", "failed")]
     plan_phases(ctx, to_wordpress=True, posts=posts, media=sum(len(p.media) for p in todo))
     if todo:
-        fetched = await download_media(ctx, todo, mark_done=False)
         async with WordPressClient.from_config(ctx.config) as wp:
-            # Each post as it goes on: without the media that could not be had.
-            await import_posts(ctx, wp, [fetched.ready[p.source_id] for p in todo
-                                         if p.source_id in fetched.ready],
-                               total=len(posts), cached=fetched.cached)
-    outcome = await ctx.items()
-    counts = {s: sum(1 for i in outcome.values() if i["state"] == s)
-              for s in ("imported", "skipped", "failed")}
-    if posts and counts["failed"] == len(posts):
-        first = next(i["reason"] for i in outcome.values() if i["state"] == "failed")
-        raise WordPressError(f"every post failed to import; first error: {first}")
-    if not counts["failed"]:
+            # Then WordPress, before any media is read: a rerun of an export that is
+            # all imported already reads none of its files.
+            try:
+                todo = await settle_known_posts(ctx, wp, todo)
+            except TransientError as exc:
+                message = f"WordPress keeps failing: {exc.message}"
+                await _fail_unfinished(ctx, todo, message)
+                raise TransientError(message) from exc
+            if todo:
+                fetched = await download_media(ctx, todo, mark_done=False)
+                # Each post as it goes on: without the media that could not be had.
+                await import_posts(ctx, wp, [fetched.ready[p.source_id] for p in todo
+                                             if p.source_id in fetched.ready],
+                                   total=len(posts), cached=fetched.cached)
+    tally = import_tally(await ctx.items())
+    if posts and tally.failed == len(posts):
+        raise WordPressError(f"every post failed to import; first error: "
+                             f"{tally.failed_reasons[0]}")
+    if not tally.failed:
         await release_uploads(ctx)  # personal data: kept only while a retry may need it
-    return (f"Imported {counts['imported']} of {len(posts)} post(s)"
-            + summary_tail([Skipped(s, i["reason"] or "") for s, i in outcome.items()
-                     if i["state"] == "skipped"], counts["failed"]))
+    return import_message(tally)
+
+
+def import_tally(ledger: dict[str, dict[str, Any]]) -> ImportTally:
+    """The job's ledger as counts and reasons (skipped items included: they are posts
+    of the source too)."""
+    def reasons(state: ItemState) -> list[str]:
+        return [i["reason"] or "" for i in ledger.values() if i["state"] == state]
+
+    return ImportTally(
+        imported=sum(1 for i in ledger.values() if i["state"] == ItemState.IMPORTED),
+        already_imported=sum(1 for i in ledger.values()
+                             if i["state"] == ItemState.ALREADY_IMPORTED),
+        skipped_reasons=reasons(ItemState.SKIPPED), failed_reasons=reasons(ItemState.FAILED))
+
+
+# The reason given for a post its owner moved to WordPress's trash.
+IN_TRASH = ("in the trash in WordPress: restore it there, or delete it for good to import "
+            "it again")
+
+
+def known_outcome(source_id: str, found: Json) -> ItemOutcome | None:
+    """The outcome of a post WordPress has already, by the status its owner left it in;
+    None for a draft, which a crash left between "created" and "published": the import
+    finishes it."""
+    status, post_id = str(found.get("status") or ""), int(found["id"])
+    if status == "draft":
+        return None
+    if status == "trash":
+        return ItemOutcome(source_id, ItemState.SKIPPED, post_id, reason=IN_TRASH)
+    return ItemOutcome(source_id, ItemState.ALREADY_IMPORTED, post_id,
+                       post_url=str(found.get("link") or "") or None)
+
+
+async def settle_known_posts(ctx: JobContext, wp: WordPressClient,
+                             posts: list[Post]) -> list[Post]:
+    """Record the posts WordPress has already (one lookup per 100 source ids, answered
+    by the plugin's index); returns the others, still to import."""
+    phase = "Looking up posts in WordPress"
+    ctx.report(f"Looking up {len(posts)} posts in WordPress", phase=phase, done=0,
+               total=len(posts))
+    todo: list[Post] = []
+    for first in range(0, len(posts), LOOKUP_IDS):
+        chunk = posts[first:first + LOOKUP_IDS]
+        found = await wp.find_posts_by_source_ids([p.source_id for p in chunk])
+        outcomes = []
+        for post in chunk:
+            outcome = (known_outcome(post.source_id, found[post.source_id])
+                       if post.source_id in found else None)
+            if outcome is None:
+                todo.append(post)
+            else:
+                outcomes.append(outcome)
+        await ctx.set_items(outcomes)
+        done = first + len(chunk)
+        ctx.report(f"Looked up {done} of {len(posts)} posts in WordPress", phase=phase,
+                   done=done)
+    return todo
 
 
 @dataclass
@@ -183,11 +246,9 @@ async def import_wave(
         tags: dict[str, list[int]] = {}
         for post in wave:
             found = existing.get(post.source_id)
-            if found is not None and found.get("status") == "publish":
-                outcomes[post.source_id] = ItemOutcome(
-                    post.source_id, "skipped", int(found["id"]),
-                    reason=f"already in WordPress (post {found['id']})",
-                    post_url=found.get("link") or None)
+            known = known_outcome(post.source_id, found) if found is not None else None
+            if known is not None:  # made meanwhile by another job, or trashed
+                outcomes[post.source_id] = known
                 continue
             try:
                 tags[post.source_id] = [await wp.ensure_tag(t) for t in post.hashtags[:50]]
@@ -204,7 +265,13 @@ async def import_wave(
             answers = await wp.create_posts(
                 [_draft_fields(p, tags[p.source_id]) for p in drafts], answer="id")
             for post, answer in _settle(drafts, answers, outcomes):
-                post_ids[post.source_id] = int(answer["id"])
+                # The plugin names the post that won a race for this source id; one its
+                # owner published or trashed is not this job's to finish.
+                known = known_outcome(post.source_id, answer) if "status" in answer else None
+                if known is not None:
+                    outcomes[post.source_id] = known
+                else:
+                    post_ids[post.source_id] = int(answer["id"])
         publish: list[tuple[Post, int, dict[str, Any]]] = []
         thumbnails: dict[str, str | None] = {}
         for post in todo:
@@ -260,7 +327,7 @@ def _settle(posts: list[Post], answers: list[Answer],
 def _draft_fields(post: Post, tag_ids: list[int]) -> dict[str, Any]:
     return {
         "status": "draft",
-        "title": html.escape(post.title, quote=False),
+        "title": title_text(post.title),
         "date_gmt": post.taken_at.strftime("%Y-%m-%dT%H:%M:%S"),
         "tags": tag_ids,
         "meta": {SOURCE_ID_META: post.source_id, PERMALINK_META: post.permalink or "",
