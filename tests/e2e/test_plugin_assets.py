@@ -7,18 +7,24 @@ from pathlib import Path
 
 PLUGIN = Path(__file__).resolve().parents[2] / "wp-plugin" / "igbridge"
 ASSETS = PLUGIN / "assets"
-BUDGET_BYTES = 30 * 1024
+# Raised from 30 KB (issue 11): the dashboard now pages its jobs and each job's items,
+# learns of jobs started anywhere from its one stream (no polling), tells an expired login
+# and an unreachable sidecar apart, and reflows on phones. Still uncompressed, and about a
+# fourteenth of what wp-admin core loads on the same page (bench/RESULTS.md).
+BUDGET_BYTES = 40 * 1024
 OWN_FILES = ["admin.js", "rest.js", "settings.js", "admin.css"]
+SETTINGS_ONLY = {"settings.js"}  # loaded on the settings screen, never on the dashboard
 
 
 def shipped_assets() -> list[Path]:
     return sorted(p for p in ASSETS.rglob("*") if p.suffix in {".js", ".css"})
 
 
-def test_admin_js_and_css_fit_the_budget() -> None:
-    sizes = {str(p.relative_to(ASSETS)): p.stat().st_size for p in shipped_assets()}
+def test_dashboard_js_and_css_fit_the_budget() -> None:
+    sizes = {str(p.relative_to(ASSETS)): p.stat().st_size for p in shipped_assets()
+             if p.name not in SETTINGS_ONLY}
     assert sum(sizes.values()) <= BUDGET_BYTES, (
-        f"admin JS + CSS is {sum(sizes.values())} bytes, over {BUDGET_BYTES}: {sizes}")
+        f"dashboard JS + CSS is {sum(sizes.values())} bytes, over {BUDGET_BYTES}: {sizes}")
 
 
 def test_every_module_import_resolves() -> None:

@@ -35,6 +35,19 @@ class IGBridge_Admin_Page
         add_action('admin_menu', array(self::class, 'add_page'));
         add_action('admin_enqueue_scripts', array(self::class, 'enqueue'));
         add_filter('script_loader_tag', array(self::class, 'as_module'), 10, 2);
+        add_filter('wp_auth_check_load', array(self::class, 'without_auth_check'), 10, 2);
+    }
+
+    /**
+     * Core's login check polls admin-ajax.php every minute (Heartbeat). The dashboard needs
+     * no polling: it learns of an expired login from its own next request and says so.
+     *
+     * @param bool      $show   Whether to load the check.
+     * @param WP_Screen $screen Current screen.
+     */
+    public static function without_auth_check($show, $screen): bool
+    {
+        return (bool) $show && ! ('' !== self::$hook_suffix && $screen instanceof WP_Screen && self::$hook_suffix === $screen->id);
     }
 
     /**
@@ -78,7 +91,9 @@ class IGBridge_Admin_Page
 
         if ($on_dashboard) {
             wp_enqueue_style('igbridge-progress', IGBRIDGE_URL . 'assets/progress/progress.css', array(), IGBRIDGE_VERSION);
-            $config['apifyLimit'] = (int) IGBridge_Settings::get('apify_limit');
+            $config['apifyLimit']  = (int) IGBridge_Settings::get('apify_limit');
+            $config['settingsUrl'] = esc_url_raw(admin_url('options-general.php?page=' . IGBridge_Settings_Page::SLUG) . '#igbridge-test-connection');
+            $config['loginUrl']    = esc_url_raw(wp_login_url(admin_url('admin.php?page=' . self::SLUG)));
             wp_enqueue_script('igbridge-admin', IGBRIDGE_URL . 'assets/admin.js', array(), IGBRIDGE_VERSION, true);
             wp_add_inline_script('igbridge-admin', 'window.igbridgeConfig = ' . wp_json_encode($config) . ';', 'before');
             return;
