@@ -12,9 +12,10 @@ import { api, el, notice, t } from './rest.js';
 const cfg = window.igbridgeConfig;
 const labels = cfg.i18n.progress;
 const ACTIVE = new Set(['queued', 'running']);
+const TERMINAL = new Set(['complete', 'error', 'cancelled']);
 const JOBS_PAGE = 20;
 const ITEMS_PAGE = 50;
-/** job_id → {row, view, job, live}; live: the stream has sent this job's own progress. */
+/** job_id → {row, view, job, live, items}; live: the stream has sent this job's own progress. */
 const rows = new Map();
 /** session_id → job_id, to route the stream's progress frames. */
 const sessions = new Map();
@@ -132,7 +133,14 @@ function itemList(job) {
   details.addEventListener('toggle', () => { if (details.open && !list.children.length) void load(); });
   more.onclick = load;
   details.append(el('summary', '', t('items')), list, more);
-  return details;
+  // Items change while a job runs: a closed list is asked for again when next opened.
+  const stale = () => {
+    if (details.open) return;
+    list.replaceChildren();
+    cursor = null;
+    more.hidden = true;
+  };
+  return { details, stale };
 }
 
 function actionButton(label, action, job) {
@@ -154,12 +162,15 @@ function actionButton(label, action, job) {
 
 /** The view's state for a job status (a queued job has not started yet). */
 const viewStatus = (status) => (status === 'queued' ? 'starting' : status);
+/** How far along a status is: an answer that was on its way while a frame said more is older. */
+const stage = (status) => (status === 'queued' ? 0 : status === 'running' ? 1 : 2);
 
 /** Inserts or refreshes a job's row from a job object (list page, job frame, or an answer). */
 function render(job) {
   if (!job?.job_id) return;
   let entry = rows.get(job.job_id);
   const was = entry?.job.status;
+  if (entry && stage(job.status) < stage(was)) return;
   if (!entry) {
     const row = el('tr');
     for (const name of columns) {
@@ -167,14 +178,14 @@ function render(job) {
       cell.dataset.label = name; // the heading, shown beside the cell where the table reflows
       row.append(cell);
     }
-    entry = { row, view: createProgressView(row.children[2], { title: sourceText(job.source), labels }), job, live: false };
+    entry = { row, view: createProgressView(row.children[2], { title: sourceText(job.source), labels }), job, live: false, items: itemList(job) };
     rows.set(job.job_id, entry);
     sessions.set(job.session_id, job.job_id);
     row.dataset.created = String(stamp(job.created_at));
     body.querySelector('.igbridge-empty')?.remove();
     const next = [...body.children].find((r) => Number(r.dataset.created) < stamp(job.created_at));
     body.insertBefore(row, next ?? null);
-    row.children[3].append(el('span', 'igbridge-counts'), itemList(job));
+    row.children[3].append(el('span', 'igbridge-counts'), entry.items.details);
     const [idCell, sourceCell] = row.children;
     idCell.append(el('strong', '', t(`kind_${job.kind}`)), el('br'), el('code', '', job.job_id.slice(0, 8)),
       el('br'), el('span', 'description', when(job.created_at)));
@@ -188,7 +199,10 @@ function render(job) {
   // While the stream sends the job's own progress (rate, ETA), that is fresher than this summary.
   if (!active) entry.view.update({ ...job.progress, status: job.status, message: job.error ?? job.progress?.message });
   else if (!entry.live) entry.view.update({ ...job.progress, status: viewStatus(job.status) });
-  outcomeCell.querySelector('.igbridge-counts').textContent = countsText(job.counts);
+  const outcome = countsText(job.counts);
+  const counts = outcomeCell.querySelector('.igbridge-counts');
+  if (counts.textContent !== outcome) entry.items.stale();
+  counts.textContent = outcome;
   actionCell.replaceChildren();
   if (active) actionCell.append(actionButton(t('cancel'), 'cancel', job));
   else if (job.counts?.failed > 0) actionCell.append(actionButton(t('retry'), 'retry', job));
@@ -211,7 +225,8 @@ function finished(job) {
 function progress(frame) {
   const entry = rows.get(sessions.get(frame.session_id));
   if (!entry) {
-    if (ACTIVE.has(frame.status) || frame.status === 'starting') early.set(frame.session_id, frame);
+    if (TERMINAL.has(frame.type)) early.delete(frame.session_id);
+    else early.set(frame.session_id, frame);
     return;
   }
   entry.live = true;
