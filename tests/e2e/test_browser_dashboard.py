@@ -548,6 +548,11 @@ def test_a_failed_import_shows_why(admin: tuple[Page, Traffic], wordpress: Stack
     expect(row.locator(".igb-progress__status")).to_have_text(final["error"])
     expect(row.get_by_text(final["error"], exact=True)).to_have_count(1)  # said once
     expect(row.locator(".igb-progress")).to_have_attribute("data-state", "error")
+    # The one notice: this job's error, replacing "Uploading…" and "Job started".
+    notices = page.locator("#igbridge-notices .notice")
+    expect(notices).to_have_count(1)
+    expect(notices).to_have_class("notice notice-error")
+    expect(notices).to_have_text(final["error"])
     shot(page, screenshots, "dashboard-error")
 
 
