@@ -12,7 +12,7 @@ sidecar's WordPress client alone (no jobs, ledger or progress), one worker and 4
 a time; and the same work with one request per call, which is what the import sent
 before it batched.
 The sidecar's share of the wall time is measured two ways: the job's own clock
-(``sidecar/timing.py``: wall time with no WordPress call or download under way), and,
+(``sidecar/jobs/timing.py``: wall time with no WordPress call or download under way), and,
 stricter, the sidecar's CPU time (utime + stime from /proc) over the run's wall time,
 which also counts the CPU it spends while WordPress calls are under way.
 """
@@ -33,9 +33,9 @@ import httpx
 
 from dev.stack import Stack, start_stack
 from sidecar.config import load_config
-from sidecar.importer import wave_size
+from sidecar.jobs.kinds.import_posts import wave_size
 from sidecar.sample.make_sample import encoded_image, instagram_text
-from sidecar.wordpress import SOURCE_ID_META, WordPressClient
+from sidecar.wordpress.client import SOURCE_ID_META, WordPressClient
 
 from .processes import process_cpu_seconds
 from .scenario import Figure, Scenario, ScenarioResult, Settings
@@ -74,7 +74,7 @@ class ImportRun:
     skipped: int
     failed: int
     sidecar_cpu: float
-    timing: dict[str, float]  # the job's own account (sidecar/timing.py)
+    timing: dict[str, float]  # the job's own account (sidecar/jobs/timing.py)
 
     def rate(self, posts: int) -> float:
         return posts / self.seconds if self.seconds else 0.0

@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sidecar.progress import ProgressEngine
-from sidecar.store import Store
+from sidecar.backends.sqlite.store import Store
+from sidecar.progress.engine import ProgressEngine
 
 from .scenario import Figure, Scenario, ScenarioResult, Settings
 
@@ -76,8 +76,9 @@ async def run(settings: Settings) -> ScenarioResult:
         "cost of one update() call", round(calls / count * 1e6, 1), "µs",
         note="validation, snapshot, JSON, queueing; no I/O"))
     result.notes.append(
-        "In-process: sidecar.progress.ProgressEngine on sidecar.store.Store (SQLite WAL, "
-        "synchronous=NORMAL) in a temp dir; update(step, message, phase) per event.")
+        "In-process: sidecar.progress.engine.ProgressEngine on "
+        "sidecar.backends.sqlite.store.Store (SQLite WAL, synchronous=NORMAL) in a temp dir; "
+        "update(step, message, phase) per event.")
     return result
 
 

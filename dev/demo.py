@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from dev.stack import DEFAULT_ROOT, Stack, StackError, up
-from sidecar.cli import watch_job
+from sidecar.cli.main import watch_job
 
 console = Console()
 DASHBOARD_PATH = "/wp-admin/admin.php?page=igbridge"

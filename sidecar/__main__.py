@@ -1,3 +1,3 @@
-from sidecar.cli import app
+from sidecar.cli.main import app
 
 app()

@@ -1,7 +1,7 @@
 """One exception family for the whole sidecar.
 
 Every error a caller can see is an ``IgbridgeError``; the web layer maps it to
-``{"error": {"code", "message"}}`` with ``status`` exactly once (see app.py).
+``{"error": {"code", "message"}}`` with ``status`` exactly once (see web/app.py).
 Jobs use ``retryable`` to tell a passing fault (retry with backoff) from a
 final one (fail the job or the item at once).
 """

@@ -32,8 +32,10 @@ from apify_client.errors import (
 )
 
 from ..config import Config
+from ..domain.models import Media, MediaKind, Post, Skipped, extract_hashtags, extract_mentions
 from ..errors import SourceError, TransientError
-from ..models import Media, MediaKind, Post, Skipped, extract_hashtags, extract_mentions
+from ..jobs.timing import waiting_on
+from .base import SourceJob
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT"})
 DATASET_PAGE_SIZE = 100
@@ -337,3 +339,30 @@ def item_to_post(item: Mapping[str, Any], source_id: str, username: str) -> Post
         is_pinned=bool(item.get("isPinned")),
         origin="apify",
     )
+
+
+@dataclass(frozen=True)
+class ApifySource:
+    """A job's ``{"type": "apify", "username", "limit"}`` source."""
+
+    config: Config
+    username: str
+    limit: int
+
+    async def read(self, job: SourceJob) -> tuple[list[Post], list[Skipped]]:
+        phase = "Scraping via Apify"
+        job.report(f"Starting the Apify scraper for @{self.username.lstrip('@')}", phase=phase)
+
+        async def on_status(message: str) -> None:
+            job.report(f"Apify: {message}", phase=phase)
+
+        async def on_run_started(run_id: str) -> None:
+            await job.save_state(apify_run_id=run_id)
+
+        with waiting_on("apify"):  # a run of the scraper on Apify's machines
+            result = await fetch_posts(
+                self.config, self.username, self.limit, on_status=on_status,
+                on_run_started=on_run_started, resume_run_id=job.state.get("apify_run_id"),
+            )
+        job.report(f"Apify returned {len(result.posts)} post(s)", phase=phase)
+        return result.posts, result.skipped

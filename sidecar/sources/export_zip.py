@@ -20,6 +20,7 @@ Synchronous by design: the job runs it in a thread.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import posixpath
 import re
@@ -32,8 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import MediaError, SourceError
-from ..models import (
+from ..domain.models import (
     Media,
     MediaKind,
     Post,
@@ -42,6 +42,8 @@ from ..models import (
     extract_hashtags,
     extract_mentions,
 )
+from ..errors import MediaError, SourceError
+from .base import SourceJob
 
 DEFAULT_MAX_UNCOMPRESSED = 20 * 1024**3  # exports with videos reach several GB
 JSON_MAX_BYTES = 64 * 1024**2
@@ -413,3 +415,17 @@ def _to_post(
         origin="export",
         zip_path=str(path),
     )
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """A job's ``{"type": "export", "path"}`` source: one export ZIP on the sidecar's disk."""
+
+    path: Path
+
+    async def read(self, job: SourceJob) -> tuple[list[Post], list[Skipped]]:
+        name = self.path.name
+        job.report(f"Reading the export {name}", phase="Reading export")
+        export = await asyncio.to_thread(read_export, self.path)
+        job.report(f"Found {len(export.posts)} post(s) in {name}", phase="Reading export")
+        return export.posts, export.skipped

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sidecar.models import export_source_id
+from sidecar.domain.models import export_source_id
 from sidecar.sample.make_sample import instagram_text, sample_export_path
 from tests.e2e.conftest import SidecarApi, WordPressApi, unique_media
 

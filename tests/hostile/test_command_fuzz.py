@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sidecar.commands import DEFAULT_LIMIT, MAX_LIMIT, ParsedCommand, parse
 from sidecar.errors import ValidationFailed
+from sidecar.jobs.commands import DEFAULT_LIMIT, MAX_LIMIT, ParsedCommand, parse
 from tests.hostile.conftest import soak_at_import
 
 # Instagram: 1-30 ASCII letters, digits, "." and "_", not starting or ending with ".".

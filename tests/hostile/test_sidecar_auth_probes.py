@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sidecar.auth import mint_stream_token
+from sidecar.web.auth import mint_stream_token
 from tests.hostile.conftest import ALLOWED_ORIGIN
 from tests.support.sidecar_process import SidecarProcess
 

@@ -12,8 +12,8 @@ import pytest
 from apify_client import ApifyClientAsync
 
 from sidecar.config import Config
+from sidecar.domain.models import Media, Post, Skipped
 from sidecar.errors import SourceError, TransientError
-from sidecar.models import Media, Post, Skipped
 from sidecar.sources.apify import FetchResult, fetch_posts, run_input
 from tests.fakes.apify_server import FakeApify
 from tests.fakes.instagram_items import EMOJI_JAPANESE_CAPTION, HTML_CAPTION, ItemFactory

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sidecar.commands import HELP, ParsedCommand, parse
 from sidecar.errors import ValidationFailed
+from sidecar.jobs.commands import HELP, ParsedCommand, parse
 from tests.fakes.apify_server import FakeApify
 from tests.fakes.instagram_items import ItemFactory
 from tests.support.media_server import wait_for

@@ -20,7 +20,7 @@ import pytest
 
 from dev.stack import Stack, free_port
 from sidecar.errors import TransientError, WordPressAuthError, WordPressError
-from sidecar.wordpress import SOURCE_ID_META, WordPressClient, WordPressRefusal
+from sidecar.wordpress.client import SOURCE_ID_META, WordPressClient, WordPressRefusal
 from tests.support.http_server import serving
 
 FAST_RETRIES = {"attempts": 3, "backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05}

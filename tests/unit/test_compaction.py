@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sidecar.progress import ProgressEngine
-from sidecar.store import Store
+from sidecar.backends.sqlite.store import Store
+from sidecar.progress.engine import ProgressEngine
 
 
 async def test_compaction_frees_the_space_of_old_events(tmp_path: Path) -> None:

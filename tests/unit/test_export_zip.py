@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from sidecar.domain.models import Media, Post, Skipped, export_source_id
 from sidecar.errors import MediaError, SourceError
-from sidecar.models import Media, Post, Skipped, export_source_id
 from sidecar.sample.make_sample import instagram_text, sample_export_path
 from sidecar.sources.export_zip import read_export, read_member
 from tests.fakes import media_files

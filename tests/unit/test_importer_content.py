@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sidecar.importer import UploadedMedia, caption_paragraphs, link_mentions, render_content
-from sidecar.models import Media, Post
+from sidecar.domain.content import UploadedMedia, caption_paragraphs, link_mentions, render_content
+from sidecar.domain.models import Media, Post
 
 
 def post(caption: str = "", *, location: str | None = None,

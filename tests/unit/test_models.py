@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from sidecar.models import (
+from sidecar.domain.models import (
     Media,
     Post,
     Skipped,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from sidecar import timing
+from sidecar.jobs import timing
 
 
 class FakeTime:

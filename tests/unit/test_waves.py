@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.importer import wave_size
+from sidecar.jobs.kinds.import_posts import wave_size
 
 
 @pytest.mark.parametrize(("remaining", "workers", "batch", "size"), [

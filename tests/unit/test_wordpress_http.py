@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from dev.stack import free_port
-from sidecar.wordpress import wordpress_http_client
+from sidecar.wordpress.client import wordpress_http_client
 from tests.support.http_server import serving
 
 

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
-from .config import DEFAULT_PORT, SECRET_FILE, ensure_secret, load_config
-from .errors import IgbridgeError
+from .. import __version__
+from ..config import DEFAULT_PORT, SECRET_FILE, ensure_secret, load_config
+from ..errors import IgbridgeError
 from .sse_client import follow
 
 app = typer.Typer(help="igbridge: Instagram posts into WordPress, with live progress.",
@@ -57,7 +57,7 @@ def serve(
         return
     logging.basicConfig(level=os.environ.get("IGBRIDGE_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .server import run_server
+    from ..web.server import run_server  # Quart and Hypercorn load only for serve
 
     if not os.environ.get("IGBRIDGE_SECRET") and not os.environ.get("IGBRIDGE_SECRET_FILE"):
         errors.print(f"secret: generated, kept in {config.data_dir / SECRET_FILE}")

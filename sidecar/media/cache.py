@@ -1,8 +1,8 @@
-"""Media: download with a size cap, sniff the real type from the bytes, cache by sha256.
+"""The media cache: download with a size cap, sniff the real type, store by sha256.
 
 Instagram's CDN links expire and their extensions lie (WebP served as ``.jpg``),
-so the type always comes from the first bytes, and files are stored under their
-content hash: the same image fetched twice, or by two jobs, is kept once.
+so the type always comes from the first bytes (``sniff.py``), and files are stored
+under their content hash: the same image fetched twice, or by two jobs, is kept once.
 """
 
 from __future__ import annotations
@@ -17,65 +17,13 @@ from typing import Any
 
 import httpx
 
-from . import store as db
-from .config import Config
-from .errors import MediaError, SourceError, TransientError
-from .jobs import JobContext, backoff_delay
-from .timing import waiting_on
+from ..backends.sqlite import store as db
+from ..config import Config
+from ..errors import MediaError, TransientError
+from ..jobs.timing import waiting_on
+from .sniff import EXTENSIONS, describe_non_media, sniff_content_type
 
 CHUNK = 256 * 1024
-EXTENSIONS = {
-    "image/jpeg": "jpg",
-    "image/png": "png",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "image/heic": "heic",
-    "image/avif": "avif",
-    "video/mp4": "mp4",
-    "video/quicktime": "mov",
-}
-HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"}
-AVIF_BRANDS = {b"avif", b"avis"}
-MP4_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1",
-              b"dash", b"M4V ", b"M4A ", b"mmp4", b"3gp4", b"3gp5", b"MSNV"}
-
-
-def sniff_content_type(head: bytes) -> str | None:
-    """The media type the bytes really are, or None when they are not media we keep."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[4:8] == b"ftyp":
-        brands = {head[8:12]} | {head[i:i + 4] for i in range(16, min(len(head), 64), 4)}
-        if head[8:12] in AVIF_BRANDS:
-            return "image/avif"
-        if head[8:12] in HEIF_BRANDS:
-            return "image/heic"
-        if head[8:12] == b"qt  ":
-            return "video/quicktime"
-        if brands & MP4_BRANDS:
-            return "video/mp4"
-        if brands & AVIF_BRANDS:
-            return "image/avif"
-        if brands & HEIF_BRANDS:
-            return "image/heic"
-    return None
-
-
-def describe_non_media(head: bytes, declared: str) -> str:
-    text = head[:512].lstrip().lower()
-    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text:
-        return "an HTML page, not media"
-    if text.startswith((b"{", b"[")):
-        return "JSON, not media"
-    return f"not a supported image or video (server said {declared or 'no content type'})"
-
-
 @dataclass(frozen=True)
 class CachedMedia:
     sha256: str
@@ -149,14 +97,8 @@ class MediaCache:
     async def record(self, kept: list[tuple[CachedMedia, str | None]]) -> None:
         """Note cached files (and the URLs they came from) in one transaction."""
         if kept:
-            now = db.now()
-            await self.store.write([], [
-                ("INSERT OR IGNORE INTO media (sha256, path, content_type, size, source_url,"
-                 " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                 [(m.sha256, str(m.path), m.content_type, m.size, url, now) for m, url in kept]),
-                ("INSERT OR REPLACE INTO media_urls (url, sha256) VALUES (?, ?)",
-                 [(url, m.sha256) for m, url in kept if url]),
-            ])
+            await db.record_media(self.store, [
+                (m.sha256, str(m.path), m.content_type, m.size, url) for m, url in kept])
 
     async def _store_stream(
         self, url: str, response: httpx.Response, limit: int
@@ -224,73 +166,3 @@ def _short(url: str) -> str:
 
 def _mb(size: int) -> str:
     return f"{size / 1_048_576:.1f} MB"
-
-
-# -- the cache_images job ---------------------------------------------------------------
-
-
-async def run_cache_images(ctx: JobContext) -> str:
-    """Job kind ``cache_images``: source ``{"type": "urls", "urls": [...]}``."""
-    urls: list[str] = list(dict.fromkeys(ctx.source.get("urls") or []))
-    only = ctx.options.get("only")
-    if only:  # a retry: just the items that failed before
-        urls = [u for u in urls if u in set(only)]
-    if not urls:
-        raise SourceError("no image URLs given")
-    cache = MediaCache(ctx.config, ctx.store, ctx.http)
-    await ctx.add_items(urls)
-    ledger = await ctx.items()
-    todo = [u for u in urls if ledger.get(u, {}).get("state") in (None, "pending", "failed")]
-    finished = len(urls) - len(todo)
-    total = len(urls)
-    ctx.report(f"Downloading {total} image(s)", phase="Downloading media", done=finished,
-               total=total)
-    slots = asyncio.Semaphore(ctx.config.download_concurrency)
-
-    async def one(url: str) -> None:
-        nonlocal finished
-        async with slots:
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    media = await cache.fetch(url)
-                    break
-                except TransientError as exc:
-                    if attempt >= ctx.config.job_attempts:
-                        await ctx.set_item(url, "failed", reason=exc.message)
-                        finished += 1
-                        ctx.report(f"Failed image {finished} of {total}: {exc.message}",
-                                   phase="Downloading media", done=finished)
-                        return
-                    await asyncio.sleep(backoff_delay(attempt, ctx.config.backoff_base_seconds))
-                except MediaError as exc:
-                    await ctx.set_item(url, "failed", reason=exc.message)
-                    finished += 1
-                    ctx.report(f"Failed image {finished} of {total}: {exc.message}",
-                               phase="Downloading media", done=finished)
-                    return
-        detail = {"sha256": media.sha256, "content_type": media.content_type,
-                  "size": media.size}
-        if media.cached:
-            await ctx.set_item(url, "skipped", reason="already cached", detail=detail)
-        else:
-            await ctx.set_item(url, "imported", detail=detail)
-        finished += 1
-        ctx.report(f"Downloading image {finished} of {total}", phase="Downloading media",
-                   done=finished, details={"last": detail})
-
-    await asyncio.gather(*(one(u) for u in todo))
-    outcome = await ctx.items()
-    failed = sum(1 for i in outcome.values() if i["state"] == "failed")
-    cached = sum(1 for i in outcome.values() if i["state"] == "skipped")
-    fetched = sum(1 for i in outcome.values() if i["state"] == "imported")
-    if failed == total:
-        raise MediaError(f"all {total} image(s) failed; first error: "
-                         f"{next(iter(outcome.values()))['reason']}")
-    parts = [f"{fetched} downloaded"]
-    if cached:
-        parts.append(f"{cached} already cached")
-    if failed:
-        parts.append(f"{failed} failed")
-    return f"Cached {total - failed} of {total} image(s): " + ", ".join(parts)

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiosqlite
 
-from .errors import StorageError
+from ...errors import StorageError
 
 SCHEMA_VERSION = 1
 
@@ -405,3 +405,132 @@ async def fetch_wp_media(
         (site, sha256),
     )
     return (int(row[0]), str(row[1])) if row else None
+
+
+async def record_wp_media(store: Store, site: str, sha256: str, wp_media_id: int, url: str) -> None:
+    await store.write([(
+        "INSERT OR REPLACE INTO wp_media (site, sha256, wp_media_id, wp_url)"
+        " VALUES (?, ?, ?, ?)", (site, sha256, wp_media_id, url),
+    )])
+
+
+async def record_media(
+    store: Store, files: Sequence[tuple[str, str, str, int, str | None]]
+) -> None:
+    """Cached files ``(sha256, path, content_type, size, source url or None)`` and the
+    URLs they came from, in one transaction."""
+    now_ = now()
+    await store.write([], [
+        ("INSERT OR IGNORE INTO media (sha256, path, content_type, size, source_url,"
+         " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+         [(sha256, path, content_type, size, url, now_)
+          for sha256, path, content_type, size, url in files]),
+        ("INSERT OR REPLACE INTO media_urls (url, sha256) VALUES (?, ?)",
+         [(url, sha256) for sha256, _path, _type, _size, url in files if url]),
+    ])
+
+
+# -- writing jobs and items ----------------------------------------------------------
+
+
+async def insert_job(
+    store: Store, job_id: str, session_id: str, kind: str, source: Any, options: Any,
+    state: Any,
+) -> None:
+    await store.write([(
+        "INSERT INTO jobs (job_id, session_id, kind, source, options, status, state,"
+        " created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
+        (job_id, session_id, kind, dumps(source), dumps(options), dumps(state), now()),
+    )])
+
+
+async def start_attempt(store: Store, job_id: str, attempt: int, owner: str) -> None:
+    await store.write([(
+        "UPDATE jobs SET status = 'running', attempts = ?, owner = ?,"
+        " started_at = COALESCE(started_at, ?), heartbeat_at = ? WHERE job_id = ?",
+        (attempt, owner, now(), now(), job_id),
+    )])
+
+
+async def record_job_end(store: Store, job_id: str, status: str, error: str | None) -> None:
+    await store.write([(
+        "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE job_id = ?",
+        (status, error, now(), job_id),
+    )])
+
+
+async def record_heartbeat(store: Store, job_ids: Sequence[str]) -> None:
+    marks = ",".join("?" * len(job_ids))
+    await store.write([(
+        f"UPDATE jobs SET heartbeat_at = ? WHERE status = 'running' AND job_id IN ({marks})",
+        (now(), *job_ids),
+    )])
+
+
+async def save_job_state(store: Store, job_id: str, state: Any) -> None:
+    await store.write([("UPDATE jobs SET state = ? WHERE job_id = ?", (dumps(state), job_id))])
+
+
+async def add_pending_items(store: Store, job_id: str, source_ids: Sequence[str]) -> None:
+    """Register a job's items as ``pending``, in this order; existing rows stay."""
+    now_ = now()
+    await store.write([], [(
+        "INSERT OR IGNORE INTO items (job_id, source_id, position, state, updated_at)"
+        " VALUES (?, ?, ?, 'pending', ?)",
+        [(job_id, sid, pos, now_) for pos, sid in enumerate(source_ids)],
+    )])
+
+
+async def record_items(
+    store: Store, job_id: str,
+    outcomes: Sequence[tuple[str, str, int | None, str | None, Any]],
+) -> None:
+    """Items' ``(source_id, state, wp_post_id, reason, detail)`` in one transaction; a
+    new item goes after the job's existing ones."""
+    now_ = now()
+    await store.write([], [(
+        "INSERT INTO items (job_id, source_id, position, state, wp_post_id, reason, detail,"
+        " updated_at) VALUES (?, ?, (SELECT COUNT(*) FROM items WHERE job_id = ?),"
+        " ?, ?, ?, ?, ?) ON CONFLICT(job_id, source_id) DO UPDATE SET state = excluded.state,"
+        " wp_post_id = excluded.wp_post_id, reason = excluded.reason,"
+        " detail = excluded.detail, updated_at = excluded.updated_at",
+        [(job_id, source_id, job_id, state, wp_post_id, reason,
+          dumps(detail) if detail is not None else None, now_)
+         for source_id, state, wp_post_id, reason, detail in outcomes],
+    )])
+
+
+# -- writing sessions and events -----------------------------------------------------
+
+
+async def append_events(
+    store: Store,
+    events: Sequence[tuple[int, str, str, str, float]],
+    sessions: Sequence[tuple[str, str, str, str, float, float, float | None, int]],
+) -> None:
+    """Events ``(id, session_id, type, data, created_at)`` and the sessions rows they
+    leave ``(session_id, operation, status, snapshot, created_at, updated_at,
+    finished_at, last_event_id)``, in one transaction."""
+    await store.write([], [
+        ("INSERT INTO events (id, session_id, type, data, created_at)"
+         " VALUES (?, ?, ?, ?, ?)", events),
+        ("INSERT INTO sessions (session_id, operation, status, snapshot, created_at,"
+         " updated_at, finished_at, last_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+         " ON CONFLICT(session_id) DO UPDATE SET status = excluded.status,"
+         " snapshot = excluded.snapshot, updated_at = excluded.updated_at,"
+         " finished_at = excluded.finished_at,"
+         " last_event_id = excluded.last_event_id", sessions),
+    ])
+
+
+async def compact_sessions(store: Store, session_ids: Sequence[str]) -> None:
+    await store.write(compaction_statements(session_ids))
+
+
+async def reclaim_space(store: Store) -> None:
+    """Hand freed pages back to the file system and truncate the WAL."""
+    async with store.write_lock:
+        # executescript steps each pragma to its end; execute() frees one page.
+        await store.writer.executescript(
+            "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"
+        )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 import uuid
 from collections import deque
@@ -24,8 +23,9 @@ from typing import Any
 
 import orjson
 
-from . import store as db
-from .errors import Conflict, NotFound, StorageError, ValidationFailed
+from ..backends.sqlite import store as db
+from ..errors import Conflict, NotFound, StorageError, ValidationFailed
+from .rate import RateMeter, derive_percentage_and_eta
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,6 @@ TERMINAL_EVENT_TYPE = {"complete": "complete", "error": "error", "cancelled": "c
 MAX_BATCH = 5000
 # A subscriber this far behind is cut off; its client reconnects and replays from disk.
 MAX_SUBSCRIBER_BACKLOG = 10_000
-RATE_TIME_CONSTANT = 10.0  # seconds; smooths the rate over roughly the last ten seconds
-RATE_MIN_INTERVAL = 0.25
 COMPACTION_CHUNK = 20  # sessions per compaction transaction
 
 
@@ -53,31 +51,6 @@ def iso(ts: float | None) -> str | None:
         text = datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds")
         _last_iso = (millis, text.replace("+00:00", "Z"))
     return _last_iso[1]
-
-
-@dataclass
-class RateMeter:
-    """Items per second as an exponential moving average over time, not one step."""
-
-    rate: float | None = None
-    last_done: int | None = None
-    last_time: float = 0.0
-
-    def observe(self, done: int, at: float) -> float | None:
-        if self.last_done is None or done < self.last_done:
-            self.last_done, self.last_time = done, at
-            return self.rate
-        elapsed = at - self.last_time
-        if elapsed < RATE_MIN_INTERVAL:
-            return self.rate
-        instant = (done - self.last_done) / elapsed
-        if self.rate is None:
-            self.rate = instant
-        else:
-            weight = 1.0 - math.exp(-elapsed / RATE_TIME_CONSTANT)
-            self.rate += weight * (instant - self.rate)
-        self.last_done, self.last_time = done, at
-        return self.rate
 
 
 @dataclass(eq=False)
@@ -261,7 +234,7 @@ class ProgressEngine:
         snap["status"] = "running"
         rate = live.meter.observe(snap["done"], now)
         snap["rate"] = round(rate, 3) if rate is not None else None
-        self._derive(snap)
+        derive_percentage_and_eta(snap)
         snap["updated_at"] = iso(now)
         event = self._enqueue(session_id, "progress", snap, created=now)
         return self._public(event, snap)
@@ -279,7 +252,7 @@ class ProgressEngine:
         if status == "complete" and snap["total"]:
             snap["done"] = snap["step"] = max(snap["done"], snap["total"])
         snap["eta_seconds"] = 0 if status == "complete" else None
-        self._derive(snap)
+        derive_percentage_and_eta(snap)
         if status == "complete":
             snap["percentage"] = 100.0
         snap["updated_at"] = snap["finished_at"] = iso(now)
@@ -287,16 +260,6 @@ class ProgressEngine:
         # Any further update is a 409, decided in memory.
         self._finishing[session_id] = self._live.pop(session_id)
         return self._public(event, snap)
-
-    @staticmethod
-    def _derive(snap: dict[str, Any]) -> None:
-        total, done = snap["total"], snap["done"]
-        snap["percentage"] = round(min(100.0, done * 100.0 / total), 1) if total else 0.0
-        rate = snap["rate"]
-        if snap["status"] == "running" and total and rate and rate > 0:
-            snap["eta_seconds"] = round(max(0, total - done) / rate, 1)
-        elif snap["status"] == "running":
-            snap["eta_seconds"] = None
 
     def _require_live(self, session_id: str) -> _LiveSession:
         # A failed commit does not block later updates: the next batch is tried, and
@@ -380,19 +343,7 @@ class ProgressEngine:
                 event.created if snap["status"] in TERMINAL else None,
                 event.id,
             ))
-        await self.store.write(
-            [],
-            [
-                ("INSERT INTO events (id, session_id, type, data, created_at)"
-                 " VALUES (?, ?, ?, ?, ?)", event_rows),
-                ("INSERT INTO sessions (session_id, operation, status, snapshot, created_at,"
-                 " updated_at, finished_at, last_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                 " ON CONFLICT(session_id) DO UPDATE SET status = excluded.status,"
-                 " snapshot = excluded.snapshot, updated_at = excluded.updated_at,"
-                 " finished_at = excluded.finished_at,"
-                 " last_event_id = excluded.last_event_id", session_rows),
-            ],
-        )
+        await db.append_events(self.store, event_rows, session_rows)
         return snapshots
 
     def _publish(self, batch: list[Event], snapshots: dict[str, dict[str, Any]]) -> None:
@@ -488,15 +439,9 @@ class ProgressEngine:
         cutoff = self.clock() - older_than_days * 86400
         session_ids = await db.sessions_to_compact(self.store.reader, cutoff)
         for start in range(0, len(session_ids), COMPACTION_CHUNK):
-            await self.store.write(
-                db.compaction_statements(session_ids[start:start + COMPACTION_CHUNK])
-            )
+            await db.compact_sessions(self.store, session_ids[start:start + COMPACTION_CHUNK])
         if session_ids:
-            async with self.store.write_lock:
-                # executescript steps each pragma to its end; execute() frees one page.
-                await self.store.writer.executescript(
-                    "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"
-                )
+            await db.reclaim_space(self.store)
         self.compactions_done += 1
         return len(session_ids)
 

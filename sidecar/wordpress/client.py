@@ -22,15 +22,15 @@ from urllib.parse import urlencode
 
 import httpx
 
-from .config import Config
-from .errors import (
+from ..config import Config
+from ..errors import (
     ConfigError,
     IgbridgeError,
     TransientError,
     WordPressAuthError,
     WordPressError,
 )
-from .timing import waiting_on
+from ..jobs.timing import waiting_on
 
 SOURCE_ID_META = "_igbridge_source_id"
 SOURCE_ID_QUERY_ARG = "igbridge_source_id"

@@ -6,46 +6,29 @@ import asyncio
 import fcntl
 import logging
 import os
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 import httpx
 from pydantic import ValidationError
-from quart import Quart, Request, Response, current_app, g, request
+from quart import Quart, Request, Response, g, request
 from quart_schema import QuartSchema, RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
-from . import __version__
-from .auth import Credential, authenticate, origin_allowed
-from .config import Config, ensure_secret
-from .errors import BadRequest, ConfigError, Forbidden, IgbridgeError
-from .jobs import JobRunner, default_kinds
-from .progress import ProgressEngine
-from .store import Store
+from .. import __version__
+from ..backends.sqlite.store import Store
+from ..config import Config, ensure_secret
+from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
+from ..jobs.kinds import default_kinds
+from ..jobs.runner import JobRunner
+from ..progress.engine import ProgressEngine
+from .auth import authenticate, origin_allowed
+from .routes import health, jobs, sessions, streams, tokens
+from .services import Services
 
 log = logging.getLogger(__name__)
 
 COMPACTION_INTERVAL_SECONDS = 3600.0
-
-
-@dataclass
-class Services:
-    """Everything a request handler may use, opened once per process."""
-
-    config: Config
-    store: Store
-    progress: ProgressEngine
-    runner: JobRunner
-    http: httpx.AsyncClient
-    lock_file: IO[str]
-    background: list[asyncio.Task[None]] = field(default_factory=list)
-
-    def end_streams(self) -> None:
-        """Let open SSE streams finish so a server shutdown never waits on them."""
-        self.progress.closing = True
-        for sub in self.progress.all_subscriptions():
-            sub.close()
 
 
 class JsonSafeRequest(Request):
@@ -60,11 +43,6 @@ class JsonSafeRequest(Request):
             raise BadRequest(
                 "the request body is not valid JSON (not UTF-8, or nested too deeply)"
             ) from None
-
-
-def services() -> Services:
-    found: Services = current_app.extensions["igbridge"]
-    return found
 
 
 def lock_data_dir(config: Config) -> IO[str]:
@@ -107,9 +85,8 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     )
     app.extensions["igbridge_config"] = config
 
-    from .api import blueprint as api_blueprint
-
-    app.register_blueprint(api_blueprint)
+    for routes in (health, sessions, streams, jobs, tokens):
+        app.register_blueprint(routes.blueprint)
 
     @app.before_serving
     async def open_resources() -> None:
@@ -229,14 +206,6 @@ def _describe(error: Exception) -> str:
     if isinstance(error, TypeError):
         return "the request body must be a JSON object"
     return str(error) or "invalid request"
-
-
-def credential(*, allow_token: bool) -> Credential:
-    """What this request proved (checked before the handler ran)."""
-    found: Credential = g.igbridge_credential
-    if not allow_token:
-        found.require_secret()
-    return found
 
 
 async def _compact_periodically(found: Services) -> None:

@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import store as db
+from ..backends.sqlite import store as db
+from ..errors import BadRequest, NotFound
+from ..progress.engine import TERMINAL, ProgressEngine, Subscription
 from .auth import Credential
-from .errors import BadRequest, NotFound
-from .progress import TERMINAL, ProgressEngine, Subscription
 
 REPLAY_PAGE = 1000
 HEARTBEAT = b": hb\n\n"

@@ -8,8 +8,9 @@ import signal
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
-from .app import Services, create_app, lock_data_dir
-from .config import Config
+from ..config import Config
+from .app import create_app, lock_data_dir
+from .services import Services
 
 GRACEFUL_SECONDS = 3.0
 

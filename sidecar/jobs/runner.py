@@ -13,145 +13,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from . import store as db
-from .config import Config
-from .errors import Conflict, IgbridgeError, NotFound, SourceError, TransientError
-from .progress import ProgressEngine, iso
+from ..backends.sqlite import store as db
+from ..config import Config
+from ..domain.models import FINISHED_JOB_STATUSES
+from ..errors import Conflict, IgbridgeError, NotFound, SourceError, TransientError
+from ..progress.engine import ProgressEngine, iso
+from .context import RECORDED_ITEM_STATES, JobContext, JobKind
+from .retry import backoff_delay
 from .timing import start_clock
 
 log = logging.getLogger(__name__)
 
-JOB_STATUSES = ("queued", "running", "complete", "error", "cancelled")
-ITEM_STATES = ("pending", "imported", "skipped", "failed")
-FINISHED = frozenset({"complete", "error", "cancelled"})
 CANCEL_GRACE_SECONDS = 1.5
-MAX_BACKOFF_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class ItemOutcome:
-    """Where one item of a job stands: ``state`` is one of ``ITEM_STATES``."""
-
-    source_id: str
-    state: str
-    wp_post_id: int | None = None
-    reason: str | None = None
-    detail: dict[str, Any] | None = None
-
-
-@dataclass
-class JobContext:
-    """What a job kind gets: its request, progress reporting, its ledger and state."""
-
-    job_id: str
-    session_id: str
-    kind: str
-    source: dict[str, Any]
-    options: dict[str, Any]
-    attempt: int
-    config: Config
-    store: db.Store
-    progress: ProgressEngine
-    http: httpx.AsyncClient
-    state: dict[str, Any] = field(default_factory=dict)
-
-    def report(
-        self,
-        message: str,
-        *,
-        phase: str | None = None,
-        done: int | None = None,
-        total: int | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        """Progress for the job's session; microseconds, committed by the writer."""
-        self.progress.update(
-            self.session_id, step=done, total=total, message=message, details=details,
-            phase=phase,
-        )
-
-    async def save_state(self, **changes: Any) -> None:
-        """Persist what a resumed job needs (an Apify run id, fetched posts…)."""
-        self.state.update(changes)
-        await self.store.write([
-            ("UPDATE jobs SET state = ? WHERE job_id = ?", (db.dumps(self.state), self.job_id)),
-        ])
-
-    async def add_items(self, source_ids: list[str]) -> None:
-        """Register the items a job will handle as ``pending`` (existing rows stay)."""
-        now = db.now()
-        await self.store.write([], [(
-            "INSERT OR IGNORE INTO items (job_id, source_id, position, state, updated_at)"
-            " VALUES (?, ?, ?, 'pending', ?)",
-            [(self.job_id, sid, pos, now) for pos, sid in enumerate(source_ids)],
-        )])
-
-    async def set_item(
-        self,
-        source_id: str,
-        state: str,
-        *,
-        wp_post_id: int | None = None,
-        reason: str | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        await self.set_items([ItemOutcome(source_id, state, wp_post_id, reason, detail)])
-
-    async def set_items(self, outcomes: Sequence[ItemOutcome]) -> None:
-        """Record several items' outcomes in one transaction."""
-        for outcome in outcomes:
-            if outcome.state not in ITEM_STATES:
-                raise ValueError(f"unknown item state {outcome.state!r}")
-        if not outcomes:
-            return
-        now = db.now()
-        await self.store.write([], [(
-            "INSERT INTO items (job_id, source_id, position, state, wp_post_id, reason, detail,"
-            " updated_at) VALUES (?, ?, (SELECT COUNT(*) FROM items WHERE job_id = ?),"
-            " ?, ?, ?, ?, ?) ON CONFLICT(job_id, source_id) DO UPDATE SET state = excluded.state,"
-            " wp_post_id = excluded.wp_post_id, reason = excluded.reason,"
-            " detail = excluded.detail, updated_at = excluded.updated_at",
-            [(self.job_id, o.source_id, self.job_id, o.state, o.wp_post_id, o.reason,
-              db.dumps(o.detail) if o.detail is not None else None, now) for o in outcomes],
-        )])
-
-    async def items(self) -> dict[str, dict[str, Any]]:
-        return {i["source_id"]: i for i in await db.fetch_items(self.store.reader, self.job_id)}
-
-
-JobFunction = Callable[[JobContext], Awaitable[str]]
-
-
-@dataclass(frozen=True)
-class JobKind:
-    name: str
-    run: JobFunction
-    operation: str  # what the progress session is called in the UI
-
-
-def default_kinds() -> dict[str, JobKind]:
-    """Every job kind the sidecar knows. New kinds are added here and nowhere else."""
-    from . import importer, media
-
-    kinds = [
-        JobKind("cache_images", media.run_cache_images, "Caching images"),
-        JobKind("scrape", importer.run_scrape, "Scraping Instagram"),
-        JobKind("import", importer.run_import, "Importing into WordPress"),
-    ]
-    return {k.name: k for k in kinds}
-
-
-def backoff_delay(attempt: int, base: float) -> float:
-    """Jittered exponential backoff: base·2^(attempt-1), times 0.5–1.5, capped."""
-    return float(min(MAX_BACKOFF_SECONDS, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
 
 
 class JobRunner:
@@ -181,7 +59,7 @@ class JobRunner:
         """Resume jobs a previous process left queued or running; returns their ids."""
         for session_id in self.progress.live_session_ids():
             job = await db.fetch_job(self.store.reader, session_id)
-            if job is not None and job["status"] in FINISHED:
+            if job is not None and job["status"] in FINISHED_JOB_STATUSES:
                 # The job row ended but its terminal event was not written: the crash
                 # fell between them. Finish the session the way the job ended.
                 self.progress.finish(session_id, job["status"], job["error"] or "Complete")
@@ -237,18 +115,14 @@ class JobRunner:
         snapshot = await self.progress.create_session(
             self.kinds[kind].operation, session_id=job_id, message="Queued"
         )
-        await self.store.write([(
-            "INSERT INTO jobs (job_id, session_id, kind, source, options, status, state,"
-            " created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
-            (job_id, snapshot["session_id"], kind, db.dumps(source), db.dumps(options or {}),
-             db.dumps(state or {}), db.now()),
-        )])
+        await db.insert_job(self.store, job_id, snapshot["session_id"], kind, source,
+                            options or {}, state or {})
         self._schedule(job_id)
         return await self.describe(job_id)
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
         job = await self._require(job_id)
-        if job["status"] in FINISHED:
+        if job["status"] in FINISHED_JOB_STATUSES:
             raise Conflict(f"job {job_id} is already {job['status']}")
         task = self._tasks.get(job_id)
         self._cancelling.add(job_id)
@@ -256,7 +130,7 @@ class JobRunner:
             task.cancel()
             await asyncio.wait({task}, timeout=CANCEL_GRACE_SECONDS)
         job = await self._require(job_id)
-        if job["status"] not in FINISHED:
+        if job["status"] not in FINISHED_JOB_STATUSES:
             # The job did not unwind in time: record the outcome now; it is already cancelled.
             await self._finish(job_id, "cancelled", "Cancelled")
         return await self.describe(job_id)
@@ -264,7 +138,7 @@ class JobRunner:
     async def retry(self, job_id: str) -> dict[str, Any]:
         """A new job over the same source that re-runs only the failed items."""
         job = await self._require(job_id)
-        if job["status"] not in FINISHED:
+        if job["status"] not in FINISHED_JOB_STATUSES:
             raise Conflict(f"job {job_id} is still {job['status']}; retry it once it has ended")
         failed = [i["source_id"] for i in await db.fetch_items(self.store.reader, job_id)
                   if i["state"] == "failed"]
@@ -310,11 +184,7 @@ class JobRunner:
         attempt = int(job["attempts"])
         while True:
             attempt += 1
-            await self.store.write([(
-                "UPDATE jobs SET status = 'running', attempts = ?, owner = ?,"
-                " started_at = COALESCE(started_at, ?), heartbeat_at = ? WHERE job_id = ?",
-                (attempt, self.instance, db.now(), db.now(), job_id),
-            )])
+            await db.start_attempt(self.store, job_id, attempt, self.instance)
             context = JobContext(
                 job_id=job_id, session_id=job["session_id"], kind=job["kind"],
                 source=job["source"], options=job["options"], attempt=attempt,
@@ -366,23 +236,16 @@ class JobRunner:
             await self.progress.flush()
 
     async def _record_end(self, job_id: str, status: str, message: str) -> None:
-        await self.store.write([(
-            "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE job_id = ?",
-            (status, message if status != "complete" else None, db.now(), job_id),
-        )])
+        await db.record_job_end(self.store, job_id, status,
+                                message if status != "complete" else None)
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.job_heartbeat_seconds)
             running = [j for j, t in self._tasks.items() if not t.done()]
             if running:
-                marks = ",".join("?" * len(running))
                 with contextlib.suppress(IgbridgeError):
-                    await self.store.write([(
-                        f"UPDATE jobs SET heartbeat_at = ? WHERE status = 'running'"
-                        f" AND job_id IN ({marks})",
-                        (db.now(), *running),
-                    )])
+                    await db.record_heartbeat(self.store, running)
 
     async def _require(self, job_id: str) -> dict[str, Any]:
         job = await db.fetch_job(self.store.reader, job_id)
@@ -391,7 +254,7 @@ class JobRunner:
         return job
 
     async def _public(self, job: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
-        counts = {state: 0 for state in ("imported", "skipped", "failed", "pending")}
+        counts = {str(state): 0 for state in RECORDED_ITEM_STATES}
         for item in items:
             counts[item["state"]] += 1
         try:

@@ -118,7 +118,7 @@ Source = Annotated[ApifySource | ExportSource | UrlsSource, Field(discriminator=
 
 class JobOptions(Strict):
     concurrency: Annotated[int, Field(ge=1, le=16)] | None = None
-    # Posts per WordPress batch request (see importer.py); 1 sends every request alone.
+    # Posts per WordPress batch request (see jobs/kinds/import_posts.py); 1 sends each alone.
     batch: Annotated[int, Field(ge=1, le=25)] | None = None
     publish: bool = True
     only: Annotated[list[Annotated[str, Field(max_length=200)]],
@@ -164,7 +164,7 @@ class Job(BaseModel):
     items: list[JobItem]
     progress: Snapshot | None
     # Seconds of the last attempt: wall, own (waiting on nothing outside the sidecar),
-    # wordpress, downloads, apify (see timing.py); absent before an attempt has ended.
+    # wordpress, downloads, apify (see jobs/timing.py); absent before an attempt has ended.
     timing: dict[str, float] | None = None
 
 

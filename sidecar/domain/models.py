@@ -1,4 +1,5 @@
-"""The normalized post every source produces and the importer consumes.
+"""The normalized post every source produces and the importer consumes, and the
+states a job and its items go through.
 
 Sources differ wildly (Apify dataset items, three generations of Instagram's JSON
 export); everything after them sees only ``Post`` and ``Media``. Both are frozen
@@ -14,7 +15,29 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal, cast
+
+
+class ItemState(StrEnum):
+    """Where one item of a job stands (stored and shown as its value)."""
+
+    PENDING = "pending"
+    IMPORTED = "imported"
+    ALREADY_IMPORTED = "already_imported"  # the post was in WordPress before this job
+    SKIPPED = "skipped"  # any other deliberate skip: a collab post, a duplicate, a reel
+    FAILED = "failed"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+FINISHED_JOB_STATUSES = frozenset({JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.CANCELLED})
 
 MediaKind = Literal["image", "video"]
 Origin = Literal["apify", "export"]

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .errors import Forbidden, Unauthorized
+from ..errors import Forbidden, Unauthorized
 
 TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
 

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Config
-from .errors import ValidationFailed
-from .jobs import JobRunner
+from ..config import Config
+from ..errors import ValidationFailed
+from .runner import JobRunner
 
 HELP = [
     "scrape instagram @username [limit N]",

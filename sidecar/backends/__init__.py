@@ -1,0 +1,1 @@
+"""Storage and job engines; today one: SQLite (``backends/sqlite``)."""

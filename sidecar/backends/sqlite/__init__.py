@@ -1,0 +1,1 @@
+"""The SQLite backend: the schema and every SQL statement of the sidecar."""

@@ -1,0 +1,1 @@
+"""The ``igbridge`` command line: typer commands and following a stream."""

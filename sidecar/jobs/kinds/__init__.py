@@ -1,0 +1,18 @@
+"""The job kinds: each module holds one kind's run function; the registry is below."""
+
+from __future__ import annotations
+
+from ..context import JobKind
+from .cache_images import run_cache_images
+from .import_posts import run_import
+from .scrape import run_scrape
+
+
+def default_kinds() -> dict[str, JobKind]:
+    """Every job kind the sidecar knows. New kinds are added here and nowhere else."""
+    kinds = [
+        JobKind("cache_images", run_cache_images, "Caching images"),
+        JobKind("scrape", run_scrape, "Scraping Instagram"),
+        JobKind("import", run_import, "Importing into WordPress"),
+    ]
+    return {k.name: k for k in kinds}

@@ -1,0 +1,289 @@
+"""Job kind ``import``: source → posts → media → WordPress, idempotent per Instagram post.
+
+Two stages, each with honest N/M progress: first every post's media is fetched
+into the content-addressed cache (``jobs/stages.py``; a scrape job stops there),
+then posts go to WordPress with bounded concurrency, in waves of several posts
+that share one lookup, one batch request that creates their drafts and one
+that publishes them (a WordPress request costs both sides far more than the
+work it carries). Each post is looked up by its source id in WordPress (the
+plugin's ``_igbridge_source_id`` meta) before it is created, under a per-post
+lock, so a rerun, two overlapping jobs, or a crash between "post created" and
+"ledger written" never makes a duplicate. Posts are created as drafts and
+published once their media are attached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from ...backends.sqlite import store as db
+from ...domain.content import UploadedMedia, render_content
+from ...domain.models import Media, Post, Skipped
+from ...errors import IgbridgeError, TransientError, WordPressAuthError, WordPressError
+from ...media.cache import CachedMedia, MediaCache
+from ...wordpress.client import SOURCE_ID_META, Answer, Json, WordPressClient
+from ..concurrency import keyed_lock, run_together
+from ..context import ItemOutcome, JobContext
+from ..stages import (
+    CachedByPost,
+    download_media,
+    fetch_media,
+    fetch_source,
+    record_skipped,
+    summary_tail,
+)
+
+PERMALINK_META = "_igbridge_permalink"
+# After this many waves in a row fail with a passing fault, WordPress is down: stop
+# hammering it and let the job runner retry the whole job later.
+CONSECUTIVE_FAULTS_TO_PAUSE = 3
+# Media files up to this size are read on the event loop (see upload_once).
+INLINE_READ_BYTES = 1 << 20
+
+_post_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+_media_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+
+async def run_import(ctx: JobContext) -> str:
+    posts, skipped = await fetch_source(ctx)
+    await ctx.add_items([p.source_id for p in posts])
+    await record_skipped(ctx, posts, skipped)
+    ledger = await ctx.items()
+    todo = [p for p in posts if ledger[p.source_id]["state"] in ("pending", "failed")]
+    if todo:
+        cached, media_failed = await download_media(ctx, todo, mark_done=False)
+        async with WordPressClient.from_config(ctx.config) as wp:
+            await import_posts(ctx, wp, [p for p in todo if p.source_id not in media_failed],
+                               total=len(posts), cached=cached)
+    outcome = await ctx.items()
+    counts = {s: sum(1 for i in outcome.values() if i["state"] == s)
+              for s in ("imported", "skipped", "failed")}
+    if posts and counts["failed"] == len(posts):
+        first = next(i["reason"] for i in outcome.values() if i["state"] == "failed")
+        raise WordPressError(f"every post failed to import; first error: {first}")
+    return (f"Imported {counts['imported']} of {len(posts)} post(s)"
+            + summary_tail([Skipped(s, i["reason"] or "") for s, i in outcome.items()
+                     if i["state"] == "skipped"], counts["failed"]))
+
+
+@dataclass
+class _Faults:
+    consecutive: int = 0
+    last: str = ""
+
+
+async def import_posts(
+    ctx: JobContext, wp: WordPressClient, posts: list[Post], *, total: int,
+    cached: CachedByPost | None = None,
+) -> None:
+    """Send ``posts`` (their media already cached) to WordPress; the rest of ``total``
+    is finished already (imported by an earlier attempt, or its media failed).
+
+    ``concurrency`` workers (at most that many WordPress requests at once) each take a
+    wave of up to ``batch`` posts at a time; waves shrink as the queue runs low, so no
+    worker idles while another still has a long wave to go.
+    """
+    done = total - len(posts)
+    phase = "Importing into WordPress"
+    ctx.report(f"Imported {done} of {total} posts", phase=phase, done=done, total=total)
+    workers = int(ctx.options.get("concurrency") or ctx.config.import_concurrency)
+    batch = int(ctx.options.get("batch") or ctx.config.import_batch)
+    queue = list(posts)
+    faults = _Faults()
+    cache = MediaCache(ctx.config, ctx.store, ctx.http)
+
+    async def worker() -> None:
+        nonlocal done
+        while queue and faults.consecutive < CONSECUTIVE_FAULTS_TO_PAUSE:
+            size = wave_size(len(queue), workers, batch)
+            wave, queue[:size] = queue[:size], []
+            known: dict[str, ItemOutcome] = {}  # filled as the wave goes; kept if it ends early
+            fault: str | None = None
+            try:
+                await import_wave(ctx, wp, cache, wave, cached or {}, known)
+            except WordPressAuthError:
+                await ctx.set_items(list(known.values()))
+                raise
+            except TransientError as exc:
+                faults.consecutive += 1
+                faults.last = fault = exc.message
+            except IgbridgeError as exc:  # the whole wave was refused (say, no plugin)
+                known.update({p.source_id: ItemOutcome(p.source_id, "failed", reason=exc.message)
+                              for p in wave if p.source_id not in known})
+            outcomes = [known.get(p.source_id) or ItemOutcome(p.source_id, "failed", reason=fault)
+                        for p in wave]
+            if fault is None and any(o.state != "failed" for o in outcomes):
+                faults.consecutive = 0
+            await ctx.set_items(outcomes)
+            done += len(known)  # posts cut off by a passing fault are not done: retry them
+            ctx.report(f"Imported {done} of {total} posts", phase=phase, done=done,
+                       details={"wp_post_ids": [o.wp_post_id for o in outcomes
+                                                if o.wp_post_id is not None]})
+
+    try:
+        await run_together(worker() for _ in range(workers))
+    except Exception as exc:
+        reason = exc.message if isinstance(exc, IgbridgeError) else (
+            f"the import stopped: {type(exc).__name__}")
+        with contextlib.suppress(Exception):  # the ledger may be what failed
+            await _fail_unfinished(ctx, posts, reason)
+        raise
+    if faults.consecutive >= CONSECUTIVE_FAULTS_TO_PAUSE:
+        message = f"WordPress keeps failing: {faults.last}"
+        await _fail_unfinished(ctx, posts, message)
+        raise TransientError(message)
+
+
+def wave_size(remaining: int, workers: int, batch: int) -> int:
+    """Up to ``batch`` posts, fewer once the queue runs low: every worker still gets a
+    share of the last posts instead of one worker taking them all."""
+    return max(1, min(batch, -(-remaining // workers)))
+
+
+async def _fail_unfinished(ctx: JobContext, posts: list[Post], reason: str) -> None:
+    """Mark what did not get through as ``failed`` so a retry picks exactly those up."""
+    ledger = await ctx.items()
+    await ctx.set_items([ItemOutcome(p.source_id, "failed", reason=reason) for p in posts
+                         if ledger.get(p.source_id, {}).get("state") == "pending"])
+
+
+async def import_wave(
+    ctx: JobContext, wp: WordPressClient, cache: MediaCache, wave: list[Post],
+    cached: CachedByPost, outcomes: dict[str, ItemOutcome],
+) -> None:
+    """Import ``wave`` with few requests: one lookup and one batch of drafts for all its
+    posts, each post's media, then one batch that publishes them. Each post's outcome
+    goes into ``outcomes`` as soon as it is known.
+
+    Every post of the wave is locked (in a fixed order, so two overlapping jobs never
+    wait on each other in a circle) from its lookup to its publish. A passing fault or
+    a refused password ends the wave (raised; the posts without an outcome are the
+    caller's to settle); a post WordPress refuses alone fails alone.
+    """
+    async with AsyncExitStack() as locks:
+        for source_id in sorted({p.source_id for p in wave}):
+            await locks.enter_async_context(keyed_lock(_post_locks, source_id))
+        existing = await wp.find_posts_by_source_ids([p.source_id for p in wave])
+        tags: dict[str, list[int]] = {}
+        for post in wave:
+            found = existing.get(post.source_id)
+            if found is not None and found.get("status") == "publish":
+                outcomes[post.source_id] = ItemOutcome(
+                    post.source_id, "skipped", int(found["id"]),
+                    reason=f"already in WordPress (post {found['id']})")
+                continue
+            try:
+                tags[post.source_id] = [await wp.ensure_tag(t) for t in post.hashtags[:50]]
+            except (TransientError, WordPressAuthError):
+                raise
+            except IgbridgeError as exc:
+                outcomes[post.source_id] = ItemOutcome(post.source_id, "failed", reason=exc.message)
+        todo = [p for p in wave if p.source_id in tags]
+        # A draft left by a crash between create and publish is finished, not made again.
+        post_ids = {p.source_id: int(existing[p.source_id]["id"]) for p in todo
+                    if p.source_id in existing}
+        drafts = [p for p in todo if p.source_id not in existing]
+        if drafts:
+            answers = await wp.create_posts(
+                [_draft_fields(p, tags[p.source_id]) for p in drafts], answer="id")
+            for post, answer in _settle(drafts, answers, outcomes):
+                post_ids[post.source_id] = int(answer["id"])
+        publish: list[tuple[Post, int, dict[str, Any]]] = []
+        for post in todo:
+            post_id = post_ids.get(post.source_id)
+            if post_id is None:
+                continue
+            try:
+                uploaded = [await upload_once(ctx, wp, cache, post, media, index, post_id,
+                                              cached.get((post.source_id, index)))
+                            for index, media in enumerate(post.media)]
+            except (TransientError, WordPressAuthError):
+                raise
+            except IgbridgeError as exc:
+                outcomes[post.source_id] = ItemOutcome(post.source_id, "failed", reason=exc.message)
+                continue
+            fields = _final_fields(ctx, post, uploaded, tags[post.source_id])
+            publish.append((post, post_id, fields))
+        if publish:
+            answers = await wp.update_posts([(pid, f) for _p, pid, f in publish], answer="id")
+            published = _settle([p for p, _pid, _f in publish], answers, outcomes)
+            for post, _answer in published:
+                outcomes[post.source_id] = ItemOutcome(
+                    post.source_id, "imported", post_ids[post.source_id],
+                    detail={"title": post.title})
+
+
+def _settle(posts: list[Post], answers: list[Answer],
+            outcomes: dict[str, ItemOutcome]) -> list[tuple[Post, Json]]:
+    """The posts WordPress accepted, with its answers; a refused post is recorded failed.
+    A refused password or missing rights end the import, once every answer is noted."""
+    accepted, stop = [], None
+    for post, answer in zip(posts, answers, strict=True):
+        if isinstance(answer, IgbridgeError):
+            outcomes[post.source_id] = ItemOutcome(post.source_id, "failed",
+                                                   reason=answer.message)
+            if isinstance(answer, WordPressAuthError) and stop is None:
+                stop = answer
+        else:
+            accepted.append((post, answer))
+    if stop is not None:
+        raise stop
+    return accepted
+
+
+def _draft_fields(post: Post, tag_ids: list[int]) -> dict[str, Any]:
+    return {
+        "status": "draft",
+        "title": html.escape(post.title, quote=False),
+        "date_gmt": post.taken_at.strftime("%Y-%m-%dT%H:%M:%S"),
+        "tags": tag_ids,
+        "meta": {SOURCE_ID_META: post.source_id, PERMALINK_META: post.permalink or ""},
+    }
+
+
+def _final_fields(ctx: JobContext, post: Post, uploaded: list[UploadedMedia],
+                  tag_ids: list[int]) -> dict[str, Any]:
+    """Content, tags and featured image; published unless the job says otherwise."""
+    fields: dict[str, Any] = {"content": render_content(post, uploaded), "tags": tag_ids}
+    featured = next((m.wp_id for m in uploaded if m.kind == "image"), None)
+    if featured is not None:
+        fields["featured_media"] = featured
+    if ctx.options.get("publish", True):
+        fields["status"] = "publish"
+    return fields
+
+
+async def upload_once(
+    ctx: JobContext, wp: WordPressClient, cache: MediaCache, post: Post, media: Media,
+    index: int, post_id: int, cached: CachedMedia | None = None,
+) -> UploadedMedia:
+    """Upload a media file unless this site already has it (same bytes, same hash).
+    ``cached`` is the file stage 1 put in the cache, when it is known."""
+    if cached is None or not cached.path.exists():
+        cached = await fetch_media(ctx, cache, post, media)
+    alt = media.alt or post.alt or ""
+    site = ctx.config.wp_url
+    async with keyed_lock(_media_locks, cached.sha256):
+        known = await db.fetch_wp_media(ctx.store.reader, site, cached.sha256)
+        if known is not None:
+            return UploadedMedia(media.kind, known[0], known[1], alt)
+        # A photo is read faster than a worker thread is woken; a video is not.
+        data = (cached.path.read_bytes() if cached.size <= INLINE_READ_BYTES
+                else await asyncio.to_thread(cached.path.read_bytes))
+        stem = post.short_code or post.source_id.replace(":", "-")[:32]
+        # WordPress strips tags from alt text (sanitize_text_field): escaped, an alt
+        # text that looks like HTML is kept as the text it is, as captions are. Alt
+        # text and parent ride on the upload itself: one request per file, not two.
+        uploaded = await wp.upload_media(
+            data, filename=f"{stem}-{index + 1}.{cached.extension}",
+            content_type=cached.content_type, alt_text=html.escape(alt, quote=False),
+            parent=post_id, answer="id,source_url",
+        )
+        wp_id, url = int(uploaded["id"]), str(uploaded.get("source_url") or "")
+        await db.record_wp_media(ctx.store, site, cached.sha256, wp_id, url)
+        return UploadedMedia(media.kind, wp_id, url, alt)

@@ -1,0 +1,215 @@
+"""The stages the post kinds share (scrape, import): reading the source once per job,
+then fetching every post's media into the content-addressed cache.
+
+CDN links expire, so media are fetched first; a scrape job stops after this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from ..domain.models import Media, Post, Skipped
+from ..errors import MediaError, SourceError, TransientError
+from ..media.cache import CachedMedia, MediaCache
+from ..sources.export_zip import iter_members
+from ..sources.registry import open_source
+from .concurrency import run_together
+from .context import ItemOutcome, JobContext
+from .retry import backoff_delay
+
+
+async def record_skipped(ctx: JobContext, posts: list[Post], skipped: list[Skipped]) -> None:
+    """One ledger row per skipped item. A duplicate in the feed carries the id of the
+    post it repeats; under that id it would overwrite the post's own row (and the
+    post, now "skipped", would never be imported), so it gets a row of its own."""
+    taken = {p.source_id for p in posts}
+    for item in skipped:
+        key, copy = item.source_id, 1
+        while key in taken:
+            copy += 1
+            key = f"{item.source_id} (copy {copy})"
+        taken.add(key)
+        await ctx.set_item(key, "skipped", reason=item.reason)
+
+
+def summary_tail(skipped: list[Skipped], failed: int) -> str:
+    """The end of a job's closing message: what was skipped and why, what failed."""
+    parts = []
+    if skipped:
+        reasons: dict[str, int] = {}
+        for item in skipped:
+            reason = item.reason.split(" (post ")[0]
+            reasons[reason] = reasons.get(reason, 0) + 1
+        parts.append(f"{len(skipped)} skipped ("
+                     + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) + ")")
+    if failed:
+        parts.append(f"{failed} failed: retry them from the job")
+    return "; " + "; ".join(parts) if parts else ""
+
+
+# -- the source ---------------------------------------------------------------------
+
+
+async def fetch_source(ctx: JobContext) -> tuple[list[Post], list[Skipped]]:
+    """Posts and skipped items; kept in the job's state so a resumed job does not refetch."""
+    if "posts" in ctx.state:
+        posts = [Post.from_json(p) for p in ctx.state["posts"]]
+        skipped = [Skipped(**s) for s in ctx.state.get("skipped", [])]
+    else:
+        posts, skipped = await open_source(ctx.source, ctx.config).read(ctx)
+        await ctx.save_state(posts=[p.to_json() for p in posts],
+                             skipped=[s.to_json() for s in skipped])
+    only = ctx.options.get("only")
+    if only:
+        wanted = set(only)
+        posts = [p for p in posts if p.source_id in wanted]
+        skipped = []
+    if not posts:
+        if skipped:
+            reasons = "; ".join(sorted({s.reason for s in skipped})[:3])
+            raise SourceError(f"nothing to import: all {len(skipped)} item(s) were skipped "
+                              f"({reasons})")
+        raise SourceError("the source has no posts to import")
+    return posts, skipped
+
+
+# -- media ---------------------------------------------------------------------------
+
+
+# Posts whose media are copied out of an export in one worker-thread trip: the ZIP is
+# opened once for them, and the event loop is woken once instead of once a file.
+EXPORT_CHUNK = 10
+
+# What stage 1 cached, for stage 2: (source id, media index) → the cached file.
+CachedByPost = dict[tuple[str, int], CachedMedia]
+
+
+async def download_media(
+    ctx: JobContext, posts: list[Post], *, mark_done: bool
+) -> tuple[CachedByPost, set[str]]:
+    """Fetch every media of ``posts`` into the cache; a post whose media fail is ``failed``.
+
+    Returns the cached files and the source ids of the posts whose media could not all be
+    fetched in this pass. With ``mark_done`` (scrape jobs) a post whose media all
+    arrived is recorded as done.
+    """
+    cache = MediaCache(ctx.config, ctx.store, ctx.http)
+    total = sum(len(p.media) for p in posts)
+    done = 0
+    phase = "Downloading media"
+    ctx.report(f"Downloading media 0/{total}", phase=phase, done=0, total=total)
+    slots = asyncio.Semaphore(ctx.config.download_concurrency)
+    cached: CachedByPost = {}
+    failed: set[str] = set()
+
+    async def settle(group: list[tuple[Post, list[CachedMedia | MediaError]]]) -> None:
+        """Record a group of posts whose media are all fetched or failed."""
+        nonlocal done
+        outcomes = []
+        for post, results in group:
+            errors = [(i, r) for i, r in enumerate(results) if isinstance(r, MediaError)]
+            if errors:
+                index, error = errors[0]
+                failed.add(post.source_id)
+                outcomes.append(ItemOutcome(post.source_id, "failed",
+                                            reason=f"media {index + 1}: {error.message}"))
+            else:
+                cached.update({(post.source_id, i): r for i, r in enumerate(results)
+                               if isinstance(r, CachedMedia)})
+                if mark_done:
+                    outcomes.append(ItemOutcome(post.source_id, "imported", detail={
+                        "media": len(post.media), "title": post.title}))
+        await ctx.set_items(outcomes)
+        done += sum(len(post.media) for post, _results in group)
+        ctx.report(f"Downloading media {done}/{total}", phase=phase, done=done)
+
+    async def from_export(group: list[Post]) -> None:
+        async with slots:
+            results = await copy_from_export(ctx, cache, group)
+        await settle(list(zip(group, results, strict=True)))
+
+    async def from_urls(post: Post) -> None:
+        results: list[CachedMedia | MediaError] = []
+        for media in post.media:
+            try:
+                async with slots:
+                    results.append(await fetch_media(ctx, cache, post, media))
+            except MediaError as exc:
+                results.append(exc)
+                break  # the post has failed; its other media are not needed
+        results += [MediaError("not fetched")] * (len(post.media) - len(results))
+        await settle([(post, results)])
+
+    in_export: list[Post] = []
+    elsewhere: list[Post] = []
+    for post in posts:
+        fits = post.zip_path and all(m.zip_member for m in post.media)
+        (in_export if fits else elsewhere).append(post)
+    await run_together([
+        *(from_export(in_export[i:i + EXPORT_CHUNK])
+          for i in range(0, len(in_export), EXPORT_CHUNK)),
+        *(from_urls(p) for p in elsewhere)])
+    return cached, failed
+
+
+async def copy_from_export(
+    ctx: JobContext, cache: MediaCache, posts: list[Post]
+) -> list[list[CachedMedia | MediaError]]:
+    """Copy the media of ``posts`` into the cache in one worker-thread trip, opening each
+    export once and holding one file in memory at a time; one answer per media of each
+    post."""
+    def work() -> list[list[CachedMedia | MediaError]]:
+        answers: list[list[CachedMedia | MediaError]] = [[] for _post in posts]
+        by_zip: dict[str, list[int]] = {}
+        for index, post in enumerate(posts):
+            by_zip.setdefault(post.zip_path or "", []).append(index)
+        for zip_path, indexes in by_zip.items():
+            wanted = [(i, m.zip_member or "") for i in indexes for m in posts[i].media]
+            found = iter_members(zip_path, [member for _i, member in wanted],
+                                 ctx.config.media_max_bytes)
+            for (index, member), data in zip(wanted, found, strict=True):
+                try:
+                    answers[index].append(data if isinstance(data, MediaError)
+                                          else cache.keep(data, label=member))
+                except MediaError as exc:
+                    answers[index].append(exc)
+        return answers
+
+    answers = await asyncio.to_thread(work)
+    await cache.record([(m, f"zip:{media.zip_member}")
+                        for post, kept in zip(posts, answers, strict=True)
+                        for media, m in zip(post.media, kept, strict=True)
+                        if isinstance(m, CachedMedia)])
+    return answers
+
+
+async def fetch_media(
+    ctx: JobContext, cache: MediaCache, post: Post, media: Media
+) -> CachedMedia:
+    """One media into the cache, from a URL (with retries) or from inside the export."""
+    if media.zip_member:
+        if not post.zip_path:
+            raise MediaError(f"{media.zip_member}: the post does not say which export it is in")
+        [answer] = await copy_from_export(ctx, cache, [replace(post, media=(media,))])
+        if isinstance(answer[0], MediaError):
+            raise answer[0]
+        return answer[0]
+    if not media.url:
+        raise MediaError("media without a URL or file")
+    return await fetch_with_retries(ctx, lambda: cache.fetch(media.url or ""))
+
+
+async def fetch_with_retries(
+    ctx: JobContext, action: Callable[[], Awaitable[CachedMedia]]
+) -> CachedMedia:
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await action()
+        except TransientError as exc:
+            if attempt >= ctx.config.job_attempts:
+                raise MediaError(f"{exc.message} (after {attempt} attempts)") from exc
+            await asyncio.sleep(backoff_delay(attempt, ctx.config.backoff_base_seconds))

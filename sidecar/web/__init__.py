@@ -1,0 +1,1 @@
+"""The HTTP side: app factory, auth, schemas, SSE framing and thin route modules."""

@@ -1,0 +1,1 @@
+"""Route modules: each translates requests into calls of plain async code."""

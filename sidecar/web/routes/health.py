@@ -1,0 +1,26 @@
+"""``/healthz``: alive, and what this process is doing; needs no secret."""
+
+from __future__ import annotations
+
+from quart import Blueprint
+from quart_schema import document_response, security_scheme
+
+from ... import __version__
+from ..routing import Reply, services
+from ..schemas import Health
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/healthz")
+@document_response(Health)
+@security_scheme([])
+async def healthz() -> Reply:
+    found = services()
+    return {
+        "status": "ok",
+        "version": __version__,
+        "jobs_running": len(found.runner.running_job_ids()),
+        "streams_open": found.progress.subscriber_count,
+        "compactions_done": found.progress.compactions_done,
+    }, 200

@@ -1,0 +1,97 @@
+"""Jobs over HTTP: submit, list, read, cancel and retry them; chat-style commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+from quart_schema import document_response, validate_querystring, validate_request
+
+from ...jobs import commands
+from ..routing import Reply, credential, errors, services
+from ..schemas import (
+    Command,
+    CommandReply,
+    CreateJob,
+    Job,
+    JobAccepted,
+    JobList,
+    JobListQuery,
+    ReadQuery,
+)
+
+blueprint = Blueprint("jobs", __name__)
+
+
+@blueprint.post("/api/jobs")
+@errors
+@validate_request(CreateJob)
+@document_response(JobAccepted, 202)
+async def create_job(data: CreateJob) -> Reply:
+    credential(allow_token=False)
+    source = data.source.model_dump(mode="json")
+    options = data.options.model_dump(mode="json", exclude_none=True)
+    job = await services().runner.submit(data.kind, source, options)
+    return _accepted(job), 202
+
+
+@blueprint.post("/api/commands")
+@errors
+@validate_request(Command)
+@document_response(JobAccepted, 202)
+@document_response(CommandReply, 200)
+async def run_command(data: Command) -> Reply:
+    credential(allow_token=False)
+    found = services()
+    outcome = await commands.execute(data.text, found.runner, found.config)
+    if outcome.job is not None:
+        return {**_accepted(outcome.job), "reply": outcome.reply}, 202
+    return {"reply": outcome.reply, "jobs": outcome.jobs}, 200
+
+
+def _accepted(job: dict[str, Any]) -> dict[str, Any]:
+    base = services().config.public_url
+    return {
+        "job_id": job["job_id"],
+        "session_id": job["session_id"],
+        "stream_url": f"{base}/api/progress/stream/{job['session_id']}",
+        "job": job,
+    }
+
+
+@blueprint.get("/api/jobs")
+@errors
+@validate_querystring(JobListQuery)
+@document_response(JobList)
+async def list_jobs(query_args: JobListQuery) -> Reply:
+    credential(allow_token=False)
+    jobs = await services().runner.list_jobs(
+        status=query_args.status, limit=query_args.limit, before=query_args.before
+    )
+    return {"jobs": jobs}, 200
+
+
+@blueprint.get("/api/jobs/<job_id>")
+@errors
+@validate_querystring(ReadQuery)
+@document_response(Job)
+async def get_job(job_id: str, query_args: ReadQuery) -> Reply:
+    credential(allow_token=True).require_read([job_id])
+    return await services().runner.describe(job_id), 200
+
+
+@blueprint.post("/api/jobs/<job_id>/cancel")
+@errors
+@document_response(Job)
+async def cancel_job(job_id: str) -> Reply:
+    credential(allow_token=False)
+    return await services().runner.cancel(job_id), 200
+
+
+@blueprint.post("/api/jobs/<job_id>/retry")
+@errors
+@document_response(JobAccepted, 202)
+async def retry_job(job_id: str) -> Reply:
+    credential(allow_token=False)
+    job = await services().runner.retry(job_id)
+    return _accepted(job), 202

@@ -1,0 +1,1 @@
+"""Talking to WordPress: the REST and /batch/v1 client."""
