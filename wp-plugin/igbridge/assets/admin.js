@@ -85,12 +85,21 @@ function sourceText(source = {}) {
   return String(source.type);
 }
 
+/** Thumbnails only from this site or the sidecar: a CDN link would tell a third party who looks. */
+const ownOrigins = [cfg.homeUrl, cfg.publicUrl].filter(Boolean).map((url) => new URL(url, location.href).origin);
+function ownImage(url) {
+  try {
+    return !!url && ownOrigins.includes(new URL(url, location.href).origin);
+  } catch {
+    return false;
+  }
+}
+
 /** One item as a person knows the post: thumbnail, the caption's first words, the date, links. */
 function itemRow(item) {
   const li = el('li', `igbridge-item igbridge-item--${item.state}`);
-  if (item.thumbnail_url) {
-    const img = Object.assign(el('img', 'igbridge-thumb'), { src: item.thumbnail_url, alt: '', loading: 'lazy' });
-    li.append(img);
+  if (ownImage(item.thumbnail_url)) {
+    li.append(Object.assign(el('img', 'igbridge-thumb'), { src: item.thumbnail_url, alt: '', loading: 'lazy' }));
   }
   const text = el('div', 'igbridge-item__text');
   const caption = item.caption_excerpt || item.source_id;
