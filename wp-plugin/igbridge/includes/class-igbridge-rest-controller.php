@@ -194,7 +194,7 @@ class IGBridge_REST_Controller
         return array(
             'type'              => 'string',
             'maxLength'         => 200,
-            'pattern'           => '^[A-Za-z0-9._~:=+/-]+$',
+            'pattern'           => '^[A-Za-z0-9_.~:=+/-]+$',
             'validate_callback' => 'rest_validate_request_arg',
         );
     }
