@@ -75,22 +75,22 @@ def test_a_job_started_elsewhere_appears_live_and_only_moves_forward(
     expect(page.locator(".igbridge-connection")).to_have_attribute("data-status", "live")
     listed = jobs_list_calls(traffic)
     assert len(listed) == 1, listed
+    assert "limit=20" in listed[0], listed  # a page, not the whole history
 
     run = uuid.uuid4().hex[:8]
     job = start_cache_job(stack, [media.add(f"/{run}-a.jpg", jpeg(21, 21)),
-                                  media.add(f"/{run}-b.jpg", jpeg(22, 22), delay=120),
-                                  media.add(f"/{run}-c.jpg", jpeg(23, 23))])
+                                  media.add(f"/{run}-b.jpg", jpeg(22, 22), delay=120)])
     row = row_of(page, job["job_id"])
     view = row.locator(".igb-progress")
     expect(view).to_have_attribute("data-state", "running")
     counts = row.locator(".igbridge-counts")
-    expect(counts).to_have_text("1 imported · 2 to do")  # the Outcome column, live
+    expect(counts).to_have_text("1 imported · 1 to do")  # the Outcome column, live
     expect(row.get_by_role("button", name="Cancel")).to_be_visible()
     shot(page, screenshots, "live-job-from-elsewhere")
 
     media.release.set()
     expect(row).to_have_class("igbridge-job--complete")
-    expect(counts).to_have_text("3 imported")
+    expect(counts).to_have_text("2 imported")
     expect(row.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
     expect(row.get_by_role("button")).to_have_count(0)
 
@@ -121,6 +121,7 @@ def test_items_load_when_opened_a_page_at_a_time(
     expect(row).to_have_class("igbridge-job--complete")
     expect(row.locator(".igbridge-counts")).to_have_text("54 imported · 1 failed")
     assert not [r.url for r in traffic.requests if "/items" in r.url], "items before opening"
+    expect(row.get_by_role("button", name="Show more items")).to_be_hidden()
 
     row.locator("summary").click()
     items = row.locator(".igbridge-item")
@@ -138,6 +139,27 @@ def test_items_load_when_opened_a_page_at_a_time(
     assert len(asked) == 2, asked
     assert "cursor=" not in asked[0], asked
     assert "cursor=" in asked[1], asked
+
+
+def test_older_jobs_load_a_page_at_a_time_newest_first(
+        admin: tuple[Page, Traffic], wordpress: Stack, media: MediaServer) -> None:
+    page, traffic = admin
+    stack = wordpress
+    run = uuid.uuid4().hex[:8]
+    created = [start_cache_job(stack, [media.add(f"/{run}-{n}.jpg", jpeg(12, 12 + n))])
+               for n in range(22)]
+    for job in created:
+        finish(stack, job)
+    open_dashboard(page, stack)
+    rows = page.locator("#igbridge-jobs-body tr")
+    expect(rows).to_have_count(20)
+    expect(row_of(page, created[-1]["job_id"])).to_be_visible()
+    expect(row_of(page, created[1]["job_id"])).to_have_count(0)
+    older = page.get_by_role("button", name="Show older jobs")
+    older.click()
+    expect(row_of(page, created[0]["job_id"])).to_be_visible()
+    expect(rows.nth(20)).to_contain_text(created[1]["job_id"][:8])  # newest first, in order
+    assert len(jobs_list_calls(traffic)) == 2
 
 
 # Every visible cell at least as wide as its widest unbreakable piece of text (a word, an

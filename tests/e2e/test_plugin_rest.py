@@ -453,7 +453,10 @@ def test_config_for_the_script_is_json_without_the_secret(stack: Stack,
     line = page.split("window.igbridgeConfig = ", 1)[1].split(";\n", 1)[0]
     config = json.loads(line)
     assert set(config) == {"restUrl", "nonce", "publicUrl", "adminUrl", "homeUrl", "i18n",
-                           "apifyLimit"}
+                           "apifyLimit", "settingsUrl", "loginUrl"}
+    assert config["settingsUrl"] == (f"{stack.wp_url}/wp-admin/options-general.php"
+                                     "?page=igbridge-settings#igbridge-test-connection")
+    assert config["loginUrl"].startswith(f"{stack.wp_url}/wp-login.php?redirect_to=")
     assert (config["restUrl"], config["publicUrl"]) == (
         f"{stack.wp_url}/wp-json/{NAMESPACE}/", stack.sidecar_url)
     module_tag = page.split("id='igbridge-admin-js'", 1)[0].rsplit("<script", 1)[1]

@@ -127,8 +127,7 @@ function itemList(job) {
   const load = async () => {
     more.disabled = true;
     try {
-      const query = new URLSearchParams({ limit: ITEMS_PAGE, ...(cursor ? { cursor } : {}) });
-      const page = await api(`jobs/${encodeURIComponent(job.job_id)}/items?${query}`);
+      const page = await api(`jobs/${encodeURIComponent(job.job_id)}/items`, { query: { limit: ITEMS_PAGE, cursor } });
       list.append(...(page.items ?? []).map(itemRow));
       if (!list.children.length) list.append(el('li', 'igbridge-reason', t('no_items')));
       cursor = page.next_cursor ?? null;
@@ -251,8 +250,7 @@ async function loadJobs() {
   const empty = body.querySelector('.igbridge-empty td');
   older.disabled = true;
   try {
-    const query = new URLSearchParams({ limit: JOBS_PAGE, ...(jobsCursor ? { cursor: jobsCursor } : {}) });
-    const page = await api(`jobs?${query}`);
+    const page = await api('jobs', { query: { limit: JOBS_PAGE, cursor: jobsCursor } });
     (page.jobs ?? []).forEach(render);
     jobsCursor = page.next_cursor ?? null;
     older.hidden = !jobsCursor;

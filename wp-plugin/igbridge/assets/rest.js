@@ -19,15 +19,16 @@ export function el(tag, className = '', text = '') {
 const LOGGED_OUT = ['rest_cookie_invalid_nonce', 'rest_not_logged_in'];
 
 /**
- * Calls an igbridge/v1 route and resolves with its JSON; rejects with an Error
+ * Calls an igbridge/v1 route (`query`: its query arguments; null ones are left out) and resolves with its JSON; rejects with an Error
  * carrying WordPress' or the sidecar's own message (and hint, if any), its `code`,
  * and `loggedOut` when the WordPress session is gone ("Cookie check failed").
  */
-export async function api(path, { method = 'GET', json, body } = {}) {
+export async function api(path, { method = 'GET', json, body, query = {} } = {}) {
   const url = new URL(cfg.restUrl, location.href);
   const route = url.searchParams.get('rest_route'); // plain permalinks: ?rest_route=/igbridge/v1/
   if (route === null) url.pathname += path;
   else url.searchParams.set('rest_route', route + path);
+  for (const [name, value] of Object.entries(query)) if (value != null) url.searchParams.set(name, String(value));
   const headers = { 'X-WP-Nonce': cfg.nonce, Accept: 'application/json' };
   if (json !== undefined) {
     headers['Content-Type'] = 'application/json';
