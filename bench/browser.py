@@ -352,10 +352,15 @@ def measure(settings: Settings) -> Measured:
 
         # Idle: nothing runs; count every request the page makes.
         idle: list[str] = []
-        page.on("request", lambda request: idle.append(f"{request.method} {request.url}"))
+
+        def count(request: Request) -> None:
+            idle.append(f"{request.method} {request.url}")
+
+        page.on("request", count)
         idle_started = time.monotonic()
-        time.sleep(idle_s)
+        page.wait_for_timeout(idle_s * 1000)  # not time.sleep: Playwright delivers events meanwhile
         measured.idle_seconds = time.monotonic() - idle_started
+        page.remove_listener("request", count)
         measured.idle_requests = list(idle)
 
         # 500 jobs in history: the first page of jobs is all the dashboard asks for.
@@ -365,21 +370,15 @@ def measure(settings: Settings) -> Measured:
         wait_for("the history jobs to finish", lambda: not jobs_still_to_run(stack),
                  timeout=WAIT_S * 10)
         measured.history_jobs = HISTORY_JOBS
-        answers: list[int] = []
-
-        def first_jobs_answer(response: Any) -> None:
-            if "/igbridge/v1/jobs" in response.url and response.request.method == "GET":
-                answers.append(len(response.body()))
-
-        page.on("response", first_jobs_answer)
         opened = time.monotonic()
-        page.goto(f"{stack.wp_url}/wp-admin/admin.php?page=igbridge", wait_until="commit")
-        page.wait_for_function(
-            "document.querySelectorAll('#igbridge-jobs-body tr td code').length >= 20",
-            timeout=WAIT_S * 1000)
+        with page.expect_response(lambda r: "/igbridge/v1/jobs" in r.url
+                                  and r.request.method == "GET") as first_answer:
+            page.goto(f"{stack.wp_url}/wp-admin/admin.php?page=igbridge", wait_until="commit")
+            page.wait_for_function(
+                "document.querySelectorAll('#igbridge-jobs-body tr td code').length >= 20",
+                timeout=WAIT_S * 1000)
         measured.history_load_s = time.monotonic() - opened
-        wait_for("the jobs answer", lambda: bool(answers))
-        measured.first_answer_bytes = answers[0]
+        measured.first_answer_bytes = len(first_answer.value.body())
         browser.close()
     return measured
 
