@@ -13,11 +13,57 @@ from dataclasses import replace
 from ..domain.models import Media, Post, Skipped
 from ..errors import MediaError, SourceError, TransientError
 from ..media.cache import CachedMedia, MediaCache
+from ..progress.phases import UNCOUNTED, PhasePlan
 from ..sources.export_zip import iter_members
 from ..sources.registry import open_source
 from .concurrency import run_together
-from .context import ItemOutcome, JobContext
+from .context import ItemOutcome, JobContext, NewItem
 from .retry import backoff_delay
+
+# The phases of a scrape or import, in order (their names are what the sources and
+# stages report), with a first guess of each one's cost in seconds per unit, measured
+# on the local stack (bench/eta.py); each phase measures its own cost as it runs.
+READING_EXPORT = "Reading export"
+SCRAPING = "Scraping via Apify"
+DOWNLOADING = "Downloading media"
+IMPORTING = "Importing into WordPress"
+PHASE_GUESSES = {
+    READING_EXPORT: (UNCOUNTED, 1.0),
+    SCRAPING: (UNCOUNTED, 60.0),
+    DOWNLOADING: ("files", 0.005),  # copied out of the export
+    IMPORTING: ("posts", 0.03),
+}
+CDN_DOWNLOAD_GUESS = 0.1  # seconds for one file from Instagram's CDN
+
+
+def plan_phases(ctx: JobContext, *, to_wordpress: bool, posts: list[Post] | None = None,
+                media: int = 0) -> None:
+    """Declare the job's phases with what is known of their size so far."""
+    first = READING_EXPORT if ctx.source.get("type") == "export" else SCRAPING
+    totals = {first: 1.0, DOWNLOADING: float(media), IMPORTING: float(len(posts or []))}
+    plans = []
+    for name in [first, DOWNLOADING] + ([IMPORTING] if to_wordpress else []):
+        unit, cost = PHASE_GUESSES[name]
+        if name == DOWNLOADING and first == SCRAPING:
+            cost = CDN_DOWNLOAD_GUESS
+        plans.append(PhasePlan(name, unit, cost, totals[name]))
+    ctx.plan(plans)
+
+
+def new_items(posts: list[Post]) -> list[NewItem]:
+    """The ledger's first word on each post: its caption's start and its date."""
+    return [NewItem(p.source_id, caption_excerpt(p.caption), p.taken_at.isoformat())
+            for p in posts]
+
+
+def caption_excerpt(caption: str, limit: int = 80) -> str | None:
+    """The caption's first words on one line, cut at a word."""
+    words = " ".join(caption.split())
+    if len(words) <= limit:
+        return words or None
+    head = words[:limit]
+    cut = head.rsplit(" ", 1)[0] if " " in head else head
+    return cut.rstrip(" ,.;:") + "…"
 
 
 async def record_skipped(ctx: JobContext, posts: list[Post], skipped: list[Skipped]) -> None:
@@ -98,7 +144,7 @@ async def download_media(
     cache = MediaCache(ctx.config, ctx.store, ctx.http)
     total = sum(len(p.media) for p in posts)
     done = 0
-    phase = "Downloading media"
+    phase = DOWNLOADING
     ctx.report(f"Downloading media 0/{total}", phase=phase, done=0, total=total)
     slots = asyncio.Semaphore(ctx.config.download_concurrency)
     cached: CachedByPost = {}

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 SessionStatus = Literal["starting", "running", "complete", "error", "cancelled"]
 JobStatus = Literal["queued", "running", "complete", "error", "cancelled"]
-ItemState = Literal["pending", "imported", "skipped", "failed"]
+ItemState = Literal["pending", "imported", "already_imported", "skipped", "failed"]
 Text = Annotated[str, Field(max_length=2000)]
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -61,6 +61,19 @@ class FinishSession(Strict):
     message: Text = ""
 
 
+class PhaseProgress(BaseModel):
+    """One phase of a job as measured (progress/phases.py): its own count and time."""
+
+    name: str
+    unit: str
+    cost: float  # expected seconds per unit before the phase measured its own
+    total: float
+    done: float
+    seconds: float
+    timed: float
+    finished: bool
+
+
 class Snapshot(BaseModel):
     session_id: str
     operation: str
@@ -73,8 +86,11 @@ class Snapshot(BaseModel):
     phase: str | None
     done: int
     total: int
-    eta_seconds: float | None
+    eta_seconds: float | None  # None while estimating
     rate: float | None
+    rate_unit: str | None = None  # what ``rate`` counts: "posts/s", "files/s", "MB/s"
+    # A job's phases; ``percentage`` is one bar over all of them, never going down.
+    phases: list[PhaseProgress] = Field(default_factory=list)
     created_at: str
     updated_at: str
     finished_at: str | None
@@ -133,17 +149,30 @@ class CreateJob(Strict):
 
 
 class JobCounts(BaseModel):
+    """Items by state; ``total`` is the sum of the others."""
+
+    pending: int
     imported: int
+    already_imported: int
     skipped: int
     failed: int
-    pending: int
+    total: int
 
 
-class JobItem(BaseModel):
+class ItemView(BaseModel):
+    """An item as a person knows it: the post's words, date, thumbnail and link."""
+
     source_id: str
     state: ItemState
-    wp_post_id: int | None
     reason: str | None
+    wp_post_id: int | None
+    post_url: str | None = None
+    thumbnail_url: str | None = None
+    caption_excerpt: str | None = None
+    taken_at: str | None = None
+
+
+class JobItem(ItemView):
     detail: dict[str, Any] | None
 
 
@@ -183,15 +212,53 @@ class CommandReply(BaseModel):
     jobs: list[Job]
 
 
+class JobProgress(BaseModel):
+    percentage: float  # the job's one bar over all its phases
+    phase: str | None
+    done: int | float  # the current phase's own count
+    total: int | float
+
+
+class JobSummary(BaseModel):
+    """A job in the jobs list and in ``{"type": "job"}`` stream events: no items."""
+
+    job_id: str
+    session_id: str
+    kind: str
+    source: dict[str, Any]
+    status: JobStatus
+    counts: JobCounts
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    progress: JobProgress
+
+
+Cursor = Annotated[str, Field(min_length=1, max_length=400)]
+
+
 class JobList(BaseModel):
-    jobs: list[Job]
+    jobs: list[JobSummary]  # newest first
+    next_cursor: str | None  # pass as ?cursor= for the next (older) page; null: no more
 
 
 class JobListQuery(Strict):
     status: JobStatus | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 50
-    before: Annotated[float, Field(ge=0)] | None = None
+    cursor: Cursor | None = None
     token: str | None = None  # accepted, then refused: listing jobs needs the secret
+
+
+class ItemList(BaseModel):
+    items: list[ItemView]  # in the job's own order
+    next_cursor: str | None
+
+
+class ItemListQuery(Strict):
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    cursor: Cursor | None = None
+    token: str | None = None
 
 
 class Command(Strict):

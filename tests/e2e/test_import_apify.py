@@ -102,7 +102,8 @@ def test_profile_import_then_rerun_adds_nothing(
         "Imported 7 of 7 post(s); 2 skipped (1 collab post by @partner.brand, "
         "1 duplicate in feed)")
     assert any(e["message"].startswith("Apify: Crawled 1/3 pages") for e in events)
-    assert job["counts"] == {"imported": 7, "skipped": 2, "failed": 0, "pending": 0}
+    assert job["counts"] == {"pending": 0, "imported": 7,
+                             "already_imported": 0, "skipped": 2, "failed": 0, "total": 9}
     states = {i["source_id"]: (i["state"], i["reason"]) for i in job["items"]}
     assert states[collab["id"]] == ("skipped", "collab post by @partner.brand")
     assert ("skipped", "duplicate in feed") in states.values()
@@ -194,7 +195,8 @@ def test_profile_import_then_rerun_adds_nothing(
     again = import_api.start_job({"type": "apify", "username": "alice", "limit": 20})
     rerun = import_api.finish(again)
     assert rerun["status"] == "complete"
-    assert rerun["counts"] == {"imported": 0, "skipped": 9, "failed": 0, "pending": 0}
+    assert rerun["counts"] == {"pending": 0, "imported": 0,
+                               "already_imported": 0, "skipped": 9, "failed": 0, "total": 9}
     reasons = sorted((i["reason"] or "").split(" (post ")[0] for i in rerun["items"])
     assert reasons == ["already in WordPress"] * 7 + ["collab post by @partner.brand",
                                                       "duplicate in feed"]
@@ -217,7 +219,8 @@ def test_private_account_fails_the_job_with_a_reason(
     assert job["status"] == "error"
     assert job["error"] == ("Instagram account @hidden.person is private or empty "
                             "(Apify: Empty or private data for provided input)")
-    assert job["counts"] == {"imported": 0, "skipped": 0, "failed": 0, "pending": 0}
+    assert job["counts"] == {"pending": 0, "imported": 0,
+                             "already_imported": 0, "skipped": 0, "failed": 0, "total": 0}
 
 
 def test_failed_apify_run_fails_the_job_with_apifys_message(

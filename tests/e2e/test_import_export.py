@@ -61,7 +61,8 @@ def test_each_export_layout_imports_its_posts(
     job = import_api.finish(import_api.start_job({"type": "export", "path": str(export)}))
 
     assert job["status"] == "complete", job
-    assert job["counts"] == {"imported": 2, "skipped": 0, "failed": 0, "pending": 0}
+    assert job["counts"] == {"pending": 0, "imported": 2,
+                             "already_imported": 0, "skipped": 0, "failed": 0, "total": 2}
     caption = f"Layout {base} 🌱 with @ana.gomes\nline two #layout"
     single = import_wp.post_of(
         export_source_id(base, caption, f"media/posts/202401/{base}-single.jpg"))

@@ -46,7 +46,9 @@ def test_cache_images_watches_the_job_to_its_end(
     assert "complete" in listed.stdout
 
     # Where the job's time went: the downloads were under way part of it.
-    [job] = httpx.get(f"{sidecar.url}/api/jobs", headers=sidecar.headers).json()["jobs"]
+    [listed_job] = httpx.get(f"{sidecar.url}/api/jobs", headers=sidecar.headers).json()["jobs"]
+    job = httpx.get(f"{sidecar.url}/api/jobs/{listed_job['job_id']}",
+                    headers=sidecar.headers).json()
     timing = job["timing"]
     assert 0 < timing["downloads"] <= timing["wall"]
     assert timing["own"] == pytest.approx(timing["wall"] - timing["downloads"], abs=0.002)

@@ -30,10 +30,13 @@ from ...wordpress.client import SOURCE_ID_META, Answer, Json, WordPressClient
 from ..concurrency import keyed_lock, run_together
 from ..context import ItemOutcome, JobContext
 from ..stages import (
+    IMPORTING,
     CachedByPost,
     download_media,
     fetch_media,
     fetch_source,
+    new_items,
+    plan_phases,
     record_skipped,
     summary_tail,
 )
@@ -50,11 +53,13 @@ _media_locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
 
 async def run_import(ctx: JobContext) -> str:
+    plan_phases(ctx, to_wordpress=True)
     posts, skipped = await fetch_source(ctx)
-    await ctx.add_items([p.source_id for p in posts])
+    await ctx.add_items(new_items(posts))
     await record_skipped(ctx, posts, skipped)
     ledger = await ctx.items()
     todo = [p for p in posts if ledger[p.source_id]["state"] in ("pending", "failed")]
+    plan_phases(ctx, to_wordpress=True, posts=posts, media=sum(len(p.media) for p in todo))
     if todo:
         cached, media_failed = await download_media(ctx, todo, mark_done=False)
         async with WordPressClient.from_config(ctx.config) as wp:
@@ -89,7 +94,7 @@ async def import_posts(
     worker idles while another still has a long wave to go.
     """
     done = total - len(posts)
-    phase = "Importing into WordPress"
+    phase = IMPORTING
     ctx.report(f"Imported {done} of {total} posts", phase=phase, done=done, total=total)
     workers = int(ctx.options.get("concurrency") or ctx.config.import_concurrency)
     batch = int(ctx.options.get("batch") or ctx.config.import_batch)
@@ -175,7 +180,8 @@ async def import_wave(
             if found is not None and found.get("status") == "publish":
                 outcomes[post.source_id] = ItemOutcome(
                     post.source_id, "skipped", int(found["id"]),
-                    reason=f"already in WordPress (post {found['id']})")
+                    reason=f"already in WordPress (post {found['id']})",
+                    post_url=found.get("link") or None)
                 continue
             try:
                 tags[post.source_id] = [await wp.ensure_tag(t) for t in post.hashtags[:50]]
@@ -194,6 +200,7 @@ async def import_wave(
             for post, answer in _settle(drafts, answers, outcomes):
                 post_ids[post.source_id] = int(answer["id"])
         publish: list[tuple[Post, int, dict[str, Any]]] = []
+        thumbnails: dict[str, str | None] = {}
         for post in todo:
             post_id = post_ids.get(post.source_id)
             if post_id is None:
@@ -208,14 +215,18 @@ async def import_wave(
                 outcomes[post.source_id] = ItemOutcome(post.source_id, "failed", reason=exc.message)
                 continue
             fields = _final_fields(ctx, post, uploaded, tags[post.source_id])
+            thumbnails[post.source_id] = next(
+                (m.url for m in uploaded if m.kind == "image" and m.url), None)
             publish.append((post, post_id, fields))
         if publish:
-            answers = await wp.update_posts([(pid, f) for _p, pid, f in publish], answer="id")
+            answers = await wp.update_posts([(pid, f) for _p, pid, f in publish],
+                                            answer="id,link")
             published = _settle([p for p, _pid, _f in publish], answers, outcomes)
-            for post, _answer in published:
+            for post, answer in published:
                 outcomes[post.source_id] = ItemOutcome(
                     post.source_id, "imported", post_ids[post.source_id],
-                    detail={"title": post.title})
+                    detail={"title": post.title}, post_url=str(answer.get("link") or "") or None,
+                    thumbnail_url=thumbnails.get(post.source_id))
 
 
 def _settle(posts: list[Post], answers: list[Answer],

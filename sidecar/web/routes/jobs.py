@@ -13,6 +13,8 @@ from ..schemas import (
     Command,
     CommandReply,
     CreateJob,
+    ItemList,
+    ItemListQuery,
     Job,
     JobAccepted,
     JobList,
@@ -65,10 +67,22 @@ def _accepted(job: dict[str, Any]) -> dict[str, Any]:
 @document_response(JobList)
 async def list_jobs(query_args: JobListQuery) -> Reply:
     credential(allow_token=False)
-    jobs = await services().runner.list_jobs(
-        status=query_args.status, limit=query_args.limit, before=query_args.before
+    jobs, next_cursor = await services().runner.job_page(
+        status=query_args.status, limit=query_args.limit, cursor=query_args.cursor
     )
-    return {"jobs": jobs}, 200
+    return {"jobs": jobs, "next_cursor": next_cursor}, 200
+
+
+@blueprint.get("/api/jobs/<job_id>/items")
+@errors
+@validate_querystring(ItemListQuery)
+@document_response(ItemList)
+async def list_job_items(job_id: str, query_args: ItemListQuery) -> Reply:
+    credential(allow_token=True).require_read([job_id])
+    items, next_cursor = await services().runner.item_page(
+        job_id, limit=query_args.limit, cursor=query_args.cursor
+    )
+    return {"items": items, "next_cursor": next_cursor}, 200
 
 
 @blueprint.get("/api/jobs/<job_id>")
