@@ -97,6 +97,7 @@ export function createProgressView(container, { title = '', labels: custom } = {
   /** @type {ViewState | null} */
   let current = null;
   let shown = 0; // a job's bar only moves forward
+  let labelled = false; // the status line holds a state's own word, not a message: it follows the state
 
   /** @param {number} percent */
   function setPercent(percent) {
@@ -114,9 +115,12 @@ export function createProgressView(container, { title = '', labels: custom } = {
     element.dataset.state = state;
     icon.textContent = ICONS[state];
     if (state === 'complete') setPercent(100);
+    if (labelled || !status.textContent) {
+      status.textContent = labels[state];
+      labelled = true;
+    }
     if (state === 'running') return;
     bar.setAttribute('aria-valuetext', labels[state]);
-    if (!status.textContent) status.textContent = labels[state];
     if (state !== 'starting') rate.textContent = eta.textContent = '';
   }
 
@@ -135,7 +139,10 @@ export function createProgressView(container, { title = '', labels: custom } = {
     if (counted) bar.setAttribute('aria-valuetext', `${bar.getAttribute('aria-valuenow')}% (${done} ${labels.of} ${total})`);
     // Written only when it changes, so screen readers are not flooded by every tick.
     const message = String(snapshot.message ?? '');
-    if (message && message !== status.textContent) status.textContent = message;
+    if (message && message !== status.textContent) {
+      status.textContent = message;
+      labelled = false;
+    }
     const state = /** @type {ViewState} */ (String(snapshot.status ?? snapshot.type));
     current = null; // re-apply: finished states clear rate and ETA
     setState(VIEW_STATES.includes(state) ? state : 'running');

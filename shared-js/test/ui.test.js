@@ -131,6 +131,18 @@ test('the bar never goes back; the rate is in the snapshot\'s unit; no ETA yet r
   assert.deepEqual([visible(view).valuenow, visible(view).eta], ['50', ''], 'a finished job estimates nothing');
 });
 
+test('a job known only by its status (a list without messages) reads as that status, not "Starting…"', () => {
+  const view = createProgressView(container);
+  view.update({ status: 'complete', percentage: 100, phase: 'Downloading media', done: 1, total: 1 });
+  assert.deepEqual([visible(view).state, visible(view).status], ['complete', 'Complete']);
+  const running = createProgressView(container);
+  running.update({ status: 'running', percentage: 20 });
+  assert.equal(visible(running).status, 'Running');
+  running.update({ status: 'running', percentage: 30, message: 'Imported post 3' });
+  running.update({ status: 'error', percentage: 30 });
+  assert.equal(visible(running).status, 'Imported post 3', 'a message stays until another one comes');
+});
+
 test('labels translate the view', () => {
   const view = createProgressView(container, { labels: { of: 'von', unit: 'Beiträge', minutesLeft: 'noch etwa %d Min.' } });
   view.update({ status: 'running', percentage: 50, done: 5, total: 10, rate: 12.4, eta_seconds: 150 });

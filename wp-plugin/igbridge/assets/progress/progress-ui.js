@@ -74,6 +74,7 @@ export function createProgressView(container, { title = '', labels: custom } = {
 	container.appendChild(element);
 	let current = null;
 	let shown = 0;
+	let labelled = false;
 	function setPercent(percent) {
 		const clamped = (shown = Math.max(shown, Math.min(100, percent)));
 		fill.style.width = `${clamped}%`;
@@ -90,11 +91,13 @@ export function createProgressView(container, { title = '', labels: custom } = {
 		icon.textContent = ICONS[state];
 		if (state === 'complete')
 			setPercent(100);
+		if (labelled || !status.textContent) {
+			status.textContent = labels[state];
+			labelled = true;
+		}
 		if (state === 'running')
 			return;
 		bar.setAttribute('aria-valuetext', labels[state]);
-		if (!status.textContent)
-			status.textContent = labels[state];
 		if (state !== 'starting')
 			rate.textContent = eta.textContent = '';
 	}
@@ -113,8 +116,10 @@ export function createProgressView(container, { title = '', labels: custom } = {
 		if (counted)
 			bar.setAttribute('aria-valuetext', `${bar.getAttribute('aria-valuenow')}% (${done} ${labels.of} ${total})`);
 		const message = String(snapshot.message ?? '');
-		if (message && message !== status.textContent)
+		if (message && message !== status.textContent) {
 			status.textContent = message;
+			labelled = false;
+		}
 		const state = (String(snapshot.status ?? snapshot.type));
 		current = null;
 		setState(VIEW_STATES.includes(state) ? state : 'running');
