@@ -161,7 +161,8 @@ class Measured:
     idle_requests: list[str] = field(default_factory=list)
     idle_seconds: float = 0.0
     history_jobs: int = 0
-    history_load_s: float = 0.0
+    history_load_s: list[float] = field(default_factory=list)
+    history_split: list[str] = field(default_factory=list)
     first_answer_bytes: int = 0
 
 
@@ -251,6 +252,7 @@ def measure(settings: Settings) -> Measured:
     restarts = int(settings.pick(quick=3, default=7))
     appearances = int(settings.pick(quick=3, default=10))
     idle_s = settings.pick(quick=15, default=60)
+    loads = int(settings.pick(quick=3, default=5))
     measured = Measured()
     with fresh_stack() as stack, HeldImages() as images, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
@@ -370,15 +372,27 @@ def measure(settings: Settings) -> Measured:
         wait_for("the history jobs to finish", lambda: not jobs_still_to_run(stack),
                  timeout=WAIT_S * 10)
         measured.history_jobs = HISTORY_JOBS
-        opened = time.monotonic()
-        with page.expect_response(lambda r: "/igbridge/v1/jobs" in r.url
-                                  and r.request.method == "GET") as first_answer:
-            page.goto(f"{stack.wp_url}/wp-admin/admin.php?page=igbridge", wait_until="commit")
-            page.wait_for_function(
-                "document.querySelectorAll('#igbridge-jobs-body tr td code').length >= 20",
-                timeout=WAIT_S * 1000)
-        measured.history_load_s = time.monotonic() - opened
-        measured.first_answer_bytes = len(first_answer.value.body())
+        for _ in range(loads):
+            opened = time.monotonic()
+            with page.expect_response(lambda r: "/igbridge/v1/jobs" in r.url
+                                      and r.request.method == "GET") as first_answer:
+                page.goto(f"{stack.wp_url}/wp-admin/admin.php?page=igbridge",
+                          wait_until="commit")
+                page.wait_for_function(
+                    "document.querySelectorAll('#igbridge-jobs-body tr td code').length >= 20",
+                    timeout=WAIT_S * 1000)
+            measured.history_load_s.append(time.monotonic() - opened)
+            measured.first_answer_bytes = len(first_answer.value.body())
+            # Where the time went, by the page's own clock (ms from navigation start).
+            split = page.evaluate("""() => {
+              const nav = performance.getEntriesByType('navigation')[0];
+              const jobs = performance.getEntriesByType('resource')
+                .find((r) => r.name.includes('/igbridge/v1/jobs'));
+              return `page ${Math.round(nav.responseEnd)} ms, DOM ready `
+                + `${Math.round(nav.domContentLoadedEventEnd)} ms, jobs answer `
+                + `${Math.round(jobs.startTime)}–${Math.round(jobs.responseEnd)} ms`;
+            }""")
+            measured.history_split.append(str(split))
         browser.close()
     return measured
 
@@ -387,6 +401,7 @@ async def run(settings: Settings) -> ScenarioResult:
     measured = await asyncio.to_thread(measure, settings)
     result = ScenarioResult()
     times = measured.catch_up_s
+    loads_note = f"{len(measured.history_load_s)} loads"
     result.figures += [
         Figure.at_most("catch-up after sidecar restart, median",
                        statistics.median(times), "s", CATCH_UP_TARGET_S,
@@ -411,15 +426,20 @@ async def run(settings: Settings) -> ScenarioResult:
         Figure.equals("requests per minute while idle",
                       round(len(measured.idle_requests) * 60 / measured.idle_seconds, 1), "", 0,
                       note=f"{len(measured.idle_requests)} in {measured.idle_seconds:.0f} s"),
-        Figure.at_most(f"dashboard with {measured.history_jobs} jobs: load time",
-                       measured.history_load_s, "s", HISTORY_LOAD_TARGET_S,
-                       note="navigation to the first page of jobs shown"),
+        Figure.at_most(f"dashboard with {measured.history_jobs} jobs: load time, median",
+                       statistics.median(measured.history_load_s), "s", HISTORY_LOAD_TARGET_S,
+                       note=f"navigation to the first page of jobs shown, {loads_note}"),
+        Figure.at_most(f"dashboard with {measured.history_jobs} jobs: load time, max",
+                       max(measured.history_load_s), "s", HISTORY_LOAD_TARGET_S),
         Figure.at_most(f"dashboard with {measured.history_jobs} jobs: first jobs answer",
                        measured.first_answer_bytes, "B", FIRST_ANSWER_TARGET_BYTES,
                        note="uncompressed JSON"),
     ]
     result.notes.append("catch-up runs (s): " + ", ".join(f"{t:.2f}" for t in times))
     result.notes.append("plugin files loaded: " + json.dumps(measured.plugin_bytes))
+    result.notes.append("500-jobs loads (s): " + ", ".join(
+        f"{t:.2f} ({split})" for t, split in zip(measured.history_load_s,
+                                                 measured.history_split, strict=True)))
     result.notes.append("job shown after (s): " + ", ".join(f"{t:.3f}" for t in measured.appear_s))
     if measured.idle_requests:
         result.notes.append("idle requests: " + ", ".join(measured.idle_requests[:10]))

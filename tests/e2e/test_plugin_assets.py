@@ -53,3 +53,13 @@ def test_versions_agree() -> None:
     tags = re.search(r"^Tags:\s+(.+)$", readme, re.MULTILINE)
     assert tags
     assert len(tags[1].split(",")) <= 5
+
+
+def test_the_dashboard_preloads_exactly_what_admin_js_imports() -> None:
+    imports = re.findall(r"^import .* from '\./([^']+)';$", (ASSETS / "admin.js").read_text(),
+                         re.MULTILINE)
+    page = (PLUGIN / "includes" / "class-igbridge-admin-page.php").read_text()
+    constant = re.search(r"DASHBOARD_IMPORTS = array\(([^)]*)\);", page)
+    assert constant
+    preloaded = re.findall(r"'assets/([^']+)'", constant[1])
+    assert sorted(preloaded) == sorted(imports)

@@ -21,6 +21,11 @@ class IGBridge_Admin_Page
     private const MODULE_HANDLES = array('igbridge-admin', 'igbridge-settings');
 
     /**
+     * What assets/admin.js imports, as it names them (no ?ver: a preload must match the import's URL).
+     */
+    private const DASHBOARD_IMPORTS = array('assets/rest.js', 'assets/progress/progress-tracker.js', 'assets/progress/progress-ui.js');
+
+    /**
      * Hook suffix returned by add_menu_page().
      *
      * @var string
@@ -95,11 +100,22 @@ class IGBridge_Admin_Page
             $config['settingsUrl'] = esc_url_raw(admin_url('options-general.php?page=' . IGBridge_Settings_Page::SLUG) . '#igbridge-test-connection');
             $config['loginUrl']    = esc_url_raw(wp_login_url(admin_url('admin.php?page=' . self::SLUG)));
             wp_enqueue_script('igbridge-admin', IGBRIDGE_URL . 'assets/admin.js', array(), IGBRIDGE_VERSION, true);
+            add_action('admin_head', array(self::class, 'preload_modules'));
             wp_add_inline_script('igbridge-admin', 'window.igbridgeConfig = ' . wp_json_encode($config) . ';', 'before');
             return;
         }
         wp_enqueue_script('igbridge-settings', IGBRIDGE_URL . 'assets/settings.js', array(), IGBRIDGE_VERSION, true);
         wp_add_inline_script('igbridge-settings', 'window.igbridgeConfig = ' . wp_json_encode($config) . ';', 'before');
+    }
+
+    /**
+     * Asks for the dashboard's imported modules with the page, not one round trip after admin.js.
+     */
+    public static function preload_modules(): void
+    {
+        foreach (self::DASHBOARD_IMPORTS as $file) {
+            printf("<link rel=\"modulepreload\" href=\"%s\" />\n", esc_url(IGBRIDGE_URL . $file));
+        }
     }
 
     /**
