@@ -88,7 +88,7 @@ class Scenario:
     run: Callable[[Settings], Awaitable[ScenarioResult]]
 
 
-SCENARIO_MODULES: Sequence[str] = ("latency", "streams", "throughput", "writes", "imports",
+SCENARIO_MODULES: Sequence[str] = ("latency", "streams", "throughput", "writes", "imports", "eta",
                                      "browser", "soak")
 
 

@@ -54,12 +54,15 @@ class PhaseState:
     total: float = 0.0
     done: float = 0.0
     seconds: float = 0.0  # time spent in this phase, over every attempt and restart
-    timed: float = 0.0  # units done while that time was measured (jumps excluded)
+    # The phase's pace: units done and the time they took, counted from the first unit
+    # each run finished (a pipeline's lead time and a resumed run's jump excluded).
+    timed: float = 0.0
+    timed_seconds: float = 0.0
     finished: bool = False
 
     def own_cost(self) -> float | None:
-        if self.timed > 0 and self.seconds >= MEASURED_AFTER_SECONDS:
-            return self.seconds / self.timed
+        if self.timed > 0 and self.timed_seconds >= MEASURED_AFTER_SECONDS:
+            return self.timed_seconds / self.timed
         return None
 
     def cost_now(self) -> float:
@@ -98,6 +101,7 @@ class PhaseTracker:
     # measured between observations and never across a restart.
     _last_at: float | None = None
     _last_done: float | None = None
+    _pacing: bool = False
     _meter: RateMeter = field(default_factory=RateMeter)
 
     @classmethod
@@ -137,10 +141,15 @@ class PhaseTracker:
         if name != self.current:
             self._enter(name, at)
         state = self._state(name)
-        if self._last_at is not None and self._last_done is not None:
-            state.seconds += max(0.0, at - self._last_at)
-            if done >= self._last_done:
-                state.timed += done - self._last_done
+        if self._last_at is not None:
+            elapsed = max(0.0, at - self._last_at)
+            state.seconds += elapsed
+            if self._last_done is not None and done >= self._last_done:
+                if self._pacing:
+                    state.timed += done - self._last_done
+                    state.timed_seconds += elapsed
+                elif done > self._last_done:
+                    self._pacing = True  # the first unit of this run: its pace starts here
         state.done, state.total = done, total if total > 0 else state.total
         self._last_at, self._last_done = at, done
         self._meter.observe(done, at)
@@ -166,6 +175,7 @@ class PhaseTracker:
         # A phase entered (again) starts timing here: done may jump to what an earlier
         # attempt finished, and that jump is not this phase's speed.
         self._last_at, self._last_done = at, None
+        self._pacing = False
         self._meter = RateMeter()
 
     def _state(self, name: str) -> PhaseState:
@@ -192,20 +202,29 @@ class PhaseTracker:
 
     def eta_seconds(self) -> float | None:
         """Seconds left, or None while estimating."""
-        if self.current is None or self.shown_percent < ETA_AFTER_PERCENT:
+        # Compared as shown (one decimal): a bar that says 10.0 % says the ETA too.
+        if self.current is None or round(self.shown_percent, 1) < ETA_AFTER_PERCENT:
             return None
         current = self._state(self.current)
-        if current.own_cost() is None:
+        pace = self._current_pace(current)
+        if pace is None:
             return None
-        later = False
-        left = 0.0
-        for phase in self.phases:
-            if phase.name == self.current:
-                later = True
-                left += phase.remaining_seconds()
-            elif later:
-                left += phase.remaining_seconds()
-        return round(left, 1)
+        left = max(0.0, current.units() - current.done) * pace
+        later = self.phases[self.phases.index(current) + 1:]
+        return round(left + sum(p.remaining_seconds() for p in later), 1)
+
+    def _current_pace(self, current: PhaseState) -> float | None:
+        """Seconds per unit of the current phase as it goes now: its smoothed rate (it
+        follows a phase that slows down or speeds up), else its own average so far."""
+        rate = self._meter.rate
+        if current.unit != UNCOUNTED and rate is not None and rate > 0:
+            return 1.0 / rate
+        own = current.own_cost()
+        if own is not None:
+            return own
+        if current.done > 0 and current.seconds >= MEASURED_AFTER_SECONDS:
+            return current.seconds / current.done  # lead time included: rough, but its own
+        return None
 
     def rate(self) -> float | None:
         """The current phase's units per second; None for a phase that counts nothing."""

@@ -70,7 +70,8 @@ class PhaseProgress(BaseModel):
     total: float
     done: float
     seconds: float
-    timed: float
+    timed: float  # units done since the phase's first one, and the time they took
+    timed_seconds: float = 0.0
     finished: bool
 
 

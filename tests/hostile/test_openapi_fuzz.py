@@ -53,6 +53,7 @@ OPERATIONS = [
     ("GET", "/api/jobs"),
     ("POST", "/api/jobs"),
     ("GET", "/api/jobs/{job_id}"),
+    ("GET", "/api/jobs/{job_id}/items"),
     ("POST", "/api/jobs/{job_id}/cancel"),
     ("POST", "/api/jobs/{job_id}/retry"),
     ("GET", "/api/progress/sessions"),

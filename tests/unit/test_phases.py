@@ -46,7 +46,7 @@ def test_eta_waits_for_ten_percent_and_a_measured_phase() -> None:
     assert tracker.eta_seconds() is None
     tracker.observe(MEDIA, 400, 400, 0.2)  # 400 files in 0.2 s: far beyond the guess
     tracker.observe(WORDPRESS, 0, 200, 0.2)
-    tracker.observe(WORDPRESS, 10, 200, 0.8)
+    tracker.observe(WORDPRESS, 10, 200, 0.8)  # the first wave: the pace is timed from here
     assert tracker.percentage() < 10.0
     assert tracker.eta_seconds() is None  # estimating…
     tracker.observe(WORDPRESS, 40, 200, 2.6)  # 0.06 s a post, measured over 2.4 s
@@ -60,6 +60,7 @@ def test_eta_of_later_phases_uses_their_own_cost() -> None:
     tracker = PhaseTracker()
     tracker.plan([PhasePlan(MEDIA, "files", 0.01, 100), PhasePlan(WORDPRESS, "posts", 0.5, 100)])
     tracker.observe(MEDIA, 0, 100, 0.0)
+    tracker.observe(MEDIA, 10, 100, 0.3)  # the first files: the pace is timed from here
     tracker.observe(MEDIA, 50, 100, 1.5)  # 0.03 s a file, 3× the guess
     tracker.percentage()
     tracker.shown_percent = max(tracker.shown_percent, 10.0)
@@ -69,7 +70,7 @@ def test_eta_of_later_phases_uses_their_own_cost() -> None:
 
 def test_a_phase_entered_with_work_already_done_is_not_a_burst_of_speed() -> None:
     """A resumed import enters WordPress with 150 of 200 posts done by the last attempt;
-    that jump is neither its rate nor its cost."""
+    that jump is neither its rate nor its cost, nor is the lead time to its first post."""
     tracker = PhaseTracker()
     tracker.plan(import_plan())
     tracker.observe(WORDPRESS, 150, 200, 10.0)
@@ -77,8 +78,9 @@ def test_a_phase_entered_with_work_already_done_is_not_a_burst_of_speed() -> Non
     tracker.observe(WORDPRESS, 155, 200, 12.5)
     assert tracker.rate() is not None
     assert tracker.rate() < 5.0
-    assert tracker.phases[2].timed == 5
-    assert tracker.phases[2].own_cost() == pytest.approx(2.5 / 5)
+    # Its pace is timed from its first post of this run: 4 posts in 2 s.
+    assert tracker.phases[2].timed == 4
+    assert tracker.phases[2].own_cost() == pytest.approx(2.0 / 4)
 
 
 def test_a_restart_continues_from_the_stored_snapshot() -> None:
