@@ -9,7 +9,12 @@ import pytest
 
 PLUGIN = Path(__file__).resolve().parents[2] / "wp-plugin" / "igbridge"
 ASSETS = PLUGIN / "assets"
-BUDGET_BYTES = 30 * 1024
+# Raised from 30 KB (issue 11): the dashboard now pages its jobs and each job's items,
+# learns of jobs started anywhere from its one stream (no polling), tells an expired login
+# and an unreachable sidecar apart, and reflows on phones. Still uncompressed, and about a
+# fourteenth of what wp-admin core loads on the same page (bench/RESULTS.md). Counted per
+# screen: what that screen loads with the page.
+BUDGET_BYTES = 40 * 1024
 OWN_FILES = ["admin.js", "rest.js", "settings.js", "upload.js", "admin.css"]
 STATIC_IMPORT = re.compile(r"""^import .* from '(\.{1,2}/[^']+)';$""", re.MULTILINE)
 DYNAMIC_IMPORT = re.compile(r"""\bimport\('(\.{1,2}/[^']+)'\)""")
@@ -93,3 +98,13 @@ def test_versions_agree() -> None:
     tags = re.search(r"^Tags:\s+(.+)$", readme, re.MULTILINE)
     assert tags
     assert len(tags[1].split(",")) <= 5
+
+
+def test_the_dashboard_preloads_exactly_what_admin_js_imports() -> None:
+    imports = re.findall(r"^import .* from '\./([^']+)';$", (ASSETS / "admin.js").read_text(),
+                         re.MULTILINE)
+    page = (PLUGIN / "includes" / "class-igbridge-admin-page.php").read_text()
+    constant = re.search(r"DASHBOARD_IMPORTS = array\(([^)]*)\);", page)
+    assert constant
+    preloaded = re.findall(r"'assets/([^']+)'", constant[1])
+    assert sorted(preloaded) == sorted(imports)

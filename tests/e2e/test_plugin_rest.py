@@ -32,6 +32,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "jobs", None),
     ("POST", "jobs", {"kind": "import", "source": {"type": "apify", "username": "natgeo"}}),
     ("GET", "jobs/abc-123", None),
+    ("GET", "jobs/abc-123/items", None),
     ("POST", "jobs/abc-123/cancel", None),
     ("POST", "jobs/abc-123/retry", None),
     ("POST", "commands", {"text": "bulk import @natgeo"}),
@@ -226,7 +227,50 @@ def test_jobs_are_the_sidecars_answers(stack: Stack, admin_app: httpx.Client) ->
     listed = call(admin_app, stack, "GET", "jobs", params={"status": one.json()["status"],
                                                            "limit": 200})
     assert listed.status_code == 200
-    assert one.json() in listed.json()["jobs"]
+    assert job_id in [j["job_id"] for j in listed.json()["jobs"]]
+    items = call(admin_app, stack, "GET", f"jobs/{job_id}/items")
+    direct_items = httpx.get(f"{stack.sidecar_url}/api/jobs/{job_id}/items", headers=bearer,
+                             timeout=30)
+    assert (items.status_code, items.json()) == (200, direct_items.json())
+
+
+def test_jobs_and_items_page_through_the_proxy_as_on_the_sidecar(
+        stack: Stack, admin_app: httpx.Client) -> None:
+    needs_sidecar(stack)
+    bearer = {"Authorization": f"Bearer {stack.sidecar_secret}"}
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    started = [httpx.post(f"{stack.sidecar_url}/api/jobs", headers=bearer, timeout=30, json={
+        "kind": "cache_images",
+        "source": {"type": "urls", "urls": [f"{nowhere}/{n}-{i}.jpg" for i in range(3)]},
+    }).json()["job_id"] for n in range(3)]
+
+    def finished() -> bool:
+        jobs = [httpx.get(f"{stack.sidecar_url}/api/jobs/{j}", headers=bearer,
+                          timeout=30).json() for j in started]
+        return all(j["status"] in {"complete", "error", "cancelled"} for j in jobs)
+
+    wait_for(finished, timeout=30)
+    # The newest two, then the next page by the sidecar's own cursor, passed on as it is.
+    first = call(admin_app, stack, "GET", "jobs", params={"limit": 2})
+    assert first.status_code == 200, first.text
+    assert [j["job_id"] for j in first.json()["jobs"]] == started[:0:-1]
+    cursor = first.json()["next_cursor"]
+    second = call(admin_app, stack, "GET", "jobs", params={"limit": 2, "cursor": cursor})
+    direct = httpx.get(f"{stack.sidecar_url}/api/jobs", params={"limit": 2, "cursor": cursor},
+                       headers=bearer, timeout=30)
+    assert (second.status_code, second.json()) == (200, direct.json())
+    assert second.json()["jobs"][0]["job_id"] == started[0]
+
+    page = call(admin_app, stack, "GET", f"jobs/{started[0]}/items", params={"limit": 2})
+    assert page.status_code == 200, page.text
+    assert [i["source_id"] for i in page.json()["items"]] == [f"{nowhere}/0-0.jpg",
+                                                             f"{nowhere}/0-1.jpg"]
+    rest = call(admin_app, stack, "GET", f"jobs/{started[0]}/items",
+                params={"limit": 2, "cursor": page.json()["next_cursor"]})
+    assert [i["source_id"] for i in rest.json()["items"]] == [f"{nowhere}/0-2.jpg"]
+    assert rest.json()["next_cursor"] is None
+    bad = call(admin_app, stack, "GET", "jobs", params={"cursor": "no cursor <here>"})
+    assert (bad.status_code, error_code(bad)) == (400, "rest_invalid_param")
 
 
 def test_test_connection_reports_ok(stack: Stack, admin_app: httpx.Client) -> None:
@@ -367,8 +411,11 @@ def test_config_for_the_script_is_json_without_the_secret(stack: Stack,
     line = page.split("window.igbridgeConfig = ", 1)[1].split(";\n", 1)[0]
     config = json.loads(line)
     assert set(config) == {"restUrl", "nonce", "publicUrl", "adminUrl", "homeUrl", "i18n",
-                           "apifyLimit", "uploadChunkBytes"}
+                           "apifyLimit", "uploadChunkBytes", "settingsUrl", "loginUrl"}
     assert config["uploadChunkBytes"] == 8 * 1024 * 1024  # php -S here: post_max_size=64M
+    assert config["settingsUrl"] == (f"{stack.wp_url}/wp-admin/options-general.php"
+                                     "?page=igbridge-settings#igbridge-test-connection")
+    assert config["loginUrl"].startswith(f"{stack.wp_url}/wp-login.php?redirect_to=")
     assert (config["restUrl"], config["publicUrl"]) == (
         f"{stack.wp_url}/wp-json/{NAMESPACE}/", stack.sidecar_url)
     module_tag = page.split("id='igbridge-admin-js'", 1)[0].rsplit("<script", 1)[1]

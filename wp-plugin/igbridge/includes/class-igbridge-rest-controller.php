@@ -84,6 +84,7 @@ class IGBridge_REST_Controller
                             'enum'              => array('queued', 'running', 'complete', 'error', 'cancelled'),
                             'validate_callback' => 'rest_validate_request_arg',
                         ),
+                        'cursor' => self::cursor_arg(),
                     ),
                 ),
                 array(
@@ -102,6 +103,25 @@ class IGBridge_REST_Controller
                 'callback'            => array($this, 'get_job'),
                 'permission_callback' => $permission,
                 'args'                => $job_id,
+            )
+        );
+        register_rest_route(
+            self::NAMESPACE,
+            '/jobs/' . self::JOB_ID_PATTERN . '/items',
+            array(
+                'methods'             => WP_REST_Server::READABLE,
+                'callback'            => array($this, 'list_items'),
+                'permission_callback' => $permission,
+                'args'                => $job_id + array(
+                    'limit'  => array(
+                        'type'              => 'integer',
+                        'minimum'           => 1,
+                        'maximum'           => 500,
+                        'sanitize_callback' => 'absint',
+                        'validate_callback' => 'rest_validate_request_arg',
+                    ),
+                    'cursor' => self::cursor_arg(),
+                ),
             )
         );
         foreach (array('cancel' => 'cancel_job', 'retry' => 'retry_job') as $action => $callback) {
@@ -156,21 +176,60 @@ class IGBridge_REST_Controller
     }
 
     /**
-     * GET /jobs: the sidecar's job list.
+     * The `cursor` argument of the paged lists: the sidecar's opaque next_cursor, passed on as it is.
+     *
+     * @return array<string, mixed>
+     */
+    private static function cursor_arg(): array
+    {
+        return array(
+            'type'              => 'string',
+            'maxLength'         => 200,
+            'pattern'           => '^[A-Za-z0-9_.~:=+/-]+$',
+            'validate_callback' => 'rest_validate_request_arg',
+        );
+    }
+
+    /**
+     * The given query arguments of a request that are set.
+     *
+     * @param WP_REST_Request $request Request.
+     * @param string[]        $names   Argument names.
+     * @return array<string, mixed>
+     */
+    private static function query_of(WP_REST_Request $request, array $names): array
+    {
+        $query = array();
+        foreach ($names as $name) {
+            $value = $request->get_param($name);
+            if (null !== $value && '' !== $value) {
+                $query[$name] = $value;
+            }
+        }
+        return $query;
+    }
+
+    /**
+     * GET /jobs: a page of the sidecar's jobs, newest first, without their items.
      *
      * @param WP_REST_Request $request Request.
      * @return WP_REST_Response|WP_Error
      */
     public function list_jobs(WP_REST_Request $request)
     {
-        $query = array_filter(
-            array(
-                'limit'  => $request->get_param('limit'),
-                'status' => $request->get_param('status'),
-            ),
-            static fn ($value): bool => null !== $value && '' !== $value
-        );
-        return $this->proxy('GET', '/api/jobs', null, $query);
+        return $this->proxy('GET', '/api/jobs', null, self::query_of($request, array('limit', 'status', 'cursor')));
+    }
+
+    /**
+     * GET /jobs/{id}/items: a page of one job's items.
+     *
+     * @param WP_REST_Request $request Request.
+     * @return WP_REST_Response|WP_Error
+     */
+    public function list_items(WP_REST_Request $request)
+    {
+        $path = '/api/jobs/' . rawurlencode((string) $request->get_param('id')) . '/items';
+        return $this->proxy('GET', $path, null, self::query_of($request, array('limit', 'cursor')));
     }
 
     /**
