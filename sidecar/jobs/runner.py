@@ -108,10 +108,12 @@ class JobRunner:
         options: dict[str, Any] | None = None,
         *,
         state: dict[str, Any] | None = None,
+        job_id: str | None = None,
     ) -> dict[str, Any]:
+        """Queue a job; ``job_id`` when the caller claimed something under it first."""
         if kind not in self.kinds:
             raise SourceError(f"unknown job kind {kind!r}; known: {', '.join(sorted(self.kinds))}")
-        job_id = uuid.uuid4().hex
+        job_id = job_id or uuid.uuid4().hex
         snapshot = await self.progress.create_session(
             self.kinds[kind].operation, session_id=job_id, message="Queued"
         )

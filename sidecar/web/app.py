@@ -21,9 +21,10 @@ from ..config import Config, ensure_secret
 from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
 from ..jobs.kinds import default_kinds
 from ..jobs.runner import JobRunner
+from ..jobs.scheduler import run_schedules
 from ..progress.engine import ProgressEngine
 from .auth import authenticate, origin_allowed
-from .routes import health, jobs, sessions, streams, tokens
+from .routes import health, jobs, sessions, sources, streams, tokens
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     )
     app.extensions["igbridge_config"] = config
 
-    for routes in (health, sessions, streams, jobs, tokens):
+    for routes in (health, sessions, streams, jobs, tokens, sources):
         app.register_blueprint(routes.blueprint)
 
     @app.before_serving
@@ -104,6 +105,8 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         app.extensions["igbridge"] = found
         await runner.start()
         found.background.append(asyncio.create_task(_compact_periodically(found)))
+        found.background.append(asyncio.create_task(run_schedules(store, runner),
+                                                    name="schedules"))
 
     @app.after_serving
     async def close_resources() -> None:

@@ -176,6 +176,28 @@ class WordPressClient:
         return await self._object("GET", "/wp/v2/users/me", params={"context": "edit"},
                                 action="read the current user")
 
+    async def user_exists(self, user_id: int) -> bool:
+        """Whether the site has this user (a saved source's author is checked on save)."""
+        try:
+            await self._object("GET", f"/wp/v2/users/{user_id}", params={"context": "edit"},
+                               action=f"read user {user_id}")
+        except WordPressRefusal as error:
+            if error.http_status == 404:
+                return False
+            raise
+        return True
+
+    async def existing_category_ids(self, category_ids: Sequence[int]) -> set[int]:
+        """Which of ``category_ids`` the site has (one request for up to 100)."""
+        if not category_ids:
+            return set()
+        found = await self._request(
+            "GET", "/wp/v2/categories",
+            params={"include": ",".join(str(c) for c in category_ids), "per_page": 100,
+                    "_fields": "id"},
+            action="read categories")
+        return {int(c["id"]) for c in found if isinstance(c, dict) and "id" in c}
+
     # ------------------------------------------------------------ media
 
     async def upload_media(self, data: bytes, *, filename: str, content_type: str,
