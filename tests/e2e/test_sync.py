@@ -328,3 +328,38 @@ def test_patch_merges_the_mapping_and_refuses_a_bad_value(api: SidecarApi) -> No
     deleted = httpx.delete(api.url + path, headers=api.headers, timeout=30)
     assert deleted.status_code == 200
     assert api.get(path).status_code == 404
+
+
+def test_a_post_deleted_for_good_stays_deleted_until_restored(
+    api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
+    import_fresh: Fresh,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 2,
+                             newest=datetime(2023, 12, 1, 12, 0, tzinfo=UTC))
+    created = create_source(api, {"type": "apify", "username": factory.username})
+    assert counts(sync(api, created["source_id"])) == {"imported": 2, "total": 2}
+    gone = import_wp.post_of(items[0]["id"])
+    assert wp_post(stack, "DELETE", f"/wp/v2/posts/{gone['id']}?force=true")["deleted"] is True
+    assert import_wp.posts_of(items[0]["id"]) == []
+
+    again = sync(api, created["source_id"])
+    full = api.finish(api.start_job({"type": "apify", "username": factory.username}))
+
+    for job in (again, full):
+        assert job["status"] == "complete", job
+        [item] = [i for i in job["items"] if i["source_id"] == items[0]["id"]]
+        assert (item["state"], item["reason"], item["wp_post_id"]) == (
+            "skipped", "deleted in WordPress", None), job["kind"]
+    assert import_wp.posts_of(items[0]["id"]) == []
+    # Even a create that skips the lookup is refused by the plugin, naming why.
+    refused = httpx.post(f"{stack.wp_url}/wp-json/wp/v2/posts",
+                         json={"title": "again", "meta": {"_igbridge_source_id": items[0]["id"]}},
+                         auth=(stack.wp_app_user, stack.wp_app_password), timeout=30)
+    assert (refused.status_code, refused.json()["code"]) == (409, "igbridge_source_deleted")
+
+    restored = wp_post(stack, "POST", "/igbridge/v1/deleted/restore",
+                       source_ids=[items[0]["id"]])
+    assert restored == {"restored": 1}
+    back = api.finish(api.start_job({"type": "apify", "username": factory.username}))
+    assert counts(back) == {"imported": 1, "already_imported": 1, "total": 2}, back
+    assert import_wp.post_of(items[0]["id"])["status"] == "publish"

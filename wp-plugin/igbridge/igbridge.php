@@ -25,6 +25,7 @@ define('IGBRIDGE_URL', plugin_dir_url(__FILE__));
 
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-meta.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-index.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-deleted.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-sidecar-client.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-connection-check.php';
@@ -36,6 +37,7 @@ require_once IGBRIDGE_DIR . 'includes/class-igbridge-admin-page.php';
 
 IGBridge_Meta::register_hooks();
 IGBridge_Index::register_hooks();
+IGBridge_Deleted::register_hooks();
 IGBridge_REST_Controller::register_hooks();
 if (is_admin()) {
     IGBridge_Settings_Page::register_hooks();

@@ -121,6 +121,10 @@ async def settle_known_posts(ctx: JobContext, wp: WordPressClient,
     for first in range(0, len(posts), LOOKUP_IDS):
         chunk = posts[first:first + LOOKUP_IDS]
         found = await wp.find_posts_by_source_ids([p.source_id for p in chunk])
+        # Posts deleted for good are gone from WordPress; the plugin remembers them.
+        unknown = [p.source_id for p in chunk if p.source_id not in found]
+        for source_id in await wp.find_deleted_source_ids(unknown) if unknown else ():
+            found[source_id] = {"id": 0, "status": "deleted"}
         finished = await db.fetch_finished_source_ids(
             ctx.store.reader, [p.source_id for p in chunk if p.source_id in found])
         outcomes = []
