@@ -34,12 +34,16 @@ require_once IGBRIDGE_DIR . 'includes/class-igbridge-rest-controller.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-strings.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings-page.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-admin-page.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-sources-controller.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-sources-page.php';
 
 IGBridge_Meta::register_hooks();
 IGBridge_Index::register_hooks();
 IGBridge_Deleted::register_hooks();
 IGBridge_REST_Controller::register_hooks();
+IGBridge_Sources_Controller::register_hooks();
 if (is_admin()) {
     IGBridge_Settings_Page::register_hooks();
     IGBridge_Admin_Page::register_hooks();
+    IGBridge_Sources_Page::register_hooks();
 }

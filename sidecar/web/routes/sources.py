@@ -91,4 +91,6 @@ async def sync_source(source_id: str) -> Reply:
     credential(allow_token=False)
     found = services()
     job, started = await saved_sources.start_sync(found.store, found.runner, source_id)
-    return accepted(job), 202 if started else 200
+    if started:
+        return accepted(job), 202
+    return {**accepted(job), "reply": "a sync of this source is already running"}, 200
