@@ -89,7 +89,7 @@ class Scenario:
 
 
 SCENARIO_MODULES: Sequence[str] = ("latency", "streams", "throughput", "writes", "imports",
-                                     "browser", "soak")
+                                     "browser", "sync", "soak")
 
 
 def load_scenarios() -> list[Scenario]:
