@@ -133,9 +133,13 @@ async def update(store: Store, config: Config, source_id: str, changes: dict[str
 
 
 async def delete(store: Store, runner: JobRunner, source_id: str) -> None:
+    """Delete a saved source; a sync of it that is still running is cancelled first."""
     row = await require(store, source_id)
     if row["sync_job_id"]:
-        job = await runner.describe(row["sync_job_id"]) if row["sync_job_id"] else None
+        try:
+            job = await runner.describe(row["sync_job_id"])
+        except NotFound:  # a claim whose job never got written
+            job = None
         if job is not None and job["status"] in ("queued", "running"):
             await runner.cancel(row["sync_job_id"])
     await saved.delete_source(store, source_id)
