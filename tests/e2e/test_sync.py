@@ -363,3 +363,40 @@ def test_a_post_deleted_for_good_stays_deleted_until_restored(
     back = api.finish(api.start_job({"type": "apify", "username": factory.username}))
     assert counts(back) == {"imported": 1, "already_imported": 1, "total": 2}, back
     assert import_wp.post_of(items[0]["id"])["status"] == "publish"
+
+
+def test_the_rest_of_the_mapping_reaches_wordpress(
+    api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
+    import_fresh: Fresh,
+) -> None:
+    username = f"sync.mapping.{int(time.time() * 1000) % 1_000_000}"
+    factory = ItemFactory(import_apify, username)
+    photo, reel = import_fresh(import_apify, [
+        factory.image("Harbour lights\nat dusk #harbour #Dusk", location="Porto",
+                      taken_at=datetime(2023, 11, 5, 18, 0, tzinfo=UTC)),
+        factory.video("A reel #waves", taken_at=datetime(2023, 11, 4, 18, 0, tzinfo=UTC))])
+    import_apify.add_profile(username, [photo, reel])
+    author = import_wp.get("/wp/v2/users/me")["id"]
+    created = create_source(api, {"type": "apify", "username": username, "mapping": {
+        "status": "private", "author_id": author, "hashtags": "tags", "featured": "none",
+        "include_reels": False, "content_template": "{caption}\n\nSeen in {location}: {link}",
+        "title": {"rule": "template", "template": "{username}: {first_line}"}}})
+
+    job = sync(api, created["source_id"])
+
+    assert job["status"] == "complete", job
+    assert {i["source_id"]: (i["state"], i["reason"]) for i in job["items"]} == {
+        photo["id"]: ("imported", None),
+        reel["id"]: ("skipped", "a reel, left out by the source's mapping")}
+    post = import_wp.post_of(photo["id"])
+    assert (post["status"], post["author"], post["featured_media"]) == ("private", author, 0)
+    assert post["title"]["raw"] == f"{username}: Harbour lights"
+    assert sorted(import_wp.tag_names(post["tags"])) == ["Dusk", "harbour"]
+    paragraphs = [block for block in post["content"]["raw"].split("\n\n")
+                  if block.startswith("<!-- wp:paragraph")]
+    link = photo["url"]
+    assert paragraphs == [
+        "<!-- wp:paragraph -->\n<p>Harbour lights<br>at dusk</p>\n<!-- /wp:paragraph -->",
+        f'<!-- wp:paragraph -->\n<p>Seen in Porto: <a href="{link}">{link}</a></p>\n'
+        "<!-- /wp:paragraph -->"]
+    assert import_wp.posts_of(reel["id"]) == []
