@@ -100,16 +100,17 @@ async def _changed_rows(store: Store, sql: str, params: Sequence[Any]) -> int:
 
 async def claim_sync(store: Store, source_id: str, job_id: str) -> bool:
     """Make ``job_id`` the source's one sync, unless another sync holds it: a sync whose
-    job is queued or running, or a claim so fresh that its job row is not written yet."""
+    job is queued or running, or a claim so fresh that its job row is not written yet.
+    A job that holds the claim already (resumed, or its own start) keeps it."""
     moment = now()
     return await _changed_rows(store, (
         "UPDATE sources SET sync_job_id = ?, sync_claimed_at = ? WHERE source_id = ? AND ("
-        " sync_job_id IS NULL"
+        " sync_job_id IS NULL OR sync_job_id = ?"
         " OR EXISTS (SELECT 1 FROM jobs WHERE job_id = sources.sync_job_id"
         "            AND status NOT IN ('queued', 'running'))"
         " OR (NOT EXISTS (SELECT 1 FROM jobs WHERE job_id = sources.sync_job_id)"
         "     AND sync_claimed_at < ?))"
-    ), (job_id, moment, source_id, moment - STALE_CLAIM_SECONDS)) == 1
+    ), (job_id, moment, source_id, job_id, moment - STALE_CLAIM_SECONDS)) == 1
 
 
 async def release_sync(store: Store, source_id: str, job_id: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ...backends.sqlite import sources as saved
 from ...domain.models import ItemState, Post
-from ...errors import IgbridgeError, SourceError
+from ...errors import Conflict, IgbridgeError, SourceError
 from ...progress.engine import iso
 from ...sources.apify import NO_ITEMS_CODE
 from ..context import RECORDED_ITEM_STATES, JobContext
@@ -33,6 +33,11 @@ async def run_sync(ctx: JobContext) -> str:
     row = await saved.fetch_source(ctx.store.reader, source_id)
     if row is None:
         raise SourceError(f"the saved source {source_id} was deleted")
+    # Holds already for a sync started through its source; a retry of a sync job (a new
+    # job over the same source) must take the claim too, or wait for the next trigger.
+    if not await saved.claim_sync(ctx.store, source_id, ctx.job_id):
+        holder = (await saved.fetch_source(ctx.store.reader, source_id) or {}).get("sync_job_id")
+        raise Conflict(f"another sync of this source is running (job {holder})")
     try:
         try:
             message = await run_import(ctx)
