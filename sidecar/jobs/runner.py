@@ -138,7 +138,9 @@ class JobRunner:
         options: dict[str, Any] | None = None,
         *,
         state: dict[str, Any] | None = None,
+        job_id: str | None = None,
     ) -> dict[str, Any]:
+        """Queue a job; ``job_id`` when the caller claimed something under it first."""
         if kind not in self.kinds:
             raise SourceError(f"unknown job kind {kind!r}; known: {', '.join(sorted(self.kinds))}")
         readable = self.kinds[kind].source_types
@@ -147,7 +149,7 @@ class JobRunner:
                 f"a job of kind {kind!r} cannot read a source of type {source.get('type')!r};"
                 f" it reads {' or '.join(repr(t) for t in readable)}")
         source = await check_uploads(source, self.uploads)  # 422 now, not a failed job later
-        job_id = uuid.uuid4().hex
+        job_id = job_id or uuid.uuid4().hex
         snapshot = await self.progress.create_session(
             self.kinds[kind].operation, session_id=job_id, message="Queued"
         )

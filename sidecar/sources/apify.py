@@ -44,6 +44,7 @@ ABORT_TIMEOUT_SECONDS = 3.0
 # instagram-scraper charges per result; a generous per-post ceiling still stops a runaway run.
 MAX_CHARGE_PER_POST_USD = Decimal("0.01")
 MIN_CHARGE_USD = Decimal("0.10")
+NO_ITEMS_CODE = "apify_no_items"
 _USERNAME = re.compile(r"^[A-Za-z0-9._]{1,30}$")
 
 StatusCallback = Callable[[str], Awaitable[None]]
@@ -70,12 +71,17 @@ def normalize_username(username: str) -> str:
     return name
 
 
-def run_input(username: str, limit: int) -> dict[str, Any]:
-    return {
+def run_input(username: str, limit: int, only_newer_than: str | None = None) -> dict[str, Any]:
+    """The scraper's input; ``only_newer_than`` (ISO date-time) makes it stop at the first
+    post that old, so a sync pays for the new posts only."""
+    found: dict[str, Any] = {
         "directUrls": [f"https://www.instagram.com/{username}/"],
         "resultsType": "posts",
         "resultsLimit": limit,
     }
+    if only_newer_than:
+        found["onlyPostsNewerThan"] = only_newer_than
+    return found
 
 
 async def fetch_posts(
@@ -86,6 +92,7 @@ async def fetch_posts(
     on_status: StatusCallback,
     on_run_started: Callable[[str], Awaitable[None]] | None = None,
     resume_run_id: str | None = None,
+    only_newer_than: str | None = None,
 ) -> FetchResult:
     """Posts of ``username`` (at most ``limit``) as normalized ``Post`` values.
 
@@ -106,7 +113,8 @@ async def fetch_posts(
     )
     try:
         with _translated_errors(config):
-            run = await _start_or_resume(client, config, name, limit, resume_run_id)
+            run = await _start_or_resume(client, config, name, limit, resume_run_id,
+                                         only_newer_than)
             run_id: str = run.id
             try:
                 if on_run_started is not None and resume_run_id is None:
@@ -127,7 +135,8 @@ async def fetch_posts(
 
 
 async def _start_or_resume(
-    client: ApifyClientAsync, config: Config, name: str, limit: int, resume_run_id: str | None
+    client: ApifyClientAsync, config: Config, name: str, limit: int, resume_run_id: str | None,
+    only_newer_than: str | None = None,
 ) -> Any:
     if resume_run_id:
         run = await client.run(resume_run_id).get()
@@ -136,7 +145,8 @@ async def _start_or_resume(
         return run
     charge = max(MIN_CHARGE_USD, MAX_CHARGE_PER_POST_USD * limit)
     return await client.actor(config.apify_actor).start(
-        run_input=run_input(name, limit), max_items=limit, max_total_charge_usd=charge
+        run_input=run_input(name, limit, only_newer_than), max_items=limit,
+        max_total_charge_usd=charge,
     )
 
 
@@ -243,8 +253,11 @@ def map_items(items: list[Any], username: str, run_id: str) -> FetchResult:
     if not result.posts and error_items:
         first = error_items[0]
         description = first.get("errorDescription") or first.get("error")
+        # A date filter that matches nothing yields the same item: the sync kind tells
+        # the two apart by whether the account was reachable before.
         raise SourceError(
-            f"Instagram account @{username} is private or empty (Apify: {description})"
+            f"Instagram account @{username} is private or empty (Apify: {description})",
+            code=NO_ITEMS_CODE,
         )
     if not result.posts and not result.skipped:
         raise SourceError(f"Apify found no posts for @{username} (the run returned no items)")
@@ -371,6 +384,7 @@ class ApifySource:
     config: Config
     username: str
     limit: int
+    only_newer_than: str | None = None
 
     async def read(self, job: SourceJob) -> tuple[list[Post], list[Skipped]]:
         phase = "Scraping via Apify"
@@ -386,6 +400,7 @@ class ApifySource:
             result = await fetch_posts(
                 self.config, self.username, self.limit, on_status=on_status,
                 on_run_started=on_run_started, resume_run_id=job.state.get("apify_run_id"),
+                only_newer_than=self.only_newer_than,
             )
         job.report(f"Apify returned {len(result.posts)} post(s)", phase=phase)
         return result.posts, result.skipped

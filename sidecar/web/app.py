@@ -21,11 +21,12 @@ from ..config import Config, ensure_secret
 from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
 from ..jobs.kinds import default_kinds
 from ..jobs.runner import JobRunner
+from ..jobs.scheduler import run_schedules
 from ..progress.engine import ProgressEngine
 from ..sources.apify_token import ApifyToken
 from ..uploads.storage import MAX_CHUNK_BYTES, UploadLimits, UploadStore
 from .auth import authenticate, origin_allowed
-from .routes import health, jobs, sessions, settings, streams, tokens, uploads
+from .routes import health, jobs, sessions, settings, sources, streams, tokens, uploads
 from .routes.uploads import is_chunk_request
 from .services import Services
 
@@ -104,7 +105,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     )
     app.extensions["igbridge_config"] = config
 
-    for routes in (health, sessions, streams, jobs, tokens, uploads, settings):
+    for routes in (health, sessions, streams, jobs, tokens, uploads, settings, sources):
         app.register_blueprint(routes.blueprint)
 
     @app.before_serving
@@ -132,6 +133,8 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         app.extensions["igbridge"] = found
         await runner.start()
         found.background.append(asyncio.create_task(_compact_periodically(found)))
+        found.background.append(asyncio.create_task(run_schedules(store, runner),
+                                                    name="schedules"))
 
     @app.after_serving
     async def close_resources() -> None:

@@ -118,6 +118,9 @@ class ApifySource(Strict):
     username: Annotated[str, Field(min_length=1, max_length=31,
                                    pattern=r"^@?[A-Za-z0-9._]{1,30}$")]
     limit: Annotated[int, Field(ge=1, le=10_000)] = 20
+    # Apify's onlyPostsNewerThan: ISO date-time (sync jobs set it from the saved source).
+    only_newer_than: Annotated[str, Field(
+        pattern=r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}Z)?$")] | None = None
 
 
 ExportPath = Annotated[str, Field(min_length=1, max_length=4096)]
@@ -152,6 +155,34 @@ class UrlsSource(Strict):
 Source = Annotated[ApifySource | ExportSource | UrlsSource, Field(discriminator="type")]
 
 
+class TitleRuleBody(Strict):
+    rule: Literal["first_line", "date", "template"] = "first_line"
+    max_length: Annotated[int, Field(ge=10, le=200)] = 80
+    template: Annotated[str, Field(max_length=300)] = ""
+
+    @model_validator(mode="after")
+    def template_when_asked(self) -> TitleRuleBody:
+        if self.rule == "template" and not self.template.strip():
+            raise ValueError("title.template is required when title.rule is 'template'")
+        return self
+
+
+class MappingBody(Strict):
+    """How a source's posts land in WordPress (``domain/mapping.py``); every key is
+    optional and the defaults are the import as it always was."""
+
+    status: Literal["publish", "draft", "pending", "private"] = "publish"
+    # Only "post" for now: the plugin's source-id lookup answers on /wp/v2/posts.
+    post_type: Literal["post"] = "post"
+    category_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50)] = []
+    author_id: Annotated[int, Field(ge=1)] | None = None
+    title: TitleRuleBody = Field(default_factory=TitleRuleBody)
+    content_template: Annotated[str, Field(min_length=1, max_length=5000)] | None = None
+    hashtags: Literal["tags", "text", "both"] = "both"
+    featured: Literal["first", "none"] = "first"
+    include_reels: bool = True
+
+
 class JobOptions(Strict):
     concurrency: Annotated[int, Field(ge=1, le=16)] | None = None
     # Posts per WordPress batch request (see jobs/kinds/import_posts.py); 1 sends each alone.
@@ -163,6 +194,9 @@ class JobOptions(Strict):
     # Reels (reels.json, Apify's productType "clips") are imported as video posts
     # unless this is false (unset: true).
     include_reels: bool | None = None
+    mapping: MappingBody | None = None
+    # Set by the sidecar on a sync job: the saved source it syncs.
+    saved_source_id: Identifier | None = None
 
 
 class CreateJob(Strict):
@@ -362,3 +396,75 @@ class ApifyCheck(BaseModel):
     status: Literal["ok", "not_set", "invalid", "unreachable", "error"]
     message: str
     username: str | None
+
+
+# -- saved sources (issue 14) ------------------------------------------------------------
+
+
+class Schedule(Strict):
+    every_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 31)]
+
+
+class CreateSource(Strict):
+    """A saved source: an Instagram account through Apify, or an uploaded export."""
+
+    type: Literal["apify", "export"]
+    username: Annotated[str, Field(min_length=1, max_length=31,
+                                   pattern=r"^@?[A-Za-z0-9._]{1,30}$")] | None = None
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 20
+    path: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    name: Annotated[str, Field(max_length=200)] | None = None
+    mapping: MappingBody = Field(default_factory=MappingBody)
+    schedule: Schedule | None = None
+    paused: bool = False
+
+    @model_validator(mode="after")
+    def what_it_reads(self) -> CreateSource:
+        if self.type == "apify" and not self.username:
+            raise ValueError("username is required for an apify source")
+        if self.type == "export" and not self.path:
+            raise ValueError("path is required for an export source")
+        if self.type == "export" and self.schedule is not None:
+            raise ValueError("schedule: an export does not change; only apify sources sync")
+        return self
+
+
+class UpdateSource(Strict):
+    """PATCH: the keys given replace the saved ones; ``mapping`` merges key by key."""
+
+    username: Annotated[str, Field(min_length=1, max_length=31,
+                                   pattern=r"^@?[A-Za-z0-9._]{1,30}$")] | None = None
+    limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    name: Annotated[str, Field(max_length=200)] | None = None
+    mapping: dict[str, Any] | None = None
+    schedule: Schedule | None = None
+    paused: bool | None = None
+
+
+class LastSync(BaseModel):
+    at: str
+    job_id: str
+    status: JobStatus
+    counts: dict[str, int]
+    message: str
+
+
+class SavedSource(BaseModel):
+    source_id: str
+    type: Literal["apify", "export"]
+    username: str | None
+    limit: int
+    path: str | None
+    name: str | None
+    mapping: MappingBody
+    schedule: Schedule | None
+    paused: bool
+    next_run_at: str | None
+    last_sync: LastSync | None
+    sync_job_id: str | None  # the sync running now, if any
+    created_at: str
+    updated_at: str
+
+
+class SourceList(BaseModel):
+    sources: list[SavedSource]

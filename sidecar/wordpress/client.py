@@ -177,6 +177,28 @@ class WordPressClient:
         return await self._object("GET", "/wp/v2/users/me", params={"context": "edit"},
                                 action="read the current user")
 
+    async def user_exists(self, user_id: int) -> bool:
+        """Whether the site has this user (a saved source's author is checked on save)."""
+        try:
+            await self._object("GET", f"/wp/v2/users/{user_id}", params={"context": "edit"},
+                               action=f"read user {user_id}")
+        except WordPressRefusal as error:
+            if error.http_status == 404:
+                return False
+            raise
+        return True
+
+    async def existing_category_ids(self, category_ids: Sequence[int]) -> set[int]:
+        """Which of ``category_ids`` the site has (one request for up to 100)."""
+        if not category_ids:
+            return set()
+        found = await self._request(
+            "GET", "/wp/v2/categories",
+            params={"include": ",".join(str(c) for c in category_ids), "per_page": 100,
+                    "_fields": "id"},
+            action="read categories")
+        return {int(c["id"]) for c in found if isinstance(c, dict) and "id" in c}
+
     # ------------------------------------------------------------ media
 
     async def upload_media(self, data: bytes | Path, *, filename: str, content_type: str,
@@ -307,6 +329,25 @@ class WordPressClient:
                     break
                 page += 1
         return found
+
+    async def find_deleted_source_ids(self, source_ids: Sequence[str]) -> set[str]:
+        """Which of ``source_ids`` belong to posts their owner deleted for good (the
+        plugin remembers them: deleted stays deleted). A plugin too old to know answers
+        404: then none are known."""
+        deleted: set[str] = set()
+        for first in range(0, len(source_ids), LOOKUP_IDS):
+            chunk = list(source_ids[first:first + LOOKUP_IDS])
+            try:
+                found = await self._object("GET", "/igbridge/v1/deleted",
+                                           params={"source_ids[]": chunk},
+                                           action="look up deleted posts")
+            except WordPressRefusal as error:
+                if error.http_status == 404 and error.wp_code == "rest_no_route":
+                    return set()
+                raise
+            answer = found.get("deleted")
+            deleted.update(str(k) for k in (answer if isinstance(answer, dict) else {}))
+        return deleted
 
     async def create_posts(self, posts: Sequence[Json], *,
                            answer: str | None = None) -> list[Answer]:
@@ -540,9 +581,11 @@ def _made_already(answers: list[Answer]) -> list[Answer]:
     """The plugin refuses a second post for a source id (409 ``igbridge_source_exists``,
     naming the post and its status): a create sent again after its answer was lost, or
     one that lost a race. That post is the answer (``status`` "trash" when its owner
-    trashed it)."""
+    trashed it; id 0 and ``status`` "deleted", 409 ``igbridge_source_deleted``, when
+    its owner deleted it for good)."""
     return [{"id": int(a.wp_data["post_id"]), "status": str(a.wp_data.get("post_status") or "")}
-            if isinstance(a, WordPressRefusal) and a.wp_code == "igbridge_source_exists"
+            if isinstance(a, WordPressRefusal)
+            and a.wp_code in ("igbridge_source_exists", "igbridge_source_deleted")
             and str(a.wp_data.get("post_id", "")).isdigit() else a for a in answers]
 
 

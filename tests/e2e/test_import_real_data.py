@@ -166,8 +166,7 @@ def test_counts_add_up_and_a_rerun_reads_no_media(
     assert "trash" in (skipped["reason"] or ""), skipped
     assert import_wp.get(f"/wp/v2/posts/{trashed['id']}")["status"] == "trash"
     assert job_message(import_api, again) == (
-        "Nothing new: 1 already in WordPress; 1 skipped (in the trash in WordPress: "
-        "restore it there, or delete it for good to import it again)")
+        "Nothing new: 1 already in WordPress; 1 skipped (deleted in WordPress: in the trash)")
 
 
 def test_nothing_new_says_so(

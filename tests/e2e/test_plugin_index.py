@@ -190,13 +190,25 @@ def test_a_trashed_post_keeps_its_row_and_is_found(stack: Stack, admin: httpx.Cl
     assert (again.status_code, again.json()["data"]["post_status"]) == (409, "trash")
 
 
-def test_deleting_a_post_for_good_frees_its_source_id(stack: Stack, admin: httpx.Client) -> None:
+def test_a_post_deleted_for_good_keeps_its_source_id_until_restored(
+    stack: Stack, admin: httpx.Client,
+) -> None:
+    """Deleted stays deleted (issue 14): the row stays, marked; a create of that source
+    id is refused until "restore deleted posts" forgets it."""
     source_id = new_source_id()
     post_id = create(admin, source_id).json()["id"]
     deleted = admin.delete(f"/wp/v2/posts/{post_id}", params={"force": "true"})
     assert deleted.status_code == 200, deleted.text
-    assert rows(stack, source_id) == []
+    assert rows(stack, source_id) == [post_id]
     assert lookup(admin, source_id) == []
+    known = admin.get("/igbridge/v1/deleted", params={"source_ids[]": [source_id, "other"]})
+    assert list(known.json()["deleted"]) == [source_id]
+    refused = create(admin, source_id)
+    assert (refused.status_code, refused.json()["code"], refused.json()["data"]) == (
+        409, "igbridge_source_deleted", {"status": 409, "post_id": 0, "post_status": "deleted"})
+
+    assert admin.post("/igbridge/v1/deleted/restore", json={}).json()["restored"] >= 1
+    assert rows(stack, source_id) == []
     remade = create(admin, source_id)
     assert remade.status_code == 201
     assert rows(stack, source_id) == [remade.json()["id"]]

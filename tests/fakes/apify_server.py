@@ -52,6 +52,32 @@ def _iso(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def _item_time(item: dict[str, Any]) -> datetime | None:
+    value = item.get("timestamp")
+    if not isinstance(value, str):
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def newer_than(items: list[dict[str, Any]], run_input: Any) -> list[dict[str, Any]]:
+    """The items a run's ``onlyPostsNewerThan`` (a date or an ISO date-time) lets through,
+    as the real scraper does: posts at or before it are left out, pinned ones too, and
+    a filter that leaves nothing yields the ``no_items`` error item a private account
+    gets (APIFY.md; issue 14)."""
+    since = run_input.get("onlyPostsNewerThan") if isinstance(run_input, dict) else None
+    if not since:
+        return items
+    moment = datetime.fromisoformat(str(since).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    kept = [i for i in items if i.get("error") or ((t := _item_time(i)) and t > moment)]
+    if any(not i.get("error") for i in kept):
+        return kept
+    url = next((str(i.get("inputUrl") or i.get("url")) for i in items), "")
+    return [{"url": url, "inputUrl": url, "error": "no_items",
+             "errorDescription": PRIVATE_DESCRIPTION}]
+
+
 def _new_id() -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
     return "".join(secrets.choice(alphabet) for _ in range(17))
@@ -110,7 +136,7 @@ class FakeRun:
 
     def visible_items(self) -> list[dict[str, Any]]:
         """Items in the dataset now: written progressively, kept when aborted."""
-        items = self.profile.items
+        items = newer_than(self.profile.items, self.input)
         if self.max_items is not None:
             items = items[: self.max_items]
         status = self.status

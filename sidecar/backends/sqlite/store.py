@@ -95,6 +95,22 @@ CREATE TABLE IF NOT EXISTS media_urls (
     url    TEXT PRIMARY KEY,
     sha256 TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sources (
+    source_id       TEXT PRIMARY KEY,
+    spec            TEXT NOT NULL,
+    mapping         TEXT NOT NULL,
+    every_minutes   INTEGER,
+    paused          INTEGER NOT NULL DEFAULT 0,
+    next_run_at     REAL,
+    last_sync       TEXT,
+    newest_taken_at REAL,
+    reachable       INTEGER NOT NULL DEFAULT 0,
+    sync_job_id     TEXT,
+    sync_claimed_at REAL,
+    created_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sources_by_next_run ON sources (next_run_at);
 CREATE TABLE IF NOT EXISTS wp_media (
     site        TEXT NOT NULL,
     sha256      TEXT NOT NULL,
@@ -522,6 +538,19 @@ async def fetch_session_snapshots(
         list(session_ids),
     )
     return {str(r[0]): json.loads(r[1]) for r in rows}
+
+
+async def fetch_finished_source_ids(
+    conn: aiosqlite.Connection, source_ids: Sequence[str]
+) -> set[str]:
+    """Which of ``source_ids`` some job imported to the end (a draft it left is final)."""
+    if not source_ids:
+        return set()
+    marks = ",".join("?" * len(source_ids))
+    rows = await all_rows(
+        conn, f"SELECT DISTINCT source_id FROM items WHERE source_id IN ({marks})"
+        " AND state = 'imported'", list(source_ids))
+    return {str(r[0]) for r in rows}
 
 
 # -- media -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 
 from ...backends.sqlite import store as db
 from ...domain.content import UploadedMedia, render_content, title_text
+from ...domain.mapping import Mapping
 from ...domain.models import ItemState, Media, Post
 from ...domain.outcomes import ImportTally, import_message
 from ...errors import IgbridgeError, TransientError, WordPressAuthError, WordPressError
@@ -59,6 +60,9 @@ async def run_import(ctx: JobContext) -> str:
     posts, skipped = await fetch_source(ctx)
     await ctx.add_items(new_items(posts))
     await record_skipped(ctx, posts, skipped)
+    mapping = mapping_of(ctx)
+    await ctx.set_items([ItemOutcome(p.source_id, ItemState.SKIPPED, reason=REEL_LEFT_OUT)
+                         for p in posts if mapping.excludes(p)])
     ledger = await ctx.items()
     # The ledger first: what an earlier attempt of this job finished is done.
     todo = [p for p in posts if ledger[p.source_id]["state"] in ("pending", "failed")]
@@ -101,20 +105,24 @@ def import_tally(ledger: dict[str, dict[str, Any]]) -> ImportTally:
         skipped_reasons=reasons(ItemState.SKIPPED), failed_reasons=reasons(ItemState.FAILED))
 
 
-# The reason given for a post its owner moved to WordPress's trash.
-IN_TRASH = ("in the trash in WordPress: restore it there, or delete it for good to import "
-            "it again")
+# The reasons given for a post its owner trashed, or deleted for good (the plugin
+# remembers its source id): deleted stays deleted, for syncs and imports alike.
+IN_TRASH = "deleted in WordPress: in the trash"
+DELETED = "deleted in WordPress"
+REEL_LEFT_OUT = "a reel, left out by the source's mapping"
 
 
-def known_outcome(source_id: str, found: Json) -> ItemOutcome | None:
+def known_outcome(source_id: str, found: Json, *, finished: bool = False) -> ItemOutcome | None:
     """The outcome of a post WordPress has already, by the status its owner left it in;
-    None for a draft, which a crash left between "created" and "published": the import
-    finishes it."""
-    status, post_id = str(found.get("status") or ""), int(found["id"])
-    if status == "draft":
+    None for a draft that a crash left between "created" and "published" (the import
+    finishes it). A draft some job of this sidecar ``finished`` is a draft by choice."""
+    status, post_id = str(found.get("status") or ""), int(found.get("id") or 0)
+    if status == "draft" and not finished:
         return None
     if status == "trash":
         return ItemOutcome(source_id, ItemState.SKIPPED, post_id, reason=IN_TRASH)
+    if status == "deleted":
+        return ItemOutcome(source_id, ItemState.SKIPPED, None, reason=DELETED)
     return ItemOutcome(source_id, ItemState.ALREADY_IMPORTED, post_id,
                        post_url=str(found.get("link") or "") or None)
 
@@ -130,9 +138,16 @@ async def settle_known_posts(ctx: JobContext, wp: WordPressClient,
     for first in range(0, len(posts), LOOKUP_IDS):
         chunk = posts[first:first + LOOKUP_IDS]
         found = await wp.find_posts_by_source_ids([p.source_id for p in chunk])
+        # Posts deleted for good are gone from WordPress; the plugin remembers them.
+        unknown = [p.source_id for p in chunk if p.source_id not in found]
+        for source_id in await wp.find_deleted_source_ids(unknown) if unknown else ():
+            found[source_id] = {"id": 0, "status": "deleted"}
+        finished = await db.fetch_finished_source_ids(
+            ctx.store.reader, [p.source_id for p in chunk if p.source_id in found])
         outcomes = []
         for post in chunk:
-            outcome = (known_outcome(post.source_id, found[post.source_id])
+            outcome = (known_outcome(post.source_id, found[post.source_id],
+                                     finished=post.source_id in finished)
                        if post.source_id in found else None)
             if outcome is None:
                 todo.append(post)
@@ -251,7 +266,8 @@ async def import_wave(
                 outcomes[post.source_id] = known
                 continue
             try:
-                tags[post.source_id] = [await wp.ensure_tag(t) for t in post.hashtags[:50]]
+                tags[post.source_id] = [await wp.ensure_tag(t)
+                                        for t in mapping_of(ctx).tags_of(post)[:50]]
             except (TransientError, WordPressAuthError):
                 raise
             except IgbridgeError as exc:
@@ -263,7 +279,7 @@ async def import_wave(
         drafts = [p for p in todo if p.source_id not in existing]
         if drafts:
             answers = await wp.create_posts(
-                [_draft_fields(p, tags[p.source_id]) for p in drafts], answer="id")
+                [_draft_fields(p, tags[p.source_id], mapping_of(ctx)) for p in drafts], answer="id")
             for post, answer in _settle(drafts, answers, outcomes):
                 # The plugin names the post that won a race for this source id; one its
                 # owner published or trashed is not this job's to finish.
@@ -324,15 +340,26 @@ def _settle(posts: list[Post], answers: list[Answer],
     return accepted
 
 
-def _draft_fields(post: Post, tag_ids: list[int]) -> dict[str, Any]:
-    return {
+def mapping_of(ctx: JobContext) -> Mapping:
+    """The saved source's mapping the job carries (``options.mapping``); today's rules
+    without one."""
+    return Mapping.from_json(ctx.options.get("mapping"))
+
+
+def _draft_fields(post: Post, tag_ids: list[int], mapping: Mapping) -> dict[str, Any]:
+    fields: dict[str, Any] = {
         "status": "draft",
-        "title": title_text(post.title),
+        "title": title_text(mapping.title_of(post)),
         "date_gmt": post.taken_at.strftime("%Y-%m-%dT%H:%M:%S"),
         "tags": tag_ids,
         "meta": {SOURCE_ID_META: post.source_id, PERMALINK_META: post.permalink or "",
                  **geo_meta(post)},
     }
+    if mapping.category_ids:
+        fields["categories"] = list(mapping.category_ids)
+    if mapping.author_id is not None:
+        fields["author"] = mapping.author_id
+    return fields
 
 
 def geo_meta(post: Post) -> dict[str, Any]:
@@ -350,13 +377,19 @@ def geo_meta(post: Post) -> dict[str, Any]:
 
 def _final_fields(ctx: JobContext, post: Post, uploaded: list[UploadedMedia],
                   tag_ids: list[int]) -> dict[str, Any]:
-    """Content, tags and featured image; published unless the job says otherwise."""
-    fields: dict[str, Any] = {"content": render_content(post, uploaded), "tags": tag_ids}
+    """Content, tags and featured image; the mapping's status (published by default)
+    unless the job says not to publish."""
+    mapping = mapping_of(ctx)
+    fields: dict[str, Any] = {
+        "content": render_content(post, uploaded, caption=mapping.caption_of(post),
+                                  template=mapping.content_template),
+        "tags": tag_ids,
+    }
     featured = next((m.wp_id for m in uploaded if m.kind == "image"), None)
-    if featured is not None:
+    if featured is not None and mapping.featured == "first":
         fields["featured_media"] = featured
-    if ctx.options.get("publish", True):
-        fields["status"] = "publish"
+    if ctx.options.get("publish", True) and mapping.status != "draft":
+        fields["status"] = mapping.status
     return fields
 
 

@@ -35,7 +35,7 @@ async def create_job(data: CreateJob) -> Reply:
     source = data.source.model_dump(mode="json", exclude_none=True)
     options = data.options.model_dump(mode="json", exclude_none=True)
     job = await services().runner.submit(data.kind, source, options)
-    return _accepted(job), 202
+    return accepted(job), 202
 
 
 @blueprint.post("/api/commands")
@@ -48,11 +48,11 @@ async def run_command(data: Command) -> Reply:
     found = services()
     outcome = await commands.execute(data.text, found.runner, found.config)
     if outcome.job is not None:
-        return {**_accepted(outcome.job), "reply": outcome.reply}, 202
+        return {**accepted(outcome.job), "reply": outcome.reply}, 202
     return {"reply": outcome.reply, "jobs": outcome.jobs}, 200
 
 
-def _accepted(job: dict[str, Any]) -> dict[str, Any]:
+def accepted(job: dict[str, Any]) -> dict[str, Any]:
     base = services().config.public_url
     return {
         "job_id": job["job_id"],
@@ -116,4 +116,4 @@ async def cancel_job(job_id: str) -> Reply:
 async def retry_job(job_id: str) -> Reply:
     credential(allow_token=False)
     job = await services().runner.retry(job_id)
-    return _accepted(job), 202
+    return accepted(job), 202

@@ -21,14 +21,15 @@ if (! defined('ABSPATH')) {
  * A REST create claims its source id inside a transaction that also holds the
  * insert of the post: a second create of the same id waits on the row lock and is
  * then refused with 409 naming the winner's post. The meta stays (older sidecars
- * and other tools read it); rows follow it, and a post deleted for good takes its
- * row with it. A trashed post keeps its row: it is still in WordPress, and the
- * owner may restore it.
+ * and other tools read it); rows follow it. A trashed post keeps its row: it is
+ * still in WordPress, and the owner may restore it. A post deleted for good keeps
+ * its row too, with `deleted_at` set (IGBridge_Deleted): deleted stays deleted, and
+ * a create of its source id is refused until the owner restores deleted posts.
  */
 class IGBridge_Index
 {
     /** Bump when the table's shape changes: dbDelta then upgrades it on the next load. */
-    public const SCHEMA_VERSION = '1';
+    public const SCHEMA_VERSION = '2';
     public const VERSION_OPTION = 'igbridge_schema_version';
     public const TABLE          = 'igbridge_source_posts';
     /** Longest source id the index holds (an utf8mb4 key of 191 characters fits every MySQL). */
@@ -75,6 +76,7 @@ class IGBridge_Index
             "CREATE TABLE {$table} (
   source_id varchar(" . self::MAX_SOURCE_ID . ") CHARACTER SET {$charset} COLLATE {$charset}_bin NOT NULL,
   post_id bigint(20) unsigned NOT NULL,
+  deleted_at datetime DEFAULT NULL,
   PRIMARY KEY  (source_id),
   KEY post_id (post_id)
 ) " . $wpdb->get_charset_collate() . ';'
@@ -131,7 +133,7 @@ class IGBridge_Index
         $placeholders = implode(',', array_fill(0, count($source_ids), '%s'));
         // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared -- placeholders built above
         $rows = $wpdb->get_results(
-            $wpdb->prepare("SELECT source_id, post_id FROM {$table} WHERE source_id IN ({$placeholders}) AND post_id > 0", $source_ids),
+            $wpdb->prepare("SELECT source_id, post_id FROM {$table} WHERE source_id IN ({$placeholders}) AND post_id > 0 AND deleted_at IS NULL", $source_ids),
             ARRAY_A
         );
         $found = array();
@@ -180,6 +182,9 @@ class IGBridge_Index
             return true;
         }
         $wpdb->query('ROLLBACK');
+        if (IGBridge_Deleted::is_deleted($source_id)) {
+            return IGBridge_Deleted::deleted_error($source_id);
+        }
         $holder = self::post_ids(array($source_id))[$source_id] ?? 0;
         if ($holder > 0) {
             return self::exists_error($source_id, $holder);
@@ -309,7 +314,8 @@ class IGBridge_Index
     }
 
     /**
-     * A post deleted for good frees its source id: a later import makes it again.
+     * A post that is no import any more (its source meta removed) frees its source id;
+     * the row of a post its owner deleted stays, marked (IGBridge_Deleted).
      *
      * @param int $post_id Post id.
      */
@@ -318,7 +324,7 @@ class IGBridge_Index
         global $wpdb;
         $table = self::table();
         // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared -- table name
-        $wpdb->query($wpdb->prepare("DELETE FROM {$table} WHERE post_id = %d", $post_id));
+        $wpdb->query($wpdb->prepare("DELETE FROM {$table} WHERE post_id = %d AND deleted_at IS NULL", $post_id));
     }
 
     /**
