@@ -14,11 +14,12 @@ CAPTION = "Sunrise over {date} the bay & the <pier>\nsecond line #sea #Morning"
 
 
 def post(caption: str = CAPTION, *, media: tuple[Media, ...] = (Media("image", url="u"),),
-         location: str | None = "Porto") -> Post:
+         location: str | None = "Porto", is_reel: bool = False) -> Post:
     return Post(source_id="1", short_code="Cabc", permalink="https://www.instagram.com/p/Cabc/",
                 owner="alice", taken_at=datetime(2024, 5, 1, 7, 30, tzinfo=UTC),
                 caption=caption, hashtags=extract_hashtags(caption), mentions=(),
-                location=location, alt="", media=media, is_pinned=False, origin="apify")
+                location=location, alt="", media=media, is_pinned=False, origin="apify",
+                is_reel=is_reel)
 
 
 def paragraph(inner: str) -> str:
@@ -73,9 +74,12 @@ def test_a_content_template_fills_escaped_values_in_its_escaped_text() -> None:
 
 
 def test_reels_left_out_only_when_asked() -> None:
-    reel = post(media=(Media("video", url="v.mp4"),))
+    reel = post(media=(Media("video", url="v.mp4"),), is_reel=True)
+    # A feed video is not a reel: the source says which posts are (reels.json, "clips").
+    feed_video = post(media=(Media("video", url="v.mp4"),))
     carousel = post(media=(Media("video", url="v.mp4"), Media("image", url="i.jpg")))
     assert Mapping(include_reels=False).excludes(reel)
+    assert not Mapping(include_reels=False).excludes(feed_video)
     assert not Mapping(include_reels=False).excludes(carousel)
     assert not Mapping().excludes(reel)
 
