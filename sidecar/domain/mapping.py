@@ -79,11 +79,6 @@ class Mapping:
         return "\n".join(strip_hashtags(line) if line.strip() else line
                          for line in post.caption.splitlines())
 
-    def excludes(self, post: Post) -> bool:
-        """A reel (the source says so: reels.json, Apify's "clips") left out by
-        ``include_reels: false``."""
-        return not self.include_reels and post.is_reel
-
 
 def cut(text: str, max_length: int) -> str:
     text = " ".join(text.split())

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from ..config import Config
+from ..domain.mapping import Mapping
 from ..domain.models import Media, Post, Skipped
 from ..errors import MediaError, SourceError, TransientError
 from ..media.cache import CachedMedia, MediaCache
@@ -123,7 +124,9 @@ async def fetch_source(ctx: JobContext) -> tuple[list[Post], list[Skipped]]:
         wanted = set(only)
         posts = [p for p in posts if p.source_id in wanted]
         skipped = []
-    if ctx.options.get("include_reels") is False:
+    # The job's own option, or the saved source's mapping a sync or import carries.
+    if (ctx.options.get("include_reels") is False
+            or not Mapping.from_json(ctx.options.get("mapping")).include_reels):
         skipped = skipped + [Skipped(p.source_id, REELS_EXCLUDED) for p in posts if p.is_reel]
         posts = [p for p in posts if not p.is_reel]
     if not posts:

@@ -387,7 +387,7 @@ def test_the_rest_of_the_mapping_reaches_wordpress(
     assert job["status"] == "complete", job
     assert {i["source_id"]: (i["state"], i["reason"]) for i in job["items"]} == {
         photo["id"]: ("imported", None),
-        reel["id"]: ("skipped", "a reel, left out by the source's mapping")}
+        reel["id"]: ("skipped", "a reel, left out (include_reels is false)")}
     post = import_wp.post_of(photo["id"])
     assert (post["status"], post["author"], post["featured_media"]) == ("private", author, 0)
     assert post["title"]["raw"] == f"{username}: Harbour lights"

@@ -73,17 +73,6 @@ def test_a_content_template_fills_escaped_values_in_its_escaped_text() -> None:
     ]
 
 
-def test_reels_left_out_only_when_asked() -> None:
-    reel = post(media=(Media("video", url="v.mp4"),), is_reel=True)
-    # A feed video is not a reel: the source says which posts are (reels.json, "clips").
-    feed_video = post(media=(Media("video", url="v.mp4"),))
-    carousel = post(media=(Media("video", url="v.mp4"), Media("image", url="i.jpg")))
-    assert Mapping(include_reels=False).excludes(reel)
-    assert not Mapping(include_reels=False).excludes(feed_video)
-    assert not Mapping(include_reels=False).excludes(carousel)
-    assert not Mapping().excludes(reel)
-
-
 def test_the_next_run_keeps_the_beat_and_never_makes_up_missed_runs() -> None:
     due = 1_000_000.0
     assert following_run(due, 1, due + 0.4) == due + 60  # on time: no drift

@@ -60,9 +60,6 @@ async def run_import(ctx: JobContext) -> str:
     posts, skipped = await fetch_source(ctx)
     await ctx.add_items(new_items(posts))
     await record_skipped(ctx, posts, skipped)
-    mapping = mapping_of(ctx)
-    await ctx.set_items([ItemOutcome(p.source_id, ItemState.SKIPPED, reason=REEL_LEFT_OUT)
-                         for p in posts if mapping.excludes(p)])
     ledger = await ctx.items()
     # The ledger first: what an earlier attempt of this job finished is done.
     todo = [p for p in posts if ledger[p.source_id]["state"] in ("pending", "failed")]
@@ -109,7 +106,6 @@ def import_tally(ledger: dict[str, dict[str, Any]]) -> ImportTally:
 # remembers its source id): deleted stays deleted, for syncs and imports alike.
 IN_TRASH = "deleted in WordPress: in the trash"
 DELETED = "deleted in WordPress"
-REEL_LEFT_OUT = "a reel, left out by the source's mapping"
 
 
 def known_outcome(source_id: str, found: Json, *, finished: bool = False) -> ItemOutcome | None:
