@@ -33,7 +33,7 @@ def test_the_defaults_are_the_import_as_it_always_was() -> None:
     assert mapping.tags_of(found) == ("sea", "Morning")
     assert render_content(found, [], caption=mapping.caption_of(found),
                           template=mapping.content_template) == render_content(found, [])
-    assert not mapping.excludes(found)
+    assert mapping.include_reels
 
 
 def test_title_rules() -> None:
