@@ -28,11 +28,13 @@ from .uploaded import readable_source
 # on the local stack (bench/eta.py); each phase measures its own cost as it runs.
 READING_EXPORT = "Reading export"
 SCRAPING = "Scraping via Apify"
+LOOKING_UP = "Looking up posts in WordPress"  # what it has already, before any media
 DOWNLOADING = "Downloading media"
 IMPORTING = "Importing into WordPress"
 PHASE_GUESSES = {
     READING_EXPORT: (UNCOUNTED, 1.0),
     SCRAPING: (UNCOUNTED, 60.0),
+    LOOKING_UP: ("posts", 0.001),  # one request answers 100
     DOWNLOADING: ("files", 0.005),  # copied out of the export
     IMPORTING: ("posts", 0.03),
 }
@@ -43,9 +45,11 @@ def plan_phases(ctx: JobContext, *, to_wordpress: bool, posts: list[Post] | None
                 media: int = 0) -> None:
     """Declare the job's phases with what is known of their size so far."""
     first = READING_EXPORT if ctx.source.get("type") == "export" else SCRAPING
-    totals = {first: 1.0, DOWNLOADING: float(media), IMPORTING: float(len(posts or []))}
+    count = float(len(posts or []))
+    totals = {first: 1.0, LOOKING_UP: count, DOWNLOADING: float(media), IMPORTING: count}
     plans = []
-    for name in [first, DOWNLOADING] + ([IMPORTING] if to_wordpress else []):
+    phases = [first, LOOKING_UP, DOWNLOADING, IMPORTING] if to_wordpress else [first, DOWNLOADING]
+    for name in phases:
         unit, cost = PHASE_GUESSES[name]
         if name == DOWNLOADING and first == SCRAPING:
             cost = CDN_DOWNLOAD_GUESS

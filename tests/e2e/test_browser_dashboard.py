@@ -559,7 +559,8 @@ def test_a_failed_import_shows_why(admin: tuple[Page, Traffic], wordpress: Stack
 
 # Bodies that pass each route's argument validation: core checks arguments before the
 # permission callback, so only a valid request shows the capability check refusing.
-ROUTE_CALLS = {
+SOURCE_ID = "(?P<id>[a-f0-9]{32})"
+ROUTE_CALLS: dict[tuple[str, str], object] = {
     ("GET", "/igbridge/v1/jobs"): None,
     ("POST", "/igbridge/v1/jobs"): {"kind": "import",
                                     "source": {"type": "apify", "username": "natgeo"}},
@@ -575,6 +576,15 @@ ROUTE_CALLS = {
     ("GET", "/igbridge/v1/uploads/(?P<id>[\\w-]+)"): None,
     ("POST", "/igbridge/v1/uploads/(?P<id>[\\w-]+)"): None,
     ("DELETE", "/igbridge/v1/uploads/(?P<id>[\\w-]+)"): None,
+    ("GET", "/igbridge/v1/sources"): None,
+    ("POST", "/igbridge/v1/sources"): {"type": "apify", "username": "natgeo"},
+    ("GET", f"/igbridge/v1/sources/{SOURCE_ID}"): None,
+    ("PATCH", f"/igbridge/v1/sources/{SOURCE_ID}"): {"paused": True},
+    ("DELETE", f"/igbridge/v1/sources/{SOURCE_ID}"): None,
+    ("POST", f"/igbridge/v1/sources/{SOURCE_ID}/sync"): None,
+    # A string is a query: a GET's arguments are checked before its permission too.
+    ("GET", "/igbridge/v1/deleted"): "?source_ids[]=ig_1",
+    ("POST", "/igbridge/v1/deleted/restore"): {"source_ids": ["ig_1"]},
 }
 
 
@@ -600,10 +610,13 @@ def test_a_subscriber_is_refused_everywhere(browser: Browser, wordpress: Stack) 
           const nonce = await (await fetch('/wp-admin/admin-ajax.php?action=rest-nonce')).text();
           const out = [];
           for (const [method, route, body] of calls) {
-            const response = await fetch(base + route.replace('(?P<id>[\\\\w-]+)', 'abc-123'), {
+            const path = route.replace('(?P<id>[\\\\w-]+)', 'abc-123')
+              .replace('(?P<id>[a-f0-9]{32})', '0'.repeat(32));
+            const query = typeof body === 'string' ? body : '';
+            const response = await fetch(base + path + query, {
               method, credentials: 'same-origin',
               headers: { 'X-WP-Nonce': nonce, 'Content-Type': 'application/json' },
-              body: body === null ? undefined : JSON.stringify(body) });
+              body: body === null || query ? undefined : JSON.stringify(body) });
             out.push([method, route, response.status, (await response.json()).code]);
           }
           return out;

@@ -13,7 +13,8 @@ import httpx
 
 from tests.e2e.conftest import SidecarApi, WordPressApi
 
-PHASES = ["Reading export", "Downloading media", "Importing into WordPress"]
+PHASES = ["Reading export", "Looking up posts in WordPress", "Downloading media",
+          "Importing into WordPress"]
 
 
 def test_items_show_caption_date_link_and_thumbnail(

@@ -495,7 +495,7 @@ def test_subscriber_cannot_write_source_meta(stack: Stack) -> None:
 
 
 def test_uninstall_removes_the_options_and_what_old_versions_uploaded(
-        stack: Stack, restore_settings: dict[str, Any]) -> None:
+        stack: Stack, admin_app: httpx.Client, restore_settings: dict[str, Any]) -> None:
     legacy = stack.wp_dir / "wp-content" / "uploads" / "igbridge"
     legacy.mkdir(parents=True, exist_ok=True)
     (legacy / "Xr4nd0mPr3f1x0123456-export.zip").write_bytes(SAMPLE_EXPORT.read_bytes())

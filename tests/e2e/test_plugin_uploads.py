@@ -17,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -283,18 +284,20 @@ def test_an_import_that_fails_keeps_its_upload_for_another_try(
         stack: Stack, wp: httpx.Client, tmp_path: Path) -> None:
     """The person may fix what failed and run it again: the export stays (at most the
     retention period, see tests/unit/test_upload_storage.py)."""
-    path = tmp_path / "not-instagram.zip"
+    # A name of its own: other tests upload (and keep) files of theirs on this stack.
+    name = f"not-instagram-{uuid.uuid4().hex[:8]}.zip"
+    path = tmp_path / name
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("notes/readme.txt", "nothing from Instagram in here")
     data = path.read_bytes()
-    upload = send_rest(wp, start_upload(wp, "not-instagram.zip", data), data)
+    upload = send_rest(wp, start_upload(wp, name, data), data)
     started = wp.post("jobs", json={"kind": "import", "source": {
         "type": "export", "upload_ids": [upload["upload_id"]]}})
     assert started.status_code == 202, started.text
     job = SidecarApi(stack.sidecar_url, stack.sidecar_secret).finish(started.json()["job_id"])
     assert job["status"] == "error", job
-    assert "not-instagram.zip" in job["error"]  # named as the person knows it
-    assert stored_file(stack, "not-instagram.zip").read_bytes() == data
+    assert name in job["error"]  # named as the person knows it
+    assert stored_file(stack, name).read_bytes() == data
     kept = wp.get(f"uploads/{upload['upload_id']}").json()
     assert (kept["complete"], kept["offset"]) == (True, len(data))
     wp.delete(f"uploads/{upload['upload_id']}")

@@ -74,12 +74,19 @@ OPERATIONS = [
     ("PUT", "/api/settings/apify-token"),
     ("DELETE", "/api/settings/apify-token"),
     ("POST", "/api/settings/apify-token/check"),
+    ("GET", "/api/sources"),
+    ("POST", "/api/sources"),
+    ("GET", "/api/sources/{source_id}"),
+    ("PATCH", "/api/sources/{source_id}"),
+    ("DELETE", "/api/sources/{source_id}"),
+    ("POST", "/api/sources/{source_id}/sync"),
 ]
 PUBLIC = {("GET", "/healthz")}
 # Reads whose only input is none or a free-form path id: nothing a negative case could
 # get wrong.
 NO_INPUT = {("GET", "/api/uploads"), ("GET", "/api/settings/apify-token"),
-            ("GET", "/api/uploads/{upload_id}")}
+            ("GET", "/api/uploads/{upload_id}"), ("GET", "/api/sources"),
+            ("GET", "/api/sources/{source_id}")}
 # A closed local port: generated media URLs are pointed here so no request leaves the host.
 UNREACHABLE = f"http://127.0.0.1:{free_port()}"
 
@@ -87,6 +94,7 @@ BODY_OPERATIONS = {op for op in OPERATIONS if op[0] in ("POST", "PUT")} - {
     ("POST", "/api/jobs/{job_id}/cancel"), ("POST", "/api/jobs/{job_id}/retry"),
     ("POST", "/api/progress/sessions/{session_id}/cancel"),
     ("POST", "/api/settings/apify-token/check"),
+    ("POST", "/api/sources/{source_id}/sync"),
 }
 
 
@@ -123,7 +131,7 @@ def api_schema(hostile_sidecar: SidecarProcess) -> BaseSchema:
 @pytest.fixture(scope="module")
 def known_ids(hostile_sidecar: SidecarProcess) -> Iterator[dict[str, list[str]]]:
     """Ids that exist, so generated requests also reach the code behind the 404s: open
-    sessions, a job that fails (its export does not exist) and an upload."""
+    sessions, a job that fails (its export does not exist), an upload and a saved source."""
     with httpx.Client(base_url=hostile_sidecar.url, headers=hostile_sidecar.headers,
                       timeout=10) as client:
         sessions = []
@@ -137,8 +145,11 @@ def known_ids(hostile_sidecar: SidecarProcess) -> Iterator[dict[str, list[str]]]
         assert job.status_code == 202, job.text
         upload = client.post("/api/uploads", json={"name": "fuzz.zip", "size": 1000})
         assert upload.status_code == 201, upload.text
+        source = client.post("/api/sources", json={"type": "apify", "username": "fuzz.target"})
+        assert source.status_code == 201, source.text
         yield {"session_id": sessions, "job_id": [job.json()["job_id"]],
-               "upload_id": [upload.json()["upload_id"]]}
+               "upload_id": [upload.json()["upload_id"]],
+               "source_id": [source.json()["source_id"]]}
 
 
 def strategy(operation: APIOperation, mode: GenerationMode,

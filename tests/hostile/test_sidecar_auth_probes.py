@@ -45,6 +45,7 @@ NO_TOKEN_PARAMETER = {("GET", "/api/jobs"), ("GET", "/api/uploads"),
 TOKEN_READABLE = {
     ("GET", "/api/progress/status/{session_id}"),
     ("GET", "/api/jobs/{job_id}"),
+    ("GET", "/api/jobs/{job_id}/items"),
     ("GET", "/api/progress/sessions"),
     ("GET", "/api/progress/stream"),
     ("GET", "/api/progress/stream/{session_id}"),

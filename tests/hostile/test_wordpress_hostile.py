@@ -61,9 +61,15 @@ def routes(stack: Stack) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+ID_CANDIDATES = ("abc-123", "0" * 32, "1")
+
+
 def concrete(route: str) -> str:
-    """A URL path for a route regex: each named group filled with a plausible id."""
-    return re.sub(r"\(\?P<\w+>[^)]*\)", "abc-123", route)
+    """A URL path for a route regex: each named group filled with a plausible id that
+    its own pattern accepts (an upload's id, a saved source's 32 hex digits …)."""
+    def plausible(group: re.Match[str]) -> str:
+        return next(c for c in ID_CANDIDATES if re.fullmatch(group[1], c))
+    return re.sub(r"\(\?P<\w+>([^)]*)\)", plausible, route)
 
 
 @pytest.fixture(scope="module")

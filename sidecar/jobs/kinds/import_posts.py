@@ -33,6 +33,7 @@ from ..concurrency import keyed_lock, run_together
 from ..context import ItemOutcome, JobContext
 from ..stages import (
     IMPORTING,
+    LOOKING_UP,
     CachedByPost,
     download_media,
     fetch_media,
@@ -127,7 +128,7 @@ async def settle_known_posts(ctx: JobContext, wp: WordPressClient,
                              posts: list[Post]) -> list[Post]:
     """Record the posts WordPress has already (one lookup per 100 source ids, answered
     by the plugin's index); returns the others, still to import."""
-    phase = "Looking up posts in WordPress"
+    phase = LOOKING_UP
     ctx.report(f"Looking up {len(posts)} posts in WordPress", phase=phase, done=0,
                total=len(posts))
     todo: list[Post] = []

@@ -287,7 +287,9 @@ function accepted(answer) {
   const job = answer?.job ?? answer;
   render(job);
   startedJob = job?.job_id ?? null;
-  if (job?.status === 'error') notice(job.error || t('job_failed'), 'error');
+  // The stream may have told of the job's end before this answer came back.
+  const known = rows.get(job?.job_id)?.job ?? job;
+  if (known?.status === 'error') notice(known.error || t('job_failed'), 'error');
   else notice(t('started'), 'success');
 }
 
