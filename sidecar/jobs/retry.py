@@ -10,9 +10,9 @@ retried at two levels, never more, and each level has its own budget:
    is ``b·2^(k-1)`` (``b`` = ``IGBRIDGE_BACKOFF_SECONDS``) times a jitter of 0.5–1.5,
    at least the server's ``Retry-After``, at most ``REQUEST_MAX_WAIT_SECONDS`` (10 s);
    and the waits of one request add up to at most ``REQUEST_WAIT_BUDGET_SECONDS``
-   (30 s): a wait that would go past it ends the retries instead. A write that may
-   have gone through is only tried again after the client has looked up whether it
-   did (``recover`` in ``wordpress/client.py``).
+   (30 s): a wait that would go past it ends the retries instead. Creating posts
+   that may have gone through is only tried again after the client has looked them
+   up (``recover`` in ``wordpress/client.py``); lookups and updates are idempotent.
 2. **Job level** (``job_policy``, ``jobs/runner.py``): what the request level did not
    absorb. The import stops at the first request that gave up (no "waves in a row"
    level in between), the job ends its attempt, and the runner starts the job again,
