@@ -12,7 +12,8 @@ retried at two levels, never more, and each level has its own budget:
    and the waits of one request add up to at most ``REQUEST_WAIT_BUDGET_SECONDS``
    (30 s): a wait that would go past it ends the retries instead. Creating posts
    that may have gone through is only tried again after the client has looked them
-   up (``recover`` in ``wordpress/client.py``); lookups and updates are idempotent.
+   up (``recover`` in ``wordpress/client.py``; that lookup is a single try inside the
+   creation's loop, not a loop of its own); lookups and updates are idempotent.
 2. **Job level** (``job_policy``, ``jobs/runner.py``): what the request level did not
    absorb. The import stops at the first request that gave up (no "waves in a row"
    level in between), the job ends its attempt, and the runner starts the job again,
@@ -22,11 +23,13 @@ retried at two levels, never more, and each level has its own budget:
 Media that still fail after the request level are a failed *item* (``MediaError``),
 never a job retry; nothing else sleeps to retry.
 
-The worst case, with WordPress down for good, is therefore a number: one in-flight
-request is tried ``A`` times per job attempt, so at most ``A²`` times in all (9 with
-the default ``A`` = 3), per import worker in flight (``IGBRIDGE_IMPORT_CONCURRENCY``);
-the job spends at most ``A·30 s`` (request waits) ``+ (A-1)·30 s`` (job waits) waiting,
-150 s by default, plus ``A²`` request timeouts if WordPress hangs instead of answering.
+The worst case, with WordPress down for good, is therefore a number: per job attempt,
+each import worker in flight (``IGBRIDGE_IMPORT_CONCURRENCY``) sends the request that
+gives up ``A`` times, plus ``A-1`` lookups when it was creating posts: at most
+``A·(2A-1)`` requests over the job (15 with the default ``A`` = 3; ``A²`` = 9 when no
+creation was under way). The job spends at most ``A·30 s`` (request waits) ``+
+(A-1)·30 s`` (job waits) waiting, 150 s by default, plus one request timeout (30 s)
+per request if WordPress hangs instead of answering.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ refusals become ``WordPressAuthError`` (401/403) or
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import http.cookiejar
 import re
@@ -125,6 +126,11 @@ class _Fault(TransientError):
                  retry_after: float | None = None) -> None:
         super().__init__(message, retry_after=retry_after)
         self.maybe_applied = maybe_applied
+
+
+# Set while a request looks up whether its last try went through (``recover``).
+_recovering: contextvars.ContextVar[bool] = contextvars.ContextVar("recovering", default=False)
+_ONE_TRY = RetryPolicy(1, 0.0, 0.0)
 
 
 async def _sleep_waiting_on_wordpress(seconds: float) -> None:
@@ -455,11 +461,15 @@ class WordPressClient:
         tries = 0
         last: _Fault | None = None
         try:
-            async for attempt in self.retry_policy.retrying(sleep=_sleep_waiting_on_wordpress):
+            # Only this request's own faults: a ``recover`` lookup that gave up has used
+            # its own tries already and ends this request too (no retries inside retries).
+            policy = _ONE_TRY if _recovering.get() else self.retry_policy
+            async for attempt in policy.retrying(sleep=_sleep_waiting_on_wordpress,
+                                                 retry_on=_Fault):
                 with attempt:
                     tries += 1
                     if last is not None and last.maybe_applied and recover is not None:
-                        recovered = await recover()  # did the last try go through after all?
+                        recovered = await self._recover(recover)
                         if recovered is not None:
                             return recovered
                     try:
@@ -475,6 +485,16 @@ class WordPressClient:
                 f"last: {fault.message}"
             ) from None
         raise AssertionError("unreachable: the retry loop returns or raises")
+
+    @staticmethod
+    async def _recover(recover: Callable[[], Awaitable[Any]]) -> Any:
+        """Did the last try go through after all? The lookup is one try of each of its
+        requests: the request it recovers is the only loop that retries."""
+        token = _recovering.set(True)
+        try:
+            return await recover()
+        finally:
+            _recovering.reset(token)
 
     async def _try_once(self, method: str, url: str, action: str, *, json: Any,
                         content: bytes | FileChunks | None, headers: Mapping[str, str] | None,

@@ -131,11 +131,13 @@ def test_the_two_levels_read_the_documented_settings(tmp_path: Path) -> None:
 
 
 def test_the_documented_worst_case_holds_for_the_defaults(tmp_path: Path) -> None:
-    # retry.py's docstring: A² tries of one request, at most A·30 s + (A-1)·30 s waiting.
+    # retry.py's docstring: at most A·(2A-1) requests (a creation's A tries and A-1
+    # one-try lookups, in each of A job attempts), at most A·30 s + (A-1)·30 s waiting.
     config = Config(data_dir=tmp_path)
     request, job = request_policy(config), job_policy(config)
     a = config.job_attempts
-    assert request.attempts * job.attempts == a * a == 9
+    per_attempt = request.attempts + (request.attempts - 1)
+    assert job.attempts * per_attempt == a * (2 * a - 1) == 15
     assert request.wait_budget_seconds is not None
     worst_request_waits = min(request.wait_budget_seconds,
                               (request.attempts - 1) * request.max_wait_seconds)
