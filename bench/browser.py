@@ -4,9 +4,15 @@ Measures issue 5's figures where a person sees them:
 
 - catch-up after a sidecar crash: from the restarted sidecar answering ``/healthz``
   to the page holding the session's latest event (several kills, median and max);
-- EventSource connections one tab opens to watch five running jobs;
+- EventSource connections one tab opens to watch five running jobs (and still after
+  more jobs started elsewhere);
 - JS + CSS bytes the dashboard actually loads from the plugin (uncompressed), and
-  requests to any host but the stack's own.
+  requests to any host but the stack's own;
+- issue 11: from a job started through the sidecar's API (as the CLI does) to the open
+  page showing its row (the page's own clock, Date.now(), against the bench's
+  time.time(): one machine, one clock); requests the page makes per minute while
+  idle; with 500 jobs in history, the dashboard's load time (navigation to its first
+  page of jobs shown) and the size of its first jobs answer.
 
 Jobs stay "running" by downloading from a local server that holds one image until
 released, so nothing depends on how fast the machine is.
@@ -39,9 +45,13 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 CATCH_UP_TARGET_S = 3.0
-PAGE_BUDGET_BYTES = 30 * 1024
+PAGE_BUDGET_BYTES = 40 * 1024  # tests/e2e/test_plugin_assets.py says why it grew
 WATCHED_JOBS = 5
 WAIT_S = 60.0
+APPEAR_TARGET_S = 1.0
+HISTORY_JOBS = 500
+HISTORY_LOAD_TARGET_S = 1.0
+FIRST_ANSWER_TARGET_BYTES = 50 * 1024
 # Core's own third-party requests (gravatar avatars, s.w.org emoji) are not the
 # plugin's; the e2e tests switch them off the same way.
 QUIET_CORE = """<?php
@@ -54,7 +64,17 @@ add_action('admin_init', function () {
 RECORDER = """
 (() => {
   const Native = window.EventSource;
-  window.igbBench = { streams: 0, open: 0, maxId: {} };
+  window.igbBench = { streams: 0, open: 0, maxId: {}, rowSeen: {} };
+  // When each job's row first appears (Date.now(): the bench compares with time.time()).
+  document.addEventListener('DOMContentLoaded', () => {
+    const body = document.getElementById('igbridge-jobs-body');
+    if (!body) return;
+    new MutationObserver(() => {
+      for (const code of body.querySelectorAll('tr td code')) {
+        window.igbBench.rowSeen[code.textContent] ??= Date.now();
+      }
+    }).observe(body, { childList: true, subtree: true });
+  });
   window.EventSource = class extends Native {
     constructor(url, init) {
       super(url, init);
@@ -64,7 +84,8 @@ RECORDER = """
         const data = JSON.parse(e.data);
         const id = Number(data.type === 'snapshot' ? data.last_event_id : e.lastEventId) || 0;
         const seen = window.igbBench.maxId;
-        seen[data.session_id] = Math.max(seen[data.session_id] || 0, id);
+        const session = data.session_id ?? data.job?.session_id;  // job frames: their job's
+        seen[session] = Math.max(seen[session] || 0, id);
       });
       const close = this.close.bind(this);
       this.close = () => { if (this.readyState !== 2) window.igbBench.open--; close(); };
@@ -135,6 +156,14 @@ class Measured:
     plugin_bytes: dict[str, int] = field(default_factory=dict)
     core_bytes: int = 0
     third_party: list[str] = field(default_factory=list)
+    appear_s: list[float] = field(default_factory=list)
+    streams_after_more_jobs: int = 0
+    idle_requests: list[str] = field(default_factory=list)
+    idle_seconds: float = 0.0
+    history_jobs: int = 0
+    history_load_s: list[float] = field(default_factory=list)
+    history_split: list[str] = field(default_factory=list)
+    first_answer_bytes: int = 0
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = WAIT_S) -> None:
@@ -155,6 +184,27 @@ def start_held_job(stack: Stack, images: HeldImages, name: str) -> dict[str, Any
     reply.raise_for_status()
     job: dict[str, Any] = reply.json()
     return job
+
+
+def start_quick_job(stack: Stack, images: HeldImages, name: str) -> dict[str, Any]:
+    reply = httpx.post(f"{stack.sidecar_url}/api/jobs", timeout=30,
+                       headers={"Authorization": f"Bearer {stack.sidecar_secret}"},
+                       json={"kind": "cache_images",
+                             "source": {"type": "urls", "urls": [f"{images.url}/{name}.png"]}})
+    reply.raise_for_status()
+    job: dict[str, Any] = reply.json()
+    return job
+
+
+def jobs_still_to_run(stack: Stack) -> bool:
+    for status in ("queued", "running"):
+        reply = httpx.get(f"{stack.sidecar_url}/api/jobs", params={"status": status, "limit": 1},
+                          headers={"Authorization": f"Bearer {stack.sidecar_secret}"},
+                          timeout=30)
+        reply.raise_for_status()
+        if reply.json()["jobs"]:
+            return True
+    return False
 
 
 def snapshot(stack: Stack, session_id: str) -> dict[str, Any]:
@@ -200,6 +250,9 @@ def measure(settings: Settings) -> Measured:
     if chromium is None:
         raise RuntimeError("browser bench: chromium is not installed (apt-get install chromium)")
     restarts = int(settings.pick(quick=3, default=7))
+    appearances = int(settings.pick(quick=3, default=10))
+    idle_s = settings.pick(quick=15, default=60)
+    loads = int(settings.pick(quick=3, default=5))
     measured = Measured()
     with fresh_stack() as stack, HeldImages() as images, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
@@ -283,6 +336,63 @@ def measure(settings: Settings) -> Measured:
                        for s in sessions)
 
         wait_for("every job to finish", all_finished)
+
+        # A job started elsewhere: how soon the open page shows it (no polling, no reload).
+        for n in range(appearances):
+            started = time.time()
+            job = start_quick_job(stack, images, f"appear{n}")
+            short = job["job_id"][:8]
+
+            def shown(short: str = short) -> bool:
+                return bool(page.evaluate("(id) => id in window.igbBench.rowSeen", short))
+
+            wait_for("the new job's row", shown)
+            seen_ms = page.evaluate("(id) => window.igbBench.rowSeen[id]", short)
+            measured.appear_s.append(max(0.0, seen_ms / 1000 - started))
+        measured.streams_after_more_jobs = int(page.evaluate("window.igbBench.streams"))
+        wait_for("the quick jobs to finish", lambda: not jobs_still_to_run(stack))
+
+        # Idle: nothing runs; count every request the page makes.
+        idle: list[str] = []
+
+        def count(request: Request) -> None:
+            idle.append(f"{request.method} {request.url}")
+
+        page.on("request", count)
+        idle_started = time.monotonic()
+        page.wait_for_timeout(idle_s * 1000)  # not time.sleep: Playwright delivers events meanwhile
+        measured.idle_seconds = time.monotonic() - idle_started
+        page.remove_listener("request", count)
+        measured.idle_requests = list(idle)
+
+        # 500 jobs in history: the first page of jobs is all the dashboard asks for.
+        existing = WATCHED_JOBS + appearances
+        for n in range(HISTORY_JOBS - existing):
+            start_quick_job(stack, images, f"history{n}")
+        wait_for("the history jobs to finish", lambda: not jobs_still_to_run(stack),
+                 timeout=WAIT_S * 10)
+        measured.history_jobs = HISTORY_JOBS
+        for _ in range(loads):
+            opened = time.monotonic()
+            with page.expect_response(lambda r: "/igbridge/v1/jobs" in r.url
+                                      and r.request.method == "GET") as first_answer:
+                page.goto(f"{stack.wp_url}/wp-admin/admin.php?page=igbridge",
+                          wait_until="commit")
+                page.wait_for_function(
+                    "document.querySelectorAll('#igbridge-jobs-body tr td code').length >= 20",
+                    timeout=WAIT_S * 1000)
+            measured.history_load_s.append(time.monotonic() - opened)
+            measured.first_answer_bytes = len(first_answer.value.body())
+            # Where the time went, by the page's own clock (ms from navigation start).
+            split = page.evaluate("""() => {
+              const nav = performance.getEntriesByType('navigation')[0];
+              const jobs = performance.getEntriesByType('resource')
+                .find((r) => r.name.includes('/igbridge/v1/jobs'));
+              return `page ${Math.round(nav.responseEnd)} ms, DOM ready `
+                + `${Math.round(nav.domContentLoadedEventEnd)} ms, jobs answer `
+                + `${Math.round(jobs.startTime)}–${Math.round(jobs.responseEnd)} ms`;
+            }""")
+            measured.history_split.append(str(split))
         browser.close()
     return measured
 
@@ -291,6 +401,7 @@ async def run(settings: Settings) -> ScenarioResult:
     measured = await asyncio.to_thread(measure, settings)
     result = ScenarioResult()
     times = measured.catch_up_s
+    loads_note = f"{len(measured.history_load_s)} loads"
     result.figures += [
         Figure.at_most("catch-up after sidecar restart, median",
                        statistics.median(times), "s", CATCH_UP_TARGET_S,
@@ -305,9 +416,33 @@ async def run(settings: Settings) -> ScenarioResult:
         Figure.info("wp-admin core JS + CSS on the same page", measured.core_bytes, "B"),
         Figure.equals("third-party requests from the dashboard", len(measured.third_party),
                       "", 0),
+        Figure.at_most("job started via the sidecar API → shown on the open page, median",
+                       statistics.median(measured.appear_s), "s", APPEAR_TARGET_S,
+                       note=f"{len(measured.appear_s)} jobs, no reload"),
+        Figure.at_most("job started via the sidecar API → shown on the open page, max",
+                       max(measured.appear_s), "s", APPEAR_TARGET_S),
+        Figure.at_most("EventSource connections after those jobs", measured.streams_after_more_jobs,
+                       "", 1, note="opened by the tab since it loaded"),
+        Figure.equals("requests per minute while idle",
+                      round(len(measured.idle_requests) * 60 / measured.idle_seconds, 1), "", 0,
+                      note=f"{len(measured.idle_requests)} in {measured.idle_seconds:.0f} s"),
+        Figure.at_most(f"dashboard with {measured.history_jobs} jobs: load time, median",
+                       statistics.median(measured.history_load_s), "s", HISTORY_LOAD_TARGET_S,
+                       note=f"navigation to the first page of jobs shown, {loads_note}"),
+        Figure.at_most(f"dashboard with {measured.history_jobs} jobs: load time, max",
+                       max(measured.history_load_s), "s", HISTORY_LOAD_TARGET_S),
+        Figure.at_most(f"dashboard with {measured.history_jobs} jobs: first jobs answer",
+                       measured.first_answer_bytes, "B", FIRST_ANSWER_TARGET_BYTES,
+                       note="uncompressed JSON"),
     ]
     result.notes.append("catch-up runs (s): " + ", ".join(f"{t:.2f}" for t in times))
     result.notes.append("plugin files loaded: " + json.dumps(measured.plugin_bytes))
+    result.notes.append("500-jobs loads (s): " + ", ".join(
+        f"{t:.2f} ({split})" for t, split in zip(measured.history_load_s,
+                                                 measured.history_split, strict=True)))
+    result.notes.append("job shown after (s): " + ", ".join(f"{t:.3f}" for t in measured.appear_s))
+    if measured.idle_requests:
+        result.notes.append("idle requests: " + ", ".join(measured.idle_requests[:10]))
     if measured.third_party:
         result.notes.append("third-party: " + ", ".join(sorted(set(measured.third_party))))
     return result

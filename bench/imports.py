@@ -75,6 +75,7 @@ class ImportRun:
     failed: int
     sidecar_cpu: float
     timing: dict[str, float]  # the job's own account (sidecar/jobs/timing.py)
+    already_imported: int = 0  # posts WordPress had before the job
 
     def rate(self, posts: int) -> float:
         return posts / self.seconds if self.seconds else 0.0
@@ -107,7 +108,7 @@ async def run_import(stack: Stack, zip_path: Path, concurrency: int | None) -> I
         raise RuntimeError(f"import job ended {job['status']}: {job['error']}")
     counts = job["counts"]
     return ImportRun(seconds, counts["imported"], counts["skipped"], counts["failed"], cpu,
-                     job["timing"])
+                     job["timing"], counts.get("already_imported", 0))
 
 
 async def posts_by_source(stack: Stack) -> tuple[dict[str, int], int]:
@@ -229,7 +230,7 @@ async def run(settings: Settings) -> ScenarioResult:
                     unbatched_n, "posts/s", "what batching the post writes gains: "
                     f"{ceiling_n / unbatched_n:.2f}×"),
         Figure.equals("new posts on a rerun", rerun.imported, "", 0,
-                      f"{rerun.skipped} skipped as already in WordPress"),
+                      f"{rerun.already_imported} already in WordPress"),
         Figure.equals("duplicate posts in WordPress", duplicates, "", 0,
                       f"{len(copies)} distinct source ids, {missing} missing"),
         Figure.at_most("wall time waiting on nothing but the sidecar", own_share, "%",

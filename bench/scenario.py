@@ -89,7 +89,8 @@ class Scenario:
 
 
 SCENARIO_MODULES: Sequence[str] = ("latency", "streams", "throughput", "writes", "imports",
-                                     "large_export", "browser", "soak")
+                                     "large_site", "large_export", "eta", "browser", "sync",
+                                     "soak")
 
 
 def load_scenarios() -> list[Scenario]:

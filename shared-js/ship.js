@@ -1,7 +1,7 @@
 // The files the WordPress plugin ships, made from src/: the same ES modules with their
 // comments (JSDoc types, explanations) removed by TypeScript's own emitter, tab-indented,
 // and the CSS without comments. No renaming, no minifying: the code stays readable and
-// means exactly what src/ says. The admin page has a 30 KB budget for all its JS + CSS.
+// means exactly what src/ says. The dashboard has a 40 KB budget for all its JS + CSS.
 //   node ship.js [dest]   writes them (sync.sh does this into the plugin)
 import ts from 'typescript';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';

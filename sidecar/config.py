@@ -41,6 +41,8 @@ class Config:
     import_batch: int = 10
     download_concurrency: int = 6
     media_max_bytes: int = 200 * 1024 * 1024
+    upload_max_bytes: int = 20 * 1024**3  # one file of an uploaded export
+    upload_reserve_bytes: int = 512 * 1024**2  # uploads never take the disk's last bytes
     job_attempts: int = 3
     backoff_base_seconds: float = 0.5
     job_heartbeat_seconds: float = 2.0
@@ -164,6 +166,8 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
         import_batch=_int(env, "IGBRIDGE_IMPORT_BATCH", 10, minimum=1, maximum=25),
         download_concurrency=_int(env, "IGBRIDGE_DOWNLOAD_CONCURRENCY", 6, minimum=1),
         media_max_bytes=_int(env, "IGBRIDGE_MEDIA_MAX_BYTES", 200 * 1024 * 1024, minimum=1),
+        upload_max_bytes=_int(env, "IGBRIDGE_UPLOAD_MAX_BYTES", 20 * 1024**3, minimum=1),
+        upload_reserve_bytes=_int(env, "IGBRIDGE_UPLOAD_RESERVE_BYTES", 512 * 1024**2),
         job_attempts=_int(env, "IGBRIDGE_JOB_ATTEMPTS", 3, minimum=1),
         backoff_base_seconds=_float(env, "IGBRIDGE_BACKOFF_SECONDS", 0.5),
         apify_poll_seconds=_float(env, "IGBRIDGE_APIFY_POLL_SECONDS", 2.0, minimum=0.01),

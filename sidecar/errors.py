@@ -110,3 +110,17 @@ class MediaError(IgbridgeError):
 
     code = "media_error"
     status = 422
+
+
+class PayloadTooLarge(IgbridgeError):
+    """A body past what the route takes: an upload chunk past its file's declared size."""
+
+    code = "too_large"
+    status = 413
+
+
+class InsufficientStorage(IgbridgeError):
+    """The data dir's disk cannot take what was sent; nothing of it was kept."""
+
+    code = "disk_full"
+    status = 507

@@ -17,6 +17,7 @@ export const DEFAULT_LABELS = {
   secondsLeft: 'about %d s left',
   minutesLeft: 'about %d min left',
   hoursLeft: 'about %d h left',
+  estimating: 'estimating…',
   notify: 'Desktop notification when done',
   sound: 'Sound when done',
 };
@@ -52,10 +53,11 @@ export function updateProgressMessage(element, text, type = 'info') {
 /** @param {unknown} n @returns {n is number} */
 const isNumber = (n) => typeof n === 'number' && Number.isFinite(n) && n >= 0;
 
-/** "3.2 posts/s", or '' when unknown. @param {unknown} rate */
+/** "3.2 posts/s", or '' when unknown; a unit with its own "/s" (the snapshot's rate_unit, e.g.
+ * "MB/s") is used as it is. @param {unknown} rate */
 export function formatRate(rate, unit = DEFAULT_LABELS.unit) {
   if (!isNumber(rate) || !rate) return '';
-  return `${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} ${unit}/s`;
+  return `${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} ${unit.includes('/') ? unit : `${unit}/s`}`;
 }
 
 /** "about 1 min left", or '' when unknown. @param {unknown} seconds @param {Labels} [labels] */
@@ -94,10 +96,12 @@ export function createProgressView(container, { title = '', labels: custom } = {
   container.appendChild(element);
   /** @type {ViewState | null} */
   let current = null;
+  let shown = 0; // a job's bar only moves forward
+  let labelled = false; // the status line holds a state's own word, not a message: it follows the state
 
   /** @param {number} percent */
   function setPercent(percent) {
-    const clamped = Math.max(0, Math.min(100, percent));
+    const clamped = (shown = Math.max(shown, Math.min(100, percent)));
     fill.style.width = `${clamped}%`;
     bar.setAttribute('aria-valuenow', String(Math.round(clamped)));
   }
@@ -111,9 +115,12 @@ export function createProgressView(container, { title = '', labels: custom } = {
     element.dataset.state = state;
     icon.textContent = ICONS[state];
     if (state === 'complete') setPercent(100);
+    if (labelled || !status.textContent) {
+      status.textContent = labels[state];
+      labelled = true;
+    }
     if (state === 'running') return;
     bar.setAttribute('aria-valuetext', labels[state]);
-    if (!status.textContent) status.textContent = labels[state];
     if (state !== 'starting') rate.textContent = eta.textContent = '';
   }
 
@@ -125,13 +132,17 @@ export function createProgressView(container, { title = '', labels: custom } = {
     if (percent !== null) setPercent(percent);
     phase.textContent = snapshot.phase ?? '';
     count.textContent = counted ? `${done} / ${total}` : '';
-    rate.textContent = formatRate(snapshot.rate, labels.unit);
-    eta.textContent = formatEta(snapshot.eta_seconds, labels);
+    rate.textContent = formatRate(snapshot.rate, snapshot.rate_unit || labels.unit);
+    const running = (snapshot.status ?? snapshot.type) === 'running' || snapshot.type === 'progress';
+    eta.textContent = snapshot.eta_seconds == null && running ? labels.estimating : formatEta(snapshot.eta_seconds, labels);
     bar.removeAttribute('aria-valuetext');
     if (counted) bar.setAttribute('aria-valuetext', `${bar.getAttribute('aria-valuenow')}% (${done} ${labels.of} ${total})`);
     // Written only when it changes, so screen readers are not flooded by every tick.
     const message = String(snapshot.message ?? '');
-    if (message && message !== status.textContent) status.textContent = message;
+    if (message && message !== status.textContent) {
+      status.textContent = message;
+      labelled = false;
+    }
     const state = /** @type {ViewState} */ (String(snapshot.status ?? snapshot.type));
     current = null; // re-apply: finished states clear rate and ETA
     setState(VIEW_STATES.includes(state) ? state : 'running');

@@ -12,12 +12,27 @@ export interface StreamToken {
 
 export type TrackerStatus = 'connecting' | 'live' | 'reconnecting' | 'offline';
 
-/** One SSE frame's JSON: `type` plus the snapshot fields of DESIGN.md. */
+/** One SSE frame's JSON: `type` plus the snapshot fields of DESIGN.md; a `job` frame
+ * carries `job` (its session id is `job.session_id`). */
 export interface ProgressData {
   type: string;
   session_id: string;
   status?: string;
-  last_event_id?: number | null;
+  /** Opaque: compared only for equality, never parsed or ordered. */
+  last_event_id?: string | number | null;
+  updated_at?: string | null;
+  job?: JobSummary;
+  [field: string]: any;
+}
+
+/** A job as the all-sessions stream's `job` frames and GET /api/jobs carry it (no items). */
+export interface JobSummary {
+  job_id: string;
+  session_id: string;
+  kind: string;
+  status: string;
+  counts?: Record<string, number>;
+  progress?: { percentage?: number; phase?: string | null; done?: number; total?: number } | null;
   [field: string]: any;
 }
 
@@ -74,8 +89,16 @@ export interface Watch {
   onProgress: ProgressCallback;
   onComplete: ProgressCallback;
   onError: ProgressCallback;
-  /** Highest event id already delivered for this session (a snapshot counts up to its last_event_id). */
-  seenId: number;
+}
+
+/** What the tracker remembers of one session. */
+export interface Seen {
+  /** The latest event ids delivered (a snapshot adds its last_event_id), oldest dropped first. */
+  ids: Set<string>;
+  /** The highest percentage delivered: no later frame is delivered with less. */
+  percentage: number;
+  /** After a snapshot on a resumed stream: skip the replayed events it holds, up to this id. */
+  until: { id: string; at: number } | null;
 }
 
 export interface SseEvent {
@@ -96,6 +119,8 @@ export interface Snapshot {
   done?: number | null;
   total?: number | null;
   rate?: number | null;
+  /** "posts/s", "files/s", "MB/s"; absent: the `unit` label per second. */
+  rate_unit?: string | null;
   eta_seconds?: number | null;
   message?: string | null;
 }

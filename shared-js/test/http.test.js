@@ -12,7 +12,7 @@ import { NodeEventSource } from './support/node-event-source.js';
 function fakeSidecar() {
   /** @type {LoggedEvent[]} */
   const log = [];
-  /** @type {Array<{sessions: string[], response: http.ServerResponse}>} */
+  /** @type {Array<{sessions: string[] | null, response: http.ServerResponse}>} */
   let clients = [];
   /** @type {string[]} */
   const requests = [];
@@ -34,16 +34,22 @@ function fakeSidecar() {
       response.end(JSON.stringify({ error: { code: 'unauthorized', message: 'bad token' } }));
       return;
     }
-    const sessions = url.searchParams.getAll('session');
-    const after = Number(request.headers['last-event-id'] ?? url.searchParams.get('last_event_id') ?? 0);
+    // No session parameter: every session, those created later too (the dashboard's stream).
+    const named = url.searchParams.getAll('session');
+    const sessions = named.length ? named : null;
+    const wanted = (/** @type {string} */ id) => sessions === null || sessions.includes(id);
+    const resume = request.headers['last-event-id'] ?? url.searchParams.get('last_event_id');
+    const after = Number(resume ?? 0);
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
     response.write('retry: 2000\n\n');
-    for (const session of sessions) {
-      const mine = log.filter((e) => e.session_id === session);
-      const last = mine.at(-1);
-      write(response, { type: 'snapshot', session_id: session, status: last?.status ?? 'starting', step: last?.step ?? 0, last_event_id: last?.id ?? null }, last?.id ?? null);
-    }
-    for (const event of log) if (event.id > after && sessions.includes(event.session_id)) write(response, event, event.id);
+    const shown = sessions ?? [...new Set(log.map((e) => e.session_id))];
+    shown.forEach((session, index) => {
+      const last = log.filter((e) => e.session_id === session).at(-1);
+      // As the sidecar: the last snapshot of a fresh stream carries the mark; a resumed one none.
+      const mark = resume === undefined && index === shown.length - 1 ? log.length : null;
+      write(response, { type: 'snapshot', session_id: session, status: last?.status ?? 'starting', step: last?.step ?? 0, last_event_id: last?.id ?? null }, mark);
+    });
+    for (const event of log) if (event.id > after && wanted(event.session_id)) write(response, event, event.id);
     response.write(': hb\n\n');
     clients.push({ sessions, response });
     response.on('close', () => { clients = clients.filter((c) => c.response !== response); });
@@ -59,7 +65,13 @@ function fakeSidecar() {
       const status = type === 'progress' ? 'running' : type;
       const event = { id: log.length + 1, session_id: session, type, status, step };
       log.push(event);
-      for (const client of clients) if (client.sessions.includes(session)) write(client.response, event, event.id);
+      for (const client of clients) if (!client.sessions || client.sessions.includes(session)) write(client.response, event, event.id);
+    },
+    /** A job lifecycle frame on the all-sessions stream. @param {string} session @param {string} status */
+    publishJob(session, status) {
+      const event = { id: log.length + 1, session_id: session, type: 'job', status, step: 0, job: { job_id: session, session_id: session, status } };
+      log.push(event);
+      for (const client of clients) if (!client.sessions) write(client.response, { type: 'job', job: event.job }, event.id);
     },
     dropClients() {
       for (const client of clients) client.response.destroy();
@@ -131,7 +143,7 @@ test('over real HTTP: one stream, resume after a dropped connection, fresh token
 
   assert.deepEqual(seen, [
     'a:snapshot:0', 'b:snapshot:0', 'a:progress:1', 'b:progress:1',
-    'a:snapshot:2', 'b:complete:2',
+    'a:progress:2', 'b:complete:2', // the replay: followed sessions miss nothing
     'c:snapshot:0', 'a:complete:3', 'c:error:0',
   ]);
   assert.equal(NodeEventSource.instances.length >= 3, true);
@@ -139,6 +151,47 @@ test('over real HTTP: one stream, resume after a dropped connection, fresh token
   assert.equal(statuses[0], 'connecting');
   assert.equal(statuses.at(-1), 'live');
   assert.deepEqual(tracker.sessionIds, []);
+});
+
+test('over real HTTP: watchAll keeps one stream, learns of jobs created later and resumes from the opaque id', async (t) => {
+  const sidecar = fakeSidecar();
+  await new Promise((resolve) => sidecar.server.listen(0, '127.0.0.1', () => resolve(null)));
+  t.after(() => new Promise((resolve) => { sidecar.dropClients(); sidecar.server.close(resolve); }));
+  const { port } = /** @type {import('node:net').AddressInfo} */ (sidecar.server.address());
+  /** @type {string[][]} */
+  const asked = [];
+  /** @type {string[]} */
+  const seen = [];
+  const tracker = new ProgressTracker({
+    streamUrl: `http://127.0.0.1:${port}/api/progress/stream`,
+    EventSource: NodeEventSource,
+    backoffBaseMs: 10,
+    backoffMaxMs: 50,
+    onlineEvents: undefined,
+    navigator: undefined,
+    getToken: async (ids) => {
+      asked.push(ids);
+      sidecar.validTokens.add('all');
+      return { token: 'all', expires_at: Math.floor(Date.now() / 1000) + 120, sessions: ['*'] };
+    },
+  });
+  t.after(() => tracker.close());
+  const opened = NodeEventSource.instances.length;
+  sidecar.publish('old', 'complete', 4);
+  tracker.watchAll((d) => seen.push(`${d.session_id ?? d.job?.session_id}:${d.type}:${d.job?.status ?? d.step}`));
+  await until(() => sidecar.clientCount === 1 && seen.length === 1, 'the stream and its snapshot');
+  sidecar.publishJob('new', 'queued'); // a job started elsewhere after the page connected
+  sidecar.publish('new', 'progress', 1);
+  await until(() => seen.length === 3, 'the new job on the same stream');
+  sidecar.dropClients();
+  sidecar.publish('new', 'progress', 2);
+  sidecar.publish('new', 'complete', 3);
+  await until(() => seen.length === 5, 'the events missed while disconnected');
+  assert.deepEqual(seen, ['old:complete:4', 'new:job:queued', 'new:progress:1', 'new:progress:2', 'new:complete:3']);
+  assert.deepEqual(asked, [['*']]);
+  assert.equal(NodeEventSource.instances.length - opened, 2, 'one stream, reopened once after the drop');
+  assert.deepEqual(sidecar.requests.slice(-2), ['?token=all', '?token=all&last_event_id=3']);
+  assert.equal(tracker.lastEventId, '5');
 });
 
 test('fetchStatus reports the sidecar\'s error message', async (t) => {

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { PLUGIN_COPY, SRC, shipScript, shipStyles, shippedFiles, writeShipped } from '../ship.js';
 
-const BUDGET_BYTES = 18 * 1024; // of the plugin's 30 KB for every admin JS + CSS file
+const BUDGET_BYTES = 22 * 1024; // of the dashboard's 40 KB (tests/e2e/test_plugin_assets.py says why)
 
 test('the plugin copies are what sync.sh makes from src/ (run shared-js/sync.sh after editing src/)', () => {
   const expected = shippedFiles();
@@ -71,7 +71,7 @@ test('the shipped CSS is src/ without its comments', () => {
   assert.throws(() => shipStyles('a::before { content: "/* x */"; }', 'quoted.css'), /quoted strings/);
 });
 
-test(`the shipped files stay within ${BUDGET_BYTES} bytes of the plugin's 30 KB admin budget`, () => {
+test(`the shipped files stay within ${BUDGET_BYTES} bytes of the dashboard's 40 KB budget`, () => {
   const total = [...shippedFiles().values()].reduce((sum, text) => sum + Buffer.byteLength(text), 0);
   assert.ok(total <= BUDGET_BYTES, `${total} bytes`);
 });

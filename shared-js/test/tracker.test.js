@@ -106,26 +106,33 @@ test('frames go to the callback chosen by type; heartbeats and junk are ignored'
     ['error', 'cancelled', 'c', 0],
     ['progress', 'progress', 'd', 9],
   ]);
-  assert.equal(tracker.lastEventId, 7);
+  assert.equal(tracker.lastEventId, '7');
 });
 
-test('an event id already delivered is never delivered again', async () => {
+test('ids are opaque strings: an id already delivered is dropped, none is parsed or ordered', async () => {
   const { clock, tracker, latest } = setup();
   const rec = recorder();
   rec.track(tracker, 'a');
   await clock.advance(30);
   const source = latest();
-  source.frame(5, progress('a', 5));
-  source.frame(5, progress('a', 5));
-  source.frame(4, progress('a', 4));
-  source.frame(6, progress('a', 6));
+  // Redis-style ids: "9-0" would parse as 9, "10-0" as 10, "1e3" as 1000.
+  source.frame('1701-10', progress('a', 5));
+  source.frame('1701-10', progress('a', 5)); // the same id again: dropped
+  source.frame('1701-9', progress('a', 6)); // "lower" by any numeric reading: still new
+  source.frame('1e3', progress('a', 7));
+  source.frame('1e3', progress('a', 7));
   assert.deepEqual(rec.summary(), [
     ['progress', 'progress', 'a', 5],
     ['progress', 'progress', 'a', 6],
+    ['progress', 'progress', 'a', 7],
   ]);
+  assert.equal(tracker.lastEventId, '1e3');
+  source.failClosed();
+  await clock.advance(clock.pending()[0]);
+  assert.equal(latest().params.get('last_event_id'), '1e3', 'resumes from the id exactly as received');
 });
 
-test('resume after the browser gives up: backoff, last_event_id, snapshots dedupe replays without moving the resume point', async () => {
+test('resume after the browser gives up: backoff, last_event_id as received, the replay is delivered once', async () => {
   const { ES, clock, tracker, latest, statuses } = setup();
   const rec = recorder();
   rec.track(tracker, 'a');
@@ -133,60 +140,93 @@ test('resume after the browser gives up: backoff, last_event_id, snapshots dedup
   await clock.advance(30);
   let source = latest();
   source.open();
-  source.frame(null, snapshot('a', { step: 0, last_event_id: 0 }));
-  source.frame(null, snapshot('b', { step: 0, last_event_id: 0 }));
-  source.frame(10, progress('a', 1));
-  source.frame(11, progress('b', 1));
+  // A fresh stream: one snapshot per session, the last one carrying the stream's mark.
+  source.frame(null, snapshot('a', { step: 0, last_event_id: 'e9' }));
+  source.frame('e9', snapshot('b', { step: 0, last_event_id: 'e8' }));
+  assert.equal(tracker.lastEventId, 'e9', 'the mark on the last snapshot is where a resume starts');
+  source.frame('e10', progress('a', 1));
+  source.frame('e11', progress('b', 1));
   source.failClosed(); // e.g. 502 from a proxy while the sidecar restarts
   assert.equal(source.closedByClient, true);
   assert.deepEqual(clock.pending(), [375], 'first retry after 500 ms with jitter (random 0.5 → 375)');
   await clock.advance(375);
   assert.equal(ES.instances.length, 2);
   source = latest();
-  assert.equal(source.params.get('last_event_id'), '11');
+  assert.equal(source.params.get('last_event_id'), 'e11');
   assert.deepEqual(source.sessions, ['a', 'b']);
-  // Server: one snapshot per session, then every event after 11, then live.
-  source.frame(14, snapshot('a', { step: 3, last_event_id: 14 })); // holds a's events 12 and 14
-  source.frame(13, snapshot('b', { step: 2, last_event_id: 13 })); // holds b's event 13
-  assert.equal(tracker.lastEventId, 11, 'snapshots do not move the resume point');
-  source.frame(12, progress('a', 2)); // replayed, already in a's snapshot
-  source.frame(13, progress('b', 2)); // replayed, already in b's snapshot
-  source.frame(14, progress('a', 3)); // replayed, already in a's snapshot
-  source.frame(15, progress('b', 3)); // live
-  source.frame(16, progress('a', 4)); // live
+  // Server: one snapshot per session (no id: resuming), then every event after e11, then live.
+  source.frame(null, snapshot('a', { step: 3, last_event_id: 'e14' }));
+  source.frame(null, snapshot('b', { step: 2, last_event_id: 'e13' }));
+  assert.equal(tracker.lastEventId, 'e11', 'snapshots without an id do not move the resume point');
+  source.frame('e12', progress('a', 2)); // replayed: followed sessions get the whole story
+  source.frame('e13', progress('b', 2));
+  source.frame('e14', progress('a', 3));
+  source.frame('e15', progress('b', 3)); // live
+  source.frame('e16', progress('a', 4));
   assert.deepEqual(rec.summary(), [
     ['progress', 'snapshot', 'a', 0],
     ['progress', 'snapshot', 'b', 0],
     ['progress', 'progress', 'a', 1],
     ['progress', 'progress', 'b', 1],
-    ['progress', 'snapshot', 'a', 3],
-    ['progress', 'snapshot', 'b', 2],
+    ['progress', 'progress', 'a', 2],
+    ['progress', 'progress', 'b', 2],
+    ['progress', 'progress', 'a', 3],
     ['progress', 'progress', 'b', 3],
     ['progress', 'progress', 'a', 4],
   ]);
-  assert.equal(tracker.lastEventId, 16);
+  assert.equal(tracker.lastEventId, 'e16');
   assert.deepEqual(statuses, ['connecting', 'live', 'reconnecting', 'live']);
 });
 
-test('a session that ended while disconnected gets its terminal callback once, from the snapshot', async () => {
+test('a session new to a resumed stream shows its snapshot and skips the replayed events it holds', async () => {
   const { clock, tracker, latest } = setup();
   const rec = recorder();
   rec.track(tracker, 'a');
-  rec.track(tracker, 'b');
   await clock.advance(30);
-  latest().frame(3, progress('a', 1));
-  latest().failClosed();
-  await clock.advance(10_000);
+  latest().frame('e5', progress('a', 1));
+  rec.track(tracker, 'b'); // reopens with last_event_id e5
+  await clock.advance(30);
   const source = latest();
-  source.frame(9, snapshot('a', { status: 'complete', step: 5, last_event_id: 9 }));
-  source.frame(8, snapshot('b', { status: 'running', step: 1, last_event_id: 8 }));
-  source.frame(9, { type: 'complete', session_id: 'a', status: 'complete', step: 5 }); // the replayed terminal event
-  assert.deepEqual(rec.summary('status'), [
-    ['progress', 'progress', 'a', 'running'],
-    ['complete', 'complete', 'a', 'complete'],
-    ['progress', 'snapshot', 'b', 'running'],
+  assert.equal(source.params.get('last_event_id'), 'e5');
+  source.frame(null, snapshot('a', { step: 1, last_event_id: 'e5' })); // nothing new for a
+  source.frame(null, snapshot('b', { step: 2, last_event_id: 'e7', updated_at: '2026-12-02T04:00:02.000Z' }));
+  source.frame('e6', { ...progress('b', 1), updated_at: '2026-12-02T04:00:01.000Z' }); // in b's snapshot
+  source.frame('e7', { ...progress('b', 2), updated_at: '2026-12-02T04:00:02.000Z' }); // so is this one
+  source.frame('e8', { ...progress('b', 3), updated_at: '2026-12-02T04:00:03.000Z' }); // news
+  assert.deepEqual(rec.summary(), [
+    ['progress', 'progress', 'a', 1],
+    ['progress', 'snapshot', 'b', 2],
+    ['progress', 'progress', 'b', 3],
   ]);
-  assert.deepEqual(tracker.sessionIds, ['b']);
+});
+
+test('a snapshot whose events are not replayed stops the skipping at the first later event', async () => {
+  const { clock, tracker, latest } = setup();
+  const rec = recorder();
+  rec.track(tracker, 'a');
+  await clock.advance(30);
+  latest().frame('e20', progress('a', 1));
+  rec.track(tracker, 'b'); // b's events all came before e20: nothing of b is replayed
+  await clock.advance(30);
+  latest().frame(null, snapshot('b', { step: 4, last_event_id: 'e3', updated_at: '2026-12-02T04:00:00.000Z' }));
+  latest().frame('e21', { ...progress('b', 5), updated_at: '2026-12-02T04:00:09.000Z' });
+  assert.deepEqual(rec.summary(), [
+    ['progress', 'progress', 'a', 1],
+    ['progress', 'snapshot', 'b', 4],
+    ['progress', 'progress', 'b', 5],
+  ]);
+});
+
+test('the percentage delivered for a session never goes down', async () => {
+  const { clock, tracker, latest } = setup();
+  const rec = recorder();
+  rec.track(tracker, 'a');
+  await clock.advance(30);
+  for (const [id, percentage] of [['1', 10], ['2', 48.5], ['3', 30], ['4', 0], ['5', 61]]) {
+    latest().frame(id, { ...progress('a', Number(id)), percentage });
+  }
+  latest().frame('6', { type: 'reset', session_id: 'a', status: 'running', percentage: 20, last_event_id: '6' });
+  assert.deepEqual(rec.calls.map(([, d]) => d.percentage), [10, 48.5, 48.5, 48.5, 61, 61]);
 });
 
 test('backoff doubles with jitter up to the 10 s cap and resets once live', async () => {
@@ -405,4 +445,43 @@ test('refused twice in a row, the token is replaced even before expiry (it may h
   await clock.advance(clock.pending()[0]);
   assert.equal(latest().params.get('token'), 't2');
   assert.equal(tokenRequests.length, 2);
+});
+
+test('watchAll: one stream for every session with a token for "*"; job frames and every session reach it', async () => {
+  const { ES, clock, tracker, latest, tokenRequests } = setup();
+  /** @type {any[]} */
+  const all = [];
+  tracker.watchAll((d) => all.push([d.type, d.session_id ?? d.job?.session_id]));
+  tracker.watchAll((d) => all.push([d.type, d.session_id ?? d.job?.session_id])); // replaces, no second stream
+  await clock.advance(30);
+  assert.equal(ES.instances.length, 1);
+  assert.equal(latest().url, `${STREAM}?token=t1`);
+  assert.deepEqual(tokenRequests, [['*']]);
+  const rec = recorder();
+  rec.track(tracker, 'b'); // covered already: no reopen
+  await clock.advance(30);
+  assert.equal(ES.instances.length, 1);
+  latest().frame('1', { type: 'job', job: { job_id: 'a', session_id: 'a', status: 'queued', progress: { percentage: 0 } } });
+  latest().frame('2', progress('a', 1));
+  latest().frame('2', progress('a', 1));
+  latest().frame('3', { type: 'complete', session_id: 'b', status: 'complete' });
+  latest().frame('4', progress('c', 1));
+  assert.deepEqual(all, [['job', 'a'], ['progress', 'a'], ['complete', 'b'], ['progress', 'c']]);
+  assert.deepEqual(rec.summary('status'), [['complete', 'complete', 'b', 'complete']]);
+  assert.equal(latest().closedByClient, undefined, 'a finished session does not close the all-sessions stream');
+  tracker.unwatchAll();
+  assert.equal(latest().closedByClient, true, 'nothing left to watch');
+  assert.equal(tracker.watchingAll, false);
+});
+
+test('watchAll: a job frame\'s percentage never goes below what its session showed', async () => {
+  const { clock, tracker, latest } = setup();
+  /** @type {number[]} */
+  const shown = [];
+  tracker.watchAll((d) => shown.push(d.type === 'job' ? d.job.progress.percentage : d.percentage));
+  await clock.advance(30);
+  latest().frame('1', { ...progress('a', 5), percentage: 40 });
+  latest().frame('2', { type: 'job', job: { job_id: 'a', session_id: 'a', status: 'running', progress: { percentage: 12 } } });
+  latest().frame('3', { ...progress('a', 6), percentage: 45 });
+  assert.deepEqual(shown, [40, 40, 45]);
 });

@@ -81,9 +81,10 @@ test('every state renders as designed', () => {
     state: 'complete', className: 'igb-progress igb-progress--complete', icon: '✓', width: '100%', valuenow: '100',
     valuetext: 'Complete', phase: 'done', count: '20 / 20', rate: '', eta: '', status: 'Imported 20 posts',
   });
-  view.update({ type: 'error', status: 'error', done: 3, total: 20, message: 'Account is private' });
+  const failed = createProgressView(container, { title: 'Job' });
+  failed.update({ type: 'error', status: 'error', done: 3, total: 20, message: 'Account is private' });
   assert.deepEqual(
-    [visible(view).className, visible(view).icon, visible(view).status, visible(view).width],
+    [visible(failed).className, visible(failed).icon, visible(failed).status, visible(failed).width],
     ['igb-progress igb-progress--error', '✕', 'Account is private', '15%'],
   );
   view.setState('cancelled');
@@ -119,6 +120,29 @@ test('the status line only changes when the message does', () => {
   assert.equal(status.textContent, 'Fetching', 'a tick without a message keeps the last one');
 });
 
+test('the bar never goes back; the rate is in the snapshot\'s unit; no ETA yet reads "estimating…"', () => {
+  const view = createProgressView(container);
+  view.update({ status: 'running', percentage: 48, phase: 'Reading media', done: 96, total: 100, rate: 3.2, rate_unit: 'MB/s', eta_seconds: null });
+  assert.deepEqual([visible(view).valuenow, visible(view).rate, visible(view).eta], ['48', '3.2 MB/s', 'estimating…']);
+  view.update({ status: 'running', percentage: 12, phase: 'Importing into WordPress', done: 2, total: 100, rate: 61, rate_unit: 'posts/s', eta_seconds: 90 });
+  assert.deepEqual([visible(view).valuenow, visible(view).phase, visible(view).count, visible(view).rate, visible(view).eta],
+    ['48', 'Importing into WordPress', '2 / 100', '61 posts/s', 'about 2 min left']);
+  view.update({ status: 'error', percentage: 50, eta_seconds: null, message: 'WordPress refused' });
+  assert.deepEqual([visible(view).valuenow, visible(view).eta], ['50', ''], 'a finished job estimates nothing');
+});
+
+test('a job known only by its status (a list without messages) reads as that status, not "Starting…"', () => {
+  const view = createProgressView(container);
+  view.update({ status: 'complete', percentage: 100, phase: 'Downloading media', done: 1, total: 1 });
+  assert.deepEqual([visible(view).state, visible(view).status], ['complete', 'Complete']);
+  const running = createProgressView(container);
+  running.update({ status: 'running', percentage: 20 });
+  assert.equal(visible(running).status, 'Running');
+  running.update({ status: 'running', percentage: 30, message: 'Imported post 3' });
+  running.update({ status: 'error', percentage: 30 });
+  assert.equal(visible(running).status, 'Imported post 3', 'a message stays until another one comes');
+});
+
 test('labels translate the view', () => {
   const view = createProgressView(container, { labels: { of: 'von', unit: 'Beiträge', minutesLeft: 'noch etwa %d Min.' } });
   view.update({ status: 'running', percentage: 50, done: 5, total: 10, rate: 12.4, eta_seconds: 150 });
@@ -127,6 +151,7 @@ test('labels translate the view', () => {
 
 test('rate and ETA wording', () => {
   assert.deepEqual([formatRate(0), formatRate(null), formatRate(0.25), formatRate(3.21), formatRate(12.6), formatRate(NaN)], ['', '', '0.3 posts/s', '3.2 posts/s', '13 posts/s', '']);
+  assert.deepEqual([formatRate(2.5, 'MB/s'), formatRate(60, 'posts/s'), formatRate(4, 'files/s')], ['2.5 MB/s', '60 posts/s', '4.0 files/s']);
   assert.deepEqual(
     [formatEta(null), formatEta(-1), formatEta(3), formatEta(11), formatEta(59), formatEta(61), formatEta(1799), formatEta(7300)],
     ['', '', 'a few seconds left', 'about 20 s left', 'about 60 s left', 'about 1 min left', 'about 30 min left', 'about 2 h left'],

@@ -27,6 +27,12 @@ class JobQueue(Protocol):
         """Newest first."""
         ...
 
+    async def page(self, *, status: str | None, limit: int,
+                   after: tuple[float, str] | None) -> list[dict[str, Any]]:
+        """Up to ``limit`` jobs, newest first, after the ``(created_at, job_id)`` of
+        ``after``: the keyset the opaque cursors of ``GET /api/jobs`` carry."""
+        ...
+
     async def start_attempt(self, job_id: str, attempt: int, owner: str) -> None:
         """The job is ``running`` its ``attempt``-th attempt in the process ``owner``."""
         ...
@@ -43,13 +49,22 @@ class JobQueue(Protocol):
 class Ledger(Protocol):
     """Each job's items: one row per source item with its state and outcome."""
 
-    async def add_pending(self, job_id: str, source_ids: Sequence[str]) -> None:
-        """Register items as ``pending`` in this order; existing items stay as they are."""
+    async def add_pending(self, job_id: str,
+                          items: Sequence[tuple[str, str | None, str | None]]) -> None:
+        """Register items ``(source_id, caption_excerpt, taken_at)`` as ``pending`` in this
+        order; existing items stay as they are."""
         ...
 
-    async def record(self, job_id: str,
-                     outcomes: Sequence[tuple[str, str, int | None, str | None, Any]]) -> None:
-        """``(source_id, state, wp_post_id, reason, detail)`` each, all or none."""
+    async def record(self, job_id: str, outcomes: Sequence[tuple[
+            str, str, int | None, str | None, Any, str | None, str | None]]) -> None:
+        """``(source_id, state, wp_post_id, reason, detail, post_url, thumbnail_url)``
+        each, all or none; a link already known stays when an outcome carries none."""
+        ...
+
+    async def page(self, job_id: str, *, limit: int,
+                   after: tuple[int, str] | None) -> list[dict[str, Any]]:
+        """Up to ``limit`` of a job's items in ledger order, after ``(position,
+        source_id)``; each with its ``position``."""
         ...
 
     async def items_of(self, job_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

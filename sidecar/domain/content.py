@@ -6,6 +6,7 @@ import html
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC
 
 from .models import MENTION_PATTERN, Post
 
@@ -20,9 +21,11 @@ class UploadedMedia:
     alt: str
 
 
-def render_content(post: Post, media: list[UploadedMedia]) -> str:
+def render_content(post: Post, media: list[UploadedMedia], *, caption: str | None = None,
+                   template: str | None = None) -> str:
     """Gutenberg block markup: the media, then the caption as paragraphs, the location,
-    and a link to the original.
+    and a link to the original. A saved source's mapping may give the ``caption`` to
+    show (its hashtags taken out) and a ``template`` for the text after the media.
 
     The media keep Instagram's order, images and videos mixed: images next to each
     other become one gallery (a gallery holds only images), a lone image an image
@@ -36,13 +39,41 @@ def render_content(post: Post, media: list[UploadedMedia]) -> str:
             blocks.append(_image_block(run[0]))
         else:
             blocks.append(_gallery_block(run))
-    blocks.extend(_paragraph(p) for p in caption_paragraphs(post.caption))
-    if post.location:
-        blocks.append(_paragraph("📍 " + html.escape(post.location)))
+    text = post.caption if caption is None else caption
+    if template is not None:
+        blocks.extend(_paragraph(p) for p in template_paragraphs(template, post, text))
+        return "\n\n".join(blocks)
+    blocks.extend(_paragraph(p) for p in caption_paragraphs(text))
+    place = _place(post)
+    if place:
+        blocks.append(_paragraph("📍 " + place))
     if post.permalink:
         link = html.escape(post.permalink, quote=True)
         blocks.append(_paragraph(f'<a href="{link}">View on Instagram</a>'))
     return "\n\n".join(blocks)
+
+
+def title_text(title: str) -> str:
+    """The title as WordPress should store it: the text itself, which WordPress escapes
+    when it shows it ("&" stays "&", not "&amp;"). Themes print titles as HTML, so what
+    would not read back as the same text is escaped: "<" and ">" (a caption's "<script>"
+    stays text), and an "&" that starts what looks like an entity ("&amp;" written in a
+    caption shows as "&amp;", not "&")."""
+    return _ENTITY_START.sub("&amp;", title).replace("<", "&lt;").replace(">", "&gt;")
+
+
+# An "&" a browser could read as the start of a character reference.
+_ENTITY_START = re.compile(r"&(?=[#A-Za-z0-9])")
+
+
+def _place(post: Post) -> str:
+    """The place as HTML: its name, linked to a map where the coordinates are known."""
+    if post.latitude is None or post.longitude is None:
+        return html.escape(post.location or "")
+    name = post.location or f"{post.latitude:.5f}, {post.longitude:.5f}"
+    lat, lng = f"{post.latitude:.6f}", f"{post.longitude:.6f}"
+    link = f"https://www.openstreetmap.org/?mlat={lat}&mlon={lng}#map=16/{lat}/{lng}"
+    return f'<a href="{html.escape(link, quote=True)}">{html.escape(name)}</a>'
 
 
 def media_runs(media: list[UploadedMedia]) -> list[list[UploadedMedia]]:
@@ -55,6 +86,34 @@ def media_runs(media: list[UploadedMedia]) -> list[list[UploadedMedia]]:
         else:
             runs.append([item])
     return runs
+
+
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def template_paragraphs(template: str, post: Post, caption: str) -> list[str]:
+    """A caption template's paragraphs as HTML: its own text escaped, ``{caption}`` as
+    the caption's paragraphs, ``{link}`` as a link to the original, the other
+    placeholders (``domain/mapping.py``) as escaped text."""
+    link = html.escape(post.permalink or "", quote=True)
+    values = {
+        "date": f"{post.taken_at.astimezone(UTC):%Y-%m-%d}",
+        "location": html.escape(post.location or ""),
+        "username": html.escape(post.owner or ""),
+        "link": f'<a href="{link}">{link}</a>' if link else "",
+        "caption": "<br>".join(caption_paragraphs(caption)),
+    }
+    paragraphs: list[str] = []
+    for chunk in template.replace("\r\n", "\n").split("\n\n"):
+        if chunk.strip() == "{caption}":
+            paragraphs.extend(caption_paragraphs(caption))
+            continue
+        text = "<br>".join(html.escape(line, quote=False) for line in chunk.split("\n"))
+        # One pass: a placeholder's value is never read as a placeholder itself.
+        text = PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), text).strip()
+        if text:
+            paragraphs.append(text)
+    return paragraphs
 
 
 def caption_paragraphs(caption: str) -> list[str]:

@@ -32,14 +32,21 @@ from ..errors import (
     ValidationFailed,
 )
 from ..progress.engine import ProgressEngine, iso
+from ..sources.apify_token import ApifyToken
+from ..uploads.storage import UploadStore
 from . import ids
 from .context import RECORDED_ITEM_STATES, JobContext, JobKind
+from .cursors import decode_cursor, encode_cursor
 from .retry import job_policy
 from .timing import start_clock
+from .uploaded import check_uploads
 
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE_SECONDS = 1.5
+# Count changes of one job reach the all-sessions stream at most this often (a status
+# change goes at once): a few events a second, however fast items settle.
+JOB_EVENT_INTERVAL = 0.3
 
 
 class JobRunner:
@@ -51,6 +58,9 @@ class JobRunner:
         progress: ProgressEngine,
         http: httpx.AsyncClient,
         kinds: dict[str, JobKind],
+        *,
+        uploads: UploadStore | None = None,
+        apify_token: ApifyToken | None = None,
     ):
         self.config = config
         self.backend = backend
@@ -60,12 +70,16 @@ class JobRunner:
         self.progress = progress
         self.http = http
         self.kinds = kinds
+        self.uploads = uploads
+        self.apify_token = apify_token
         self.instance = uuid.uuid4().hex
         self._slots = asyncio.Semaphore(config.max_jobs)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelling: set[str] = set()
         self._stopping = False
         self._heartbeat: asyncio.Task[None] | None = None
+        self._last_job_event: dict[str, float] = {}
+        self._due_job_events: dict[str, asyncio.Task[None]] = {}
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -106,6 +120,8 @@ class JobRunner:
         self._stopping = True
         if self._heartbeat:
             self._heartbeat.cancel()
+        for due in self._due_job_events.values():
+            due.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -123,7 +139,9 @@ class JobRunner:
         options: dict[str, Any] | None = None,
         *,
         state: dict[str, Any] | None = None,
+        job_id: str | None = None,
     ) -> dict[str, Any]:
+        """Queue a job; ``job_id`` when the caller claimed something under it first."""
         if kind not in self.kinds:
             raise SourceError(f"unknown job kind {kind!r}; known: {', '.join(sorted(self.kinds))}")
         readable = self.kinds[kind].source_types
@@ -131,12 +149,14 @@ class JobRunner:
             raise ValidationFailed(
                 f"a job of kind {kind!r} cannot read a source of type {source.get('type')!r};"
                 f" it reads {' or '.join(repr(t) for t in readable)}")
-        job_id = uuid.uuid4().hex
+        source = await check_uploads(source, self.uploads)  # 422 now, not a failed job later
+        job_id = job_id or uuid.uuid4().hex
         snapshot = await self.progress.create_session(
             self.kinds[kind].operation, session_id=job_id, message="Queued"
         )
         await self.jobs.add(job_id, snapshot["session_id"], kind, source, options or {},
                             state or {})
+        await self._announce(job_id)
         self._schedule(job_id)
         return await self.describe(job_id)
 
@@ -186,6 +206,84 @@ class JobRunner:
         jobs = await self.jobs.find(status=status, limit=limit, before=before)
         return await self._public(jobs)
 
+    async def job_page(
+        self, *, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Jobs newest first, without their items, and the cursor of the next page: three
+        queries whatever the page's size (jobs, their counts, their snapshots)."""
+        after = decode_cursor(cursor, float, str) if cursor else None
+        jobs = await self.jobs.page(
+            status=status, limit=limit + 1,
+            after=(after[0], after[1]) if after else None,
+        )
+        more, jobs = len(jobs) > limit, jobs[:limit]
+        summaries = await self._summaries(jobs)
+        last = jobs[-1] if jobs else None
+        next_cursor = encode_cursor(last["created_at"], last["job_id"]) if more and last else None
+        return summaries, next_cursor
+
+    async def item_page(
+        self, job_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A job's items in ledger order, as a person knows them, and the next cursor."""
+        await self._require(job_id)
+        after = decode_cursor(cursor, int, str) if cursor else None
+        rows = await self.ledger.page(
+            job_id, limit=limit + 1,
+            after=(after[0], after[1]) if after else None,
+        )
+        more, rows = len(rows) > limit, rows[:limit]
+        items = [{key: row[key] for key in PUBLIC_ITEM_KEYS} for row in rows]
+        last = rows[-1] if rows else None
+        return items, (encode_cursor(last["position"], last["source_id"])
+                       if more and last else None)
+
+    async def _summaries(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = [j["job_id"] for j in jobs]
+        counts = await self.ledger.counts_of(ids)
+        snapshots = await self.progress.get_snapshots([j["session_id"] for j in jobs])
+        return [job_summary(j, job_counts(counts[j["job_id"]]), snapshots.get(j["session_id"]))
+                for j in jobs]
+
+    # -- lifecycle events -----------------------------------------------------------------
+
+    async def _announce(self, job_id: str, *, final: dict[str, Any] | None = None) -> None:
+        """A job lifecycle event now (created, or its status changed)."""
+        due = self._due_job_events.pop(job_id, None)
+        if due is not None and due is not asyncio.current_task():
+            due.cancel()
+        job = await self.jobs.get(job_id)
+        if job is None:
+            return
+        [summary] = await self._summaries([job])
+        self._publish_job(summary, final)
+
+    def _publish_job(self, summary: dict[str, Any], final: dict[str, Any] | None) -> None:
+        """``final``: the job's terminal snapshot, queued just before in this same step
+        of the event loop, so both go into one commit: no crash can keep one of them."""
+        if final is not None:
+            summary["progress"] = progress_view(final)
+        self._last_job_event[summary["job_id"]] = self.progress.clock()
+        self.progress.publish_job(summary["session_id"], summary)
+        if summary["status"] in FINISHED_JOB_STATUSES:
+            self._last_job_event.pop(summary["job_id"], None)
+
+    def _counts_changed(self, job_id: str) -> None:
+        """The job's counts moved: an event within ``JOB_EVENT_INTERVAL``, one for all
+        the changes until then."""
+        if job_id in self._due_job_events:
+            return
+        since = self.progress.clock() - self._last_job_event.get(job_id, 0.0)
+        wait = max(0.0, JOB_EVENT_INTERVAL - since)
+        self._due_job_events[job_id] = asyncio.create_task(
+            self._announce_later(job_id, wait), name=f"job-event-{job_id}")
+
+    async def _announce_later(self, job_id: str, wait: float) -> None:
+        await asyncio.sleep(wait)
+        with contextlib.suppress(IgbridgeError):  # the next event will carry the counts
+            await self._announce(job_id)
+        self._due_job_events.pop(job_id, None)
+
     # -- running ------------------------------------------------------------------------
 
     def _schedule(self, job_id: str) -> None:
@@ -216,8 +314,10 @@ class JobRunner:
                 source=job["source"], options=job["options"], attempt=attempt,
                 config=self.config, jobs=self.jobs, ledger=self.ledger, store=self.store,
                 progress=self.progress, http=self.http,
-                state=dict(job["state"]),
+                state=dict(job["state"]), uploads=self.uploads, apify_token=self.apify_token,
+                items_changed=lambda: self._counts_changed(job_id),
             )
+            await self._announce(job_id)
             try:
                 message = await _timed(kind, context)
             except IgbridgeError as exc:
@@ -249,7 +349,7 @@ class JobRunner:
             return
 
     async def _cancel_message(self, job_id: str) -> str:
-        counts = (await self.ledger.counts_of([job_id]))[job_id]
+        counts = job_counts((await self.ledger.counts_of([job_id]))[job_id])
         if counts["imported"]:
             return f"Cancelled; {counts['imported']} item(s) already done are kept"
         return "Cancelled"
@@ -259,9 +359,15 @@ class JobRunner:
         always finds the job row ended too (start-up mends a crash between the two)."""
         job = await self._require(job_id)
         await self._record_end(job_id, status, message)
+        due = self._due_job_events.pop(job_id, None)
+        if due is not None:
+            due.cancel()
+        [summary] = await self._summaries([await self._require(job_id)])
+        final = None
         if self.progress.is_live(job["session_id"]):
-            self.progress.finish(job["session_id"], status, message)
-            await self.progress.flush()
+            final = self.progress.finish(job["session_id"], status, message)
+        self._publish_job(summary, final)  # no await since finish(): one commit for both
+        await self.progress.flush()
 
     async def _record_end(self, job_id: str, status: str, message: str) -> None:
         await self.jobs.finish(job_id, status,
@@ -292,9 +398,10 @@ class JobRunner:
     @staticmethod
     def _job_json(job: dict[str, Any], items: list[dict[str, Any]],
                   progress: dict[str, Any] | None) -> dict[str, Any]:
-        counts = {str(state): 0 for state in RECORDED_ITEM_STATES}
+        by_state: dict[str, int] = {}
         for item in items:
-            counts[item["state"]] += 1
+            by_state[item["state"]] = by_state.get(item["state"], 0) + 1
+        counts = job_counts(by_state)
         return {
             "job_id": job["job_id"],
             "session_id": job["session_id"],
@@ -313,6 +420,45 @@ class JobRunner:
             "progress": progress,
             "timing": job["state"].get("timing"),
         }
+
+
+PUBLIC_ITEM_KEYS = ("source_id", "state", "reason", "wp_post_id", "post_url", "thumbnail_url",
+                    "caption_excerpt", "taken_at")
+
+
+def job_counts(by_state: dict[str, int]) -> dict[str, int]:
+    """A job's ``counts``: every recorded state (0 when none), and their ``total``."""
+    counts = {str(state): by_state.get(str(state), 0) for state in RECORDED_ITEM_STATES}
+    return {**counts, "total": sum(counts.values())}
+
+
+def job_summary(
+    job: dict[str, Any], counts: dict[str, int], snapshot: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A job as the jobs list and its lifecycle events show it: no items, no options."""
+    return {
+        "job_id": job["job_id"],
+        "session_id": job["session_id"],
+        "kind": job["kind"],
+        "source": job["source"],
+        "status": job["status"],
+        "counts": counts,
+        "created_at": iso(job["created_at"]),
+        "started_at": iso(job["started_at"]),
+        "finished_at": iso(job["finished_at"]),
+        "error": job["error"],
+        "progress": progress_view(snapshot or {}),
+    }
+
+
+def progress_view(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The part of a job's snapshot its summary carries: the one bar, the phase's N/M."""
+    return {
+        "percentage": snapshot.get("percentage", 0.0),
+        "phase": snapshot.get("phase"),
+        "done": snapshot.get("done", 0),
+        "total": snapshot.get("total", 0),
+    }
 
 
 async def _timed(kind: JobKind, context: JobContext) -> str:

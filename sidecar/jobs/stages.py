@@ -10,14 +10,63 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from ..config import Config
+from ..domain.mapping import Mapping
 from ..domain.models import Media, Post, Skipped
 from ..errors import MediaError, SourceError, TransientError
 from ..media.cache import CachedMedia, MediaCache
+from ..progress.phases import UNCOUNTED, PhasePlan
 from ..sources.export_zip import REELS_EXCLUDED, copy_members
 from ..sources.registry import open_source
 from .concurrency import run_together
-from .context import ItemOutcome, JobContext
+from .context import ItemOutcome, JobContext, NewItem
 from .retry import request_policy
+from .uploaded import readable_source
+
+# The phases of a scrape or import, in order (their names are what the sources and
+# stages report), with a first guess of each one's cost in seconds per unit, measured
+# on the local stack (bench/eta.py); each phase measures its own cost as it runs.
+READING_EXPORT = "Reading export"
+SCRAPING = "Scraping via Apify"
+DOWNLOADING = "Downloading media"
+IMPORTING = "Importing into WordPress"
+PHASE_GUESSES = {
+    READING_EXPORT: (UNCOUNTED, 1.0),
+    SCRAPING: (UNCOUNTED, 60.0),
+    DOWNLOADING: ("files", 0.005),  # copied out of the export
+    IMPORTING: ("posts", 0.03),
+}
+CDN_DOWNLOAD_GUESS = 0.1  # seconds for one file from Instagram's CDN
+
+
+def plan_phases(ctx: JobContext, *, to_wordpress: bool, posts: list[Post] | None = None,
+                media: int = 0) -> None:
+    """Declare the job's phases with what is known of their size so far."""
+    first = READING_EXPORT if ctx.source.get("type") == "export" else SCRAPING
+    totals = {first: 1.0, DOWNLOADING: float(media), IMPORTING: float(len(posts or []))}
+    plans = []
+    for name in [first, DOWNLOADING] + ([IMPORTING] if to_wordpress else []):
+        unit, cost = PHASE_GUESSES[name]
+        if name == DOWNLOADING and first == SCRAPING:
+            cost = CDN_DOWNLOAD_GUESS
+        plans.append(PhasePlan(name, unit, cost, totals[name]))
+    ctx.plan(plans)
+
+
+def new_items(posts: list[Post]) -> list[NewItem]:
+    """The ledger's first word on each post: its caption's start and its date."""
+    return [NewItem(p.source_id, caption_excerpt(p.caption), p.taken_at.isoformat())
+            for p in posts]
+
+
+def caption_excerpt(caption: str, limit: int = 80) -> str | None:
+    """The caption's first words on one line, cut at a word."""
+    words = " ".join(caption.split())
+    if len(words) <= limit:
+        return words or None
+    head = words[:limit]
+    cut = head.rsplit(" ", 1)[0] if " " in head else head
+    return cut.rstrip(" ,.;:") + "…"
 
 
 async def record_skipped(ctx: JobContext, posts: list[Post], skipped: list[Skipped]) -> None:
@@ -52,13 +101,22 @@ def summary_tail(skipped: list[Skipped], failed: int) -> str:
 # -- the source ---------------------------------------------------------------------
 
 
+async def source_config(ctx: JobContext) -> Config:
+    """The config a source reads with: the Apify token as it is now (an admin may have
+    set it from wp-admin since the sidecar started; APIFY_TOKEN wins)."""
+    if ctx.apify_token is None:
+        return ctx.config
+    return ctx.config.with_overrides(apify_token=await ctx.apify_token.current())
+
+
 async def fetch_source(ctx: JobContext) -> tuple[list[Post], list[Skipped]]:
     """Posts and skipped items; kept in the job's state so a resumed job does not refetch."""
     if "posts" in ctx.state:
         posts = [Post.from_json(p) for p in ctx.state["posts"]]
         skipped = [Skipped(**s) for s in ctx.state.get("skipped", [])]
     else:
-        posts, skipped = await open_source(ctx.source, ctx.config).read(ctx)
+        posts, skipped = await open_source(await readable_source(ctx),
+                                           await source_config(ctx)).read(ctx)
         await ctx.save_state(posts=[p.to_json() for p in posts],
                              skipped=[s.to_json() for s in skipped])
     only = ctx.options.get("only")
@@ -66,7 +124,9 @@ async def fetch_source(ctx: JobContext) -> tuple[list[Post], list[Skipped]]:
         wanted = set(only)
         posts = [p for p in posts if p.source_id in wanted]
         skipped = []
-    if ctx.options.get("include_reels") is False:
+    # The job's own option, or the saved source's mapping a sync or import carries.
+    if (ctx.options.get("include_reels") is False
+            or not Mapping.from_json(ctx.options.get("mapping")).include_reels):
         skipped = skipped + [Skipped(p.source_id, REELS_EXCLUDED) for p in posts if p.is_reel]
         posts = [p for p in posts if not p.is_reel]
     if not posts:
@@ -112,7 +172,7 @@ async def download_media(
     cache = MediaCache(ctx.config, ctx.store, ctx.http)
     total = sum(len(p.media) for p in posts)
     done = 0
-    phase = "Downloading media"
+    phase = DOWNLOADING
     ctx.report(f"Downloading media 0/{total}", phase=phase, done=0, total=total)
     slots = asyncio.Semaphore(ctx.config.download_concurrency)
     fetched = FetchedMedia({}, set(), {})

@@ -25,6 +25,7 @@ import orjson
 
 from ..backends.sqlite import store as db
 from ..errors import Conflict, NotFound, StorageError, ValidationFailed
+from .phases import PhasePlan, PhaseTracker
 from .rate import RateMeter, derive_percentage_and_eta
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 STATUSES = ("starting", "running", "complete", "error", "cancelled")
 TERMINAL = frozenset({"complete", "error", "cancelled"})
 TERMINAL_EVENT_TYPE = {"complete": "complete", "error": "error", "cancelled": "cancelled"}
+# A job lifecycle event: on the all-sessions stream only, never a session's own state.
+JOB_EVENT_TYPE = "job"
 MAX_BATCH = 5000
 # A subscriber this far behind is cut off; its client reconnects and replays from disk.
 MAX_SUBSCRIBER_BACKLOG = 10_000
@@ -84,7 +87,7 @@ class Subscription:
 
     def wants(self, event: Event) -> bool:
         if self.sessions is not None:
-            return event.session_id in self.sessions
+            return event.session_id in self.sessions and event.type != JOB_EVENT_TYPE
         return self.allowed is None or event.session_id in self.allowed
 
     def push(self, event: Event) -> None:
@@ -105,6 +108,8 @@ class _LiveSession:
     committed: dict[str, Any]
     meter: RateMeter = field(default_factory=RateMeter)
     started_at: float = 0.0
+    # A session whose phases were planned (a job's): one overall bar over them.
+    phases: PhaseTracker | None = None
 
 
 class ProgressEngine:
@@ -160,7 +165,8 @@ class ProgressEngine:
             return False
         if snapshot["status"] not in TERMINAL and session_id not in self._live:
             self._live[session_id] = _LiveSession(
-                snapshot=dict(snapshot), committed=snapshot, started_at=self.clock()
+                snapshot=dict(snapshot), committed=snapshot, started_at=self.clock(),
+                phases=PhaseTracker.from_snapshot(snapshot),
             )
         return True
 
@@ -189,6 +195,8 @@ class ProgressEngine:
             "total": total_steps,
             "eta_seconds": None,
             "rate": None,
+            "rate_unit": None,
+            "phases": [],
             "created_at": iso(now),
             "updated_at": iso(now),
             "finished_at": None,
@@ -236,9 +244,13 @@ class ProgressEngine:
         if phase is not None:
             snap["phase"] = phase
         snap["status"] = "running"
-        rate = live.meter.observe(snap["done"], now)
-        snap["rate"] = round(rate, 3) if rate is not None else None
-        derive_percentage_and_eta(snap)
+        if live.phases is not None:
+            live.phases.observe(snap["phase"], snap["done"], snap["total"], now)
+            self._derive_over_phases(snap, live.phases)
+        else:
+            rate = live.meter.observe(snap["done"], now)
+            snap["rate"] = round(rate, 3) if rate is not None else None
+            derive_percentage_and_eta(snap)
         snap["updated_at"] = iso(now)
         event = self._enqueue(session_id, "progress", snap, created=now)
         return self._public(event, snap)
@@ -256,7 +268,12 @@ class ProgressEngine:
         if status == "complete" and snap["total"]:
             snap["done"] = snap["step"] = max(snap["done"], snap["total"])
         snap["eta_seconds"] = 0 if status == "complete" else None
-        derive_percentage_and_eta(snap)
+        if live.phases is not None:
+            live.phases.finish(now)
+            snap["phases"] = live.phases.to_json()
+            snap["rate"] = snap["rate_unit"] = None
+        else:
+            derive_percentage_and_eta(snap)
         if status == "complete":
             snap["percentage"] = 100.0
         snap["updated_at"] = snap["finished_at"] = iso(now)
@@ -264,6 +281,23 @@ class ProgressEngine:
         # Any further update is a 409, decided in memory.
         self._finishing[session_id] = self._live.pop(session_id)
         return self._public(event, snap)
+
+    def plan(self, session_id: str, phases: list[PhasePlan]) -> None:
+        """Declare a session's phases: from now on its ``percentage`` is one bar over all
+        of them (see phases.py), its rate and ETA the current phase's own."""
+        live = self._require_live(session_id)
+        if live.phases is None:
+            live.phases = PhaseTracker(shown_percent=float(live.snapshot["percentage"]))
+        live.phases.plan(phases)
+        live.snapshot["phases"] = live.phases.to_json()
+
+    @staticmethod
+    def _derive_over_phases(snap: dict[str, Any], phases: PhaseTracker) -> None:
+        snap["percentage"] = phases.percentage()
+        snap["eta_seconds"] = phases.eta_seconds()
+        snap["rate"] = phases.rate()
+        snap["rate_unit"] = phases.rate_unit() if snap["rate"] is not None else None
+        snap["phases"] = phases.to_json()
 
     def _require_live(self, session_id: str) -> _LiveSession:
         # A failed commit does not block later updates: the next batch is tried, and
@@ -292,6 +326,18 @@ class ProgressEngine:
         self._queue.append(event)
         self._queued.set()
         return event
+
+    def publish_job(self, session_id: str, job: dict[str, Any]) -> None:
+        """A job lifecycle event ``{"type": "job", "job": {...}}`` for the all-sessions
+        stream; stored like every event, so it replays after a Last-Event-ID."""
+        event_id = self._next_id
+        self._next_id += 1
+        self._queue.append(Event(
+            id=event_id, session_id=session_id, type=JOB_EVENT_TYPE,
+            data=orjson.dumps({"type": JOB_EVENT_TYPE, "job": job}).decode(),
+            terminal=False, created=self.clock(),
+        ))
+        self._queued.set()
 
     @staticmethod
     def _public(event: Event, snap: dict[str, Any]) -> dict[str, Any]:
@@ -329,7 +375,8 @@ class ProgressEngine:
         """One transaction for the batch; returns each session's newest snapshot."""
         latest: dict[str, Event] = {}
         for event in batch:
-            latest[event.session_id] = event
+            if event.type != JOB_EVENT_TYPE:  # a job event is not the session's state
+                latest[event.session_id] = event
         event_rows = [(e.id, e.session_id, e.type, e.data, e.created) for e in batch]
         snapshots: dict[str, dict[str, Any]] = {}
         session_rows = []
@@ -358,8 +405,9 @@ class ProgressEngine:
         for event in batch:
             if event.terminal:
                 self._finishing.pop(event.session_id, None)
-            for sub in self._by_session.get(event.session_id, ()):
-                sub.push(event)
+            if event.type != JOB_EVENT_TYPE:
+                for sub in self._by_session.get(event.session_id, ()):
+                    sub.push(event)
             for sub in self._everything:
                 if sub.wants(event):
                     sub.push(event)

@@ -15,10 +15,10 @@ class RateMeter:
     """Items per second as an exponential moving average over time, not one step."""
 
     rate: float | None = None
-    last_done: int | None = None
+    last_done: float | None = None
     last_time: float = 0.0
 
-    def observe(self, done: int, at: float) -> float | None:
+    def observe(self, done: float, at: float) -> float | None:
         if self.last_done is None or done < self.last_done:
             self.last_done, self.last_time = done, at
             return self.rate

@@ -45,6 +45,7 @@ ABORT_TIMEOUT_SECONDS = 3.0
 # instagram-scraper charges per result; a generous per-post ceiling still stops a runaway run.
 MAX_CHARGE_PER_POST_USD = Decimal("0.01")
 MIN_CHARGE_USD = Decimal("0.10")
+NO_ITEMS_CODE = "apify_no_items"
 _USERNAME = re.compile(r"^[A-Za-z0-9._]{1,30}$")
 
 StatusCallback = Callable[[str], Awaitable[None]]
@@ -71,12 +72,17 @@ def normalize_username(username: str) -> str:
     return name
 
 
-def run_input(username: str, limit: int) -> dict[str, Any]:
-    return {
+def run_input(username: str, limit: int, only_newer_than: str | None = None) -> dict[str, Any]:
+    """The scraper's input; ``only_newer_than`` (ISO date-time) makes it stop at the first
+    post that old, so a sync pays for the new posts only."""
+    found: dict[str, Any] = {
         "directUrls": [f"https://www.instagram.com/{username}/"],
         "resultsType": "posts",
         "resultsLimit": limit,
     }
+    if only_newer_than:
+        found["onlyPostsNewerThan"] = only_newer_than
+    return found
 
 
 async def fetch_posts(
@@ -87,6 +93,7 @@ async def fetch_posts(
     on_status: StatusCallback,
     on_run_started: Callable[[str], Awaitable[None]] | None = None,
     resume_run_id: str | None = None,
+    only_newer_than: str | None = None,
 ) -> FetchResult:
     """Posts of ``username`` (at most ``limit``) as normalized ``Post`` values.
 
@@ -97,7 +104,8 @@ async def fetch_posts(
     if limit < 1:
         raise SourceError(f"the post limit must be at least 1, got {limit}")
     if not config.apify_token:
-        raise SourceError("Apify is not configured: set APIFY_TOKEN to scrape Instagram")
+        raise SourceError("Apify is not configured: enter the Apify token under Settings → "
+                          "igbridge in wp-admin (or set APIFY_TOKEN) to scrape Instagram")
     client = ApifyClientAsync(
         config.apify_token,
         api_url=config.apify_api_url,
@@ -109,7 +117,8 @@ async def fetch_posts(
     )
     try:
         with _translated_errors(config):
-            run = await _start_or_resume(client, config, name, limit, resume_run_id)
+            run = await _start_or_resume(client, config, name, limit, resume_run_id,
+                                         only_newer_than)
             run_id: str = run.id
             try:
                 if on_run_started is not None and resume_run_id is None:
@@ -130,7 +139,8 @@ async def fetch_posts(
 
 
 async def _start_or_resume(
-    client: ApifyClientAsync, config: Config, name: str, limit: int, resume_run_id: str | None
+    client: ApifyClientAsync, config: Config, name: str, limit: int, resume_run_id: str | None,
+    only_newer_than: str | None = None,
 ) -> Any:
     if resume_run_id:
         run = await client.run(resume_run_id).get()
@@ -139,7 +149,8 @@ async def _start_or_resume(
         return run
     charge = max(MIN_CHARGE_USD, MAX_CHARGE_PER_POST_USD * limit)
     return await client.actor(config.apify_actor).start(
-        run_input=run_input(name, limit), max_items=limit, max_total_charge_usd=charge
+        run_input=run_input(name, limit, only_newer_than), max_items=limit,
+        max_total_charge_usd=charge,
     )
 
 
@@ -191,7 +202,8 @@ def _translate(exc: BaseException, config: Config) -> Exception | None:
     api = config.apify_api_url
     if isinstance(exc, UnauthorizedError):
         return SourceError(
-            f"Apify rejected the token ({exc.type or 401}): check APIFY_TOKEN", code="apify_auth"
+            f"Apify rejected the token ({exc.type or 401}): check the Apify token under "
+            "Settings → igbridge (or APIFY_TOKEN)", code="apify_auth"
         )
     if isinstance(exc, ForbiddenError):
         return SourceError(f"Apify refused the request: {exc.message}", code="apify_auth")
@@ -245,8 +257,11 @@ def map_items(items: list[Any], username: str, run_id: str) -> FetchResult:
     if not result.posts and error_items:
         first = error_items[0]
         description = first.get("errorDescription") or first.get("error")
+        # A date filter that matches nothing yields the same item: the sync kind tells
+        # the two apart by whether the account was reachable before.
         raise SourceError(
-            f"Instagram account @{username} is private or empty (Apify: {description})"
+            f"Instagram account @{username} is private or empty (Apify: {description})",
+            code=NO_ITEMS_CODE,
         )
     if not result.posts and not result.skipped:
         raise SourceError(f"Apify found no posts for @{username} (the run returned no items)")
@@ -263,12 +278,6 @@ def _text(value: Any) -> str:
 
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(v.lstrip("#@") for v in value if isinstance(v, str) and v.strip("#@"))
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -337,8 +346,11 @@ def item_to_post(item: Mapping[str, Any], source_id: str, username: str) -> Post
         owner=_text(item.get("ownerUsername")) or username,
         taken_at=taken_at,
         caption=caption,
-        hashtags=_strings(item.get("hashtags")) or extract_hashtags(caption),
-        mentions=_strings(item.get("mentions")) or extract_mentions(caption),
+        # From the caption by Instagram's rule, not the item's own lists: the scraper's
+        # rule is greedier ('samenkoken"' keeps a quote, "hulu." a full stop, and the
+        # domain of info@goeduitje.nl passes for a mention).
+        hashtags=extract_hashtags(caption),
+        mentions=extract_mentions(caption),
         location=location,
         alt=_text(item.get("alt")),
         media=tuple(media),
@@ -376,6 +388,7 @@ class ApifySource:
     config: Config
     username: str
     limit: int
+    only_newer_than: str | None = None
 
     async def read(self, job: SourceJob) -> tuple[list[Post], list[Skipped]]:
         phase = "Scraping via Apify"
@@ -391,6 +404,7 @@ class ApifySource:
             result = await fetch_posts(
                 self.config, self.username, self.limit, on_status=on_status,
                 on_run_started=on_run_started, resume_run_id=job.state.get("apify_run_id"),
+                only_newer_than=self.only_newer_than,
             )
         job.report(f"Apify returned {len(result.posts)} post(s)", phase=phase)
         return result.posts, result.skipped

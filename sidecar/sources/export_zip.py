@@ -72,7 +72,7 @@ _POSTS_FILE = re.compile(
 _HTML_POSTS_FILE = re.compile(r"(?:.*/)?posts_\d+\.html")
 # Only a hint for how to show the post: the bytes decide once the file is read.
 _VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".3gp"}
-REELS_EXCLUDED = "reel left out by the job's options (include_reels is false)"
+REELS_EXCLUDED = "a reel, left out (include_reels is false)"
 HTML_EXPORT_FIX = (
     "is Instagram's HTML export, which does not say which photo belongs to which post; "
     "request the export again in JSON format (Instagram: Your activity → Download your "

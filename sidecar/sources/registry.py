@@ -17,7 +17,8 @@ def open_source(source: Mapping[str, Any], config: Config) -> Source:
     """The reader for ``source``; a clear error for a type that has none."""
     if source.get("type") == "apify":
         return ApifySource(config, str(source.get("username", "")),
-                           int(source.get("limit") or 20))
+                           int(source.get("limit") or 20),
+                           only_newer_than=source.get("only_newer_than"))
     if source.get("type") == "export":
         paths = source.get("paths") or [source.get("path", "")]
         return ExportSource(tuple(Path(str(p)) for p in paths))

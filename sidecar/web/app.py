@@ -21,9 +21,13 @@ from ..config import Config, ensure_secret
 from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
 from ..jobs.kinds import default_kinds
 from ..jobs.runner import JobRunner
+from ..jobs.scheduler import run_schedules
 from ..progress.engine import ProgressEngine
+from ..sources.apify_token import ApifyToken
+from ..uploads.storage import MAX_CHUNK_BYTES, UploadLimits, UploadStore
 from .auth import authenticate, origin_allowed
-from .routes import health, jobs, sessions, streams, tokens
+from .routes import health, jobs, sessions, settings, sources, streams, tokens, uploads
+from .routes.uploads import is_chunk_request
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -32,7 +36,15 @@ COMPACTION_INTERVAL_SECONDS = 3600.0
 
 
 class JsonSafeRequest(Request):
-    """A body that is not UTF-8, or nested absurdly deep, is the client's fault: 400."""
+    """A body that is not UTF-8, or nested absurdly deep, is the client's fault: 400.
+    An upload chunk may be larger than the 2 MB any JSON body may be."""
+
+    def __init__(self, method: str, scheme: str, path: str, *args: Any,
+                 max_content_length: int | None = None, **kwargs: Any) -> None:
+        if is_chunk_request(method, path):
+            max_content_length = MAX_CHUNK_BYTES
+        super().__init__(method, scheme, path, *args, max_content_length=max_content_length,
+                         **kwargs)
 
     async def get_json(
         self, force: bool = False, silent: bool = False, cache: bool = True
@@ -93,7 +105,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     )
     app.extensions["igbridge_config"] = config
 
-    for routes in (health, sessions, streams, jobs, tokens):
+    for routes in (health, sessions, streams, jobs, tokens, uploads, settings, sources):
         app.register_blueprint(routes.blueprint)
 
     @app.before_serving
@@ -108,11 +120,21 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
             headers={"User-Agent": f"igbridge/{__version__}"},
             limits=httpx.Limits(max_connections=32),
         )
-        runner = JobRunner(config, backend, store, progress, http, default_kinds())
-        found = Services(config, backend, store, progress, runner, http, lock)
+        upload_store = UploadStore(config.uploads_dir, UploadLimits(
+            max_file_bytes=config.upload_max_bytes, max_chunk_bytes=MAX_CHUNK_BYTES,
+            reserve_bytes=config.upload_reserve_bytes,
+            retention_seconds=config.retention_days * 86400))
+        await upload_store.open()
+        apify_token = ApifyToken(config.apify_token, config.data_dir)
+        runner = JobRunner(config, backend, store, progress, http, default_kinds(),
+                           uploads=upload_store, apify_token=apify_token)
+        found = Services(config, backend, store, progress, runner, http, lock, upload_store,
+                         apify_token)
         app.extensions["igbridge"] = found
         await runner.start()
         found.background.append(asyncio.create_task(_compact_periodically(found)))
+        found.background.append(asyncio.create_task(run_schedules(store, runner),
+                                                    name="schedules"))
 
     @app.after_serving
     async def close_resources() -> None:
@@ -219,7 +241,8 @@ def _describe(error: Exception) -> str:
 
 async def _compact_periodically(found: Services) -> None:
     """Retention compaction at start-up and hourly, in the background: a large database
-    takes seconds to compact, and the sidecar serves meanwhile."""
+    takes seconds to compact, and the sidecar serves meanwhile. Uploaded exports nothing
+    used for the retention period go in the same pass."""
     while True:
         try:
             count = await found.progress.compact(found.config.retention_days)
@@ -228,4 +251,11 @@ async def _compact_periodically(found: Services) -> None:
         else:
             if count:
                 log.info("compacted %d finished session(s)", count)
+        try:
+            purged = await found.uploads.purge_expired()
+        except OSError as exc:
+            log.warning("deleting expired uploads failed: %s", exc)
+        else:
+            if purged:
+                log.info("deleted %d upload(s) past the retention period", purged)
         await asyncio.sleep(COMPACTION_INTERVAL_SECONDS)

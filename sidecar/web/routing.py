@@ -18,8 +18,9 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 # What any /api route can answer besides success: malformed body (400), credentials
 # (401/403), unknown id (404), a state conflict (409), a body too large (413), a body
-# or query that fails validation (422), the database unwritable (503).
-ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 503)
+# or query that fails validation (422), the database unwritable (503), the disk too
+# full for an upload (507).
+ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 503, 507)
 
 
 def errors(func: Handler) -> Handler:

@@ -13,6 +13,8 @@ from ..backends.sqlite.store import Store
 from ..config import Config
 from ..jobs.runner import JobRunner
 from ..progress.engine import ProgressEngine
+from ..sources.apify_token import ApifyToken
+from ..uploads.storage import UploadStore
 
 
 @dataclass
@@ -26,6 +28,8 @@ class Services:
     runner: JobRunner
     http: httpx.AsyncClient
     lock_file: IO[str]
+    uploads: UploadStore
+    apify_token: ApifyToken
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def end_streams(self) -> None:

@@ -131,7 +131,9 @@ async def event_stream(
             cursor = plan.resume_after
             while cursor < plan.mark:
                 rows = await db.fetch_events_after(
-                    engine.store.reader, cursor, plan.replay_sessions, REPLAY_PAGE
+                    engine.store.reader, cursor, plan.replay_sessions, REPLAY_PAGE,
+                    # Job lifecycle events are for the all-sessions stream only.
+                    with_job_events=not plan.closes_when_done,
                 )
                 rows = [r for r in rows if r[0] <= plan.mark]
                 if not rows:

@@ -44,6 +44,9 @@ SOURCE_ID_QUERY_ARG = "igbridge_source_id"
 # WordPress's default cap on the requests in one /batch/v1 call (rest_get_max_batch_size).
 BATCH_LIMIT = 25
 LOOKUP_PAGE = 100
+# Source ids one lookup names: the plugin takes up to 100 (its index answers them in one
+# query), and one page of 100 posts holds the answer.
+LOOKUP_IDS = 100
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Reads and small writes answer in well under a second here; an upload of a large
 # image makes WordPress render seven sizes, which takes seconds (WORDPRESS.md).
@@ -196,6 +199,28 @@ class WordPressClient:
         return await self._object("GET", "/wp/v2/users/me", params={"context": "edit"},
                                 action="read the current user")
 
+    async def user_exists(self, user_id: int) -> bool:
+        """Whether the site has this user (a saved source's author is checked on save)."""
+        try:
+            await self._object("GET", f"/wp/v2/users/{user_id}", params={"context": "edit"},
+                               action=f"read user {user_id}")
+        except WordPressRefusal as error:
+            if error.http_status == 404:
+                return False
+            raise
+        return True
+
+    async def existing_category_ids(self, category_ids: Sequence[int]) -> set[int]:
+        """Which of ``category_ids`` the site has (one request for up to 100)."""
+        if not category_ids:
+            return set()
+        found = await self._request(
+            "GET", "/wp/v2/categories",
+            params={"include": ",".join(str(c) for c in category_ids), "per_page": 100,
+                    "_fields": "id"},
+            action="read categories")
+        return {int(c["id"]) for c in found if isinstance(c, dict) and "id" in c}
+
     # ------------------------------------------------------------ media
 
     async def upload_media(self, data: bytes | Path, *, filename: str, content_type: str,
@@ -274,7 +299,8 @@ class WordPressClient:
         return (await self.find_posts_by_source_ids([source_id])).get(source_id)
 
     async def find_posts_by_source_ids(self, source_ids: Sequence[str]) -> dict[str, Json]:
-        """The posts imported from ``source_ids``, any status, in one request per 100.
+        """The posts imported from ``source_ids``, any status (the trash too), in one
+        request per 100.
 
         Each source id maps to its oldest post (``id``, ``status``, ``link``, ``meta``).
         Relies on the igbridge plugin's ``igbridge_source_id`` query argument. WordPress
@@ -285,8 +311,8 @@ class WordPressClient:
         if not all(wanted):
             raise ValueError("a source id must not be empty")
         found: dict[str, Json] = {}
-        for first in range(0, len(wanted), BATCH_LIMIT):
-            chunk = wanted[first:first + BATCH_LIMIT]
+        for first in range(0, len(wanted), LOOKUP_IDS):
+            chunk = wanted[first:first + LOOKUP_IDS]
             # One id goes as a plain value, which every version of the plugin understands.
             ids: str | list[str] = chunk[0] if len(chunk) == 1 else chunk
             page = 1
@@ -325,6 +351,25 @@ class WordPressClient:
                     break
                 page += 1
         return found
+
+    async def find_deleted_source_ids(self, source_ids: Sequence[str]) -> set[str]:
+        """Which of ``source_ids`` belong to posts their owner deleted for good (the
+        plugin remembers them: deleted stays deleted). A plugin too old to know answers
+        404: then none are known."""
+        deleted: set[str] = set()
+        for first in range(0, len(source_ids), LOOKUP_IDS):
+            chunk = list(source_ids[first:first + LOOKUP_IDS])
+            try:
+                found = await self._object("GET", "/igbridge/v1/deleted",
+                                           params={"source_ids[]": chunk},
+                                           action="look up deleted posts")
+            except WordPressRefusal as error:
+                if error.http_status == 404 and error.wp_code == "rest_no_route":
+                    return set()
+                raise
+            answer = found.get("deleted")
+            deleted.update(str(k) for k in (answer if isinstance(answer, dict) else {}))
+        return deleted
 
     async def create_posts(self, posts: Sequence[Json], *,
                            answer: str | None = None) -> list[Answer]:
@@ -573,10 +618,13 @@ _NOT_JSON: Any = object()
 
 def _made_already(answers: list[Answer]) -> list[Answer]:
     """The plugin refuses a second post for a source id (409 ``igbridge_source_exists``,
-    naming the post): a create sent again after its answer was lost. That post is the
-    answer."""
-    return [{"id": int(a.wp_data["post_id"])}
-            if isinstance(a, WordPressRefusal) and a.wp_code == "igbridge_source_exists"
+    naming the post and its status): a create sent again after its answer was lost, or
+    one that lost a race. That post is the answer (``status`` "trash" when its owner
+    trashed it; id 0 and ``status`` "deleted", 409 ``igbridge_source_deleted``, when
+    its owner deleted it for good)."""
+    return [{"id": int(a.wp_data["post_id"]), "status": str(a.wp_data.get("post_status") or "")}
+            if isinstance(a, WordPressRefusal)
+            and a.wp_code in ("igbridge_source_exists", "igbridge_source_deleted")
             and str(a.wp_data.get("post_id", "")).isdigit() else a for a in answers]
 
 

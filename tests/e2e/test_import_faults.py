@@ -69,7 +69,8 @@ def test_kill_9_mid_import_resumes_and_imports_each_post_once(
     job = api.finish(job_id)
 
     assert (job["status"], job["attempts"]) == ("complete", 2), job
-    assert job["counts"] == {"imported": 5, "skipped": 0, "failed": 0, "pending": 0}
+    assert job["counts"] == {"pending": 0, "imported": 5,
+                             "already_imported": 0, "skipped": 0, "failed": 0, "total": 5}
     for sid in source_ids(job):
         [post] = import_wp.posts_of(sid)  # exactly once
         assert post["status"] == "publish"
@@ -92,7 +93,8 @@ def test_wordpress_down_fails_clearly_and_retry_imports_exactly_the_failed(
                                    "did not ")
     assert job["error"].endswith("last: HTTP 502 Bad Gateway (gave up after 3 attempts)")
     assert job["attempts"] == 3
-    assert job["counts"] == {"imported": 2, "skipped": 0, "failed": 3, "pending": 0}
+    assert job["counts"] == {"pending": 0, "imported": 2,
+                             "already_imported": 0, "skipped": 0, "failed": 3, "total": 5}
     imported = [i["source_id"] for i in job["items"] if i["state"] == "imported"]
     failed = [i["source_id"] for i in job["items"] if i["state"] == "failed"]
     for sid in imported:

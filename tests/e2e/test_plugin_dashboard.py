@@ -107,7 +107,7 @@ def test_a_job_is_shown_live_then_as_history(page: Page, stack: Stack,
     media.release.set()  # the slow image answers now; the stream carries the rest
     expect(row).to_have_class("igbridge-job--complete")
     expect(row.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
-    expect(row).to_contain_text("2 imported · 0 skipped · 1 failed")
+    expect(row.locator(".igbridge-counts")).to_have_text("2 imported · 1 failed")
     expect(row.get_by_role("button", name="Retry failed")).to_be_visible()
     row.locator("summary").click()
     failed = row.locator(".igbridge-item--failed")
@@ -154,9 +154,17 @@ def test_settings_test_connection_reports_ok(page: Page, stack: Stack) -> None:
     page.goto(f"{stack.wp_url}/wp-admin/options-general.php?page=igbridge-settings")
     page.click("#igbridge-test-connection")
     notices = page.locator("#igbridge-test-result .notice")
-    expect(notices).to_have_count(2)
+    expect(notices).to_have_count(3)
     expect(notices.first).to_have_text(
         f"Connected: the sidecar at {stack.sidecar_url} (version 0.1.0) accepts the shared secret.")
+    # Apify, as the session's sidecar has it: the import tests give it the fake Apify.
+    apify = notices.nth(1)
+    if stack.sidecar_env.get("APIFY_TOKEN"):
+        expect(apify).to_have_text("Apify accepts the token (user igbridge-fake).")
+        expect(apify).to_have_class("notice notice-success inline")
+    else:
+        expect(apify).to_contain_text("No Apify token is set: enter it under Settings")
+        expect(apify).to_have_class("notice notice-warning inline")
     expect(notices.last).to_have_text(f"This browser reaches the sidecar at {stack.sidecar_url}.")
 
 

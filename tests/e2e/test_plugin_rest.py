@@ -7,11 +7,9 @@ the ``_igbridge_source_id`` meta lookup the importer relies on for dedupe.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import uuid
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,12 +32,17 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "jobs", None),
     ("POST", "jobs", {"kind": "import", "source": {"type": "apify", "username": "natgeo"}}),
     ("GET", "jobs/abc-123", None),
+    ("GET", "jobs/abc-123/items", None),
     ("POST", "jobs/abc-123/cancel", None),
     ("POST", "jobs/abc-123/retry", None),
     ("POST", "commands", {"text": "bulk import @natgeo"}),
     ("POST", "stream-token", None),
     ("GET", "test-connection", None),
-    ("POST", "upload", None),
+    ("GET", "uploads", None),
+    ("POST", "uploads", {"name": "export.zip", "size": 100}),
+    ("GET", "uploads/abcdefghijklmnop0123", None),
+    ("POST", "uploads/abcdefghijklmnop0123", None),
+    ("DELETE", "uploads/abcdefghijklmnop0123", None),
 ]
 
 
@@ -181,7 +184,7 @@ def test_admin_cookie_with_nonce_is_accepted(stack: Stack, admin_cookie: httpx.C
     response = call(admin_cookie, stack, "GET", "test-connection", headers={"X-WP-Nonce": nonce})
     assert response.status_code == 200
     assert set(response.json()) == {"ok", "status", "message", "url", "sidecar_version",
-                                    "plugin_version"}
+                                    "plugin_version", "apify"}
 
 
 def test_capability_is_filterable(stack: Stack, subscriber_cookie: httpx.Client) -> None:
@@ -224,7 +227,50 @@ def test_jobs_are_the_sidecars_answers(stack: Stack, admin_app: httpx.Client) ->
     listed = call(admin_app, stack, "GET", "jobs", params={"status": one.json()["status"],
                                                            "limit": 200})
     assert listed.status_code == 200
-    assert one.json() in listed.json()["jobs"]
+    assert job_id in [j["job_id"] for j in listed.json()["jobs"]]
+    items = call(admin_app, stack, "GET", f"jobs/{job_id}/items")
+    direct_items = httpx.get(f"{stack.sidecar_url}/api/jobs/{job_id}/items", headers=bearer,
+                             timeout=30)
+    assert (items.status_code, items.json()) == (200, direct_items.json())
+
+
+def test_jobs_and_items_page_through_the_proxy_as_on_the_sidecar(
+        stack: Stack, admin_app: httpx.Client) -> None:
+    needs_sidecar(stack)
+    bearer = {"Authorization": f"Bearer {stack.sidecar_secret}"}
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    started = [httpx.post(f"{stack.sidecar_url}/api/jobs", headers=bearer, timeout=30, json={
+        "kind": "cache_images",
+        "source": {"type": "urls", "urls": [f"{nowhere}/{n}-{i}.jpg" for i in range(3)]},
+    }).json()["job_id"] for n in range(3)]
+
+    def finished() -> bool:
+        jobs = [httpx.get(f"{stack.sidecar_url}/api/jobs/{j}", headers=bearer,
+                          timeout=30).json() for j in started]
+        return all(j["status"] in {"complete", "error", "cancelled"} for j in jobs)
+
+    wait_for(finished, timeout=30)
+    # The newest two, then the next page by the sidecar's own cursor, passed on as it is.
+    first = call(admin_app, stack, "GET", "jobs", params={"limit": 2})
+    assert first.status_code == 200, first.text
+    assert [j["job_id"] for j in first.json()["jobs"]] == started[:0:-1]
+    cursor = first.json()["next_cursor"]
+    second = call(admin_app, stack, "GET", "jobs", params={"limit": 2, "cursor": cursor})
+    direct = httpx.get(f"{stack.sidecar_url}/api/jobs", params={"limit": 2, "cursor": cursor},
+                       headers=bearer, timeout=30)
+    assert (second.status_code, second.json()) == (200, direct.json())
+    assert second.json()["jobs"][0]["job_id"] == started[0]
+
+    page = call(admin_app, stack, "GET", f"jobs/{started[0]}/items", params={"limit": 2})
+    assert page.status_code == 200, page.text
+    assert [i["source_id"] for i in page.json()["items"]] == [f"{nowhere}/0-0.jpg",
+                                                             f"{nowhere}/0-1.jpg"]
+    rest = call(admin_app, stack, "GET", f"jobs/{started[0]}/items",
+                params={"limit": 2, "cursor": page.json()["next_cursor"]})
+    assert [i["source_id"] for i in rest.json()["items"]] == [f"{nowhere}/0-2.jpg"]
+    assert rest.json()["next_cursor"] is None
+    bad = call(admin_app, stack, "GET", "jobs", params={"cursor": "no cursor <here>"})
+    assert (bad.status_code, error_code(bad)) == (400, "rest_invalid_param")
 
 
 def test_test_connection_reports_ok(stack: Stack, admin_app: httpx.Client) -> None:
@@ -299,57 +345,13 @@ def test_bad_job_requests_are_refused_with_the_reason(stack: Stack,
     bad_user = call(admin_app, stack, "POST", "jobs",
                     {"kind": "scrape", "source": {"type": "apify", "username": "<b>x</b>"}})
     assert (bad_user.status_code, error_code(bad_user)) == (400, "rest_invalid_param")
+    # A path on the WordPress host is not a source the plugin passes on: exports are uploads.
     outside = call(admin_app, stack, "POST", "jobs",
                    {"kind": "import", "source": {"type": "export", "path": "/etc/passwd"}})
-    assert (outside.status_code, error_code(outside)) == (400, "igbridge_export_path")
-
-
-# ---------------------------------------------------------------- export ZIP upload
-
-
-def test_upload_refuses_what_is_not_a_zip(stack: Stack, admin_app: httpx.Client) -> None:
-    by_name = call(admin_app, stack, "POST", "upload",
-                   files={"file": ("notes.txt", b"hello", "text/plain")})
-    assert (by_name.status_code, error_code(by_name)) == (400, "igbridge_upload_not_zip")
-    by_content = call(admin_app, stack, "POST", "upload",
-                      files={"file": ("export.zip", b"<html>not a zip</html>", "application/zip")})
-    assert (by_content.status_code, error_code(by_content)) == (400, "igbridge_upload_not_zip")
-    missing = call(admin_app, stack, "POST", "upload")
-    assert (missing.status_code, error_code(missing)) == (400, "igbridge_upload_missing")
-
-
-def test_uploaded_zip_is_stored_privately_and_can_be_imported(stack: Stack,
-                                                              admin_app: httpx.Client) -> None:
-    needs_sidecar(stack)
-    data = SAMPLE_EXPORT.read_bytes()
-    response = call(admin_app, stack, "POST", "upload",
-                    files={"file": ("my export.zip", data, "application/zip")})
-    assert response.status_code == 201, response.text
-    saved = response.json()
-    stored = Path(saved["path"])
-    uploads = (stack.wp_dir / "wp-content" / "uploads" / "igbridge").resolve()
-    assert (stored.parent, saved["name"], saved["size"]) == (uploads, "my-export.zip", len(data))
-    assert stored.read_bytes() == data
-    assert len(stored.name) > len("my-export.zip") + 16  # an unguessable prefix
-
-    started = call(admin_app, stack, "POST", "jobs",
-                   {"kind": "import", "source": {"type": "export", "path": str(stored)}})
-    assert started.status_code == 202, started.text
-    job_id = started.json()["job_id"]
-    job = call(admin_app, stack, "GET", f"jobs/{job_id}")
-    assert job.status_code == 200
-    assert (job.json()["job_id"], job.json()["source"]) == (
-        job_id, {"type": "export", "path": str(stored)})
-
-
-def test_a_real_zip_is_accepted(stack: Stack, admin_app: httpx.Client) -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("your_instagram_activity/content/posts_1.json", "[]")
-    response = call(admin_app, stack, "POST", "upload",
-                    files={"file": ("instagram.zip", buffer.getvalue(), "application/zip")})
-    assert response.status_code == 201, response.text
-    assert Path(response.json()["path"]).read_bytes() == buffer.getvalue()
+    assert (outside.status_code, error_code(outside)) == (400, "igbridge_source_uploads")
+    bad_id = call(admin_app, stack, "POST", "jobs",
+                  {"kind": "import", "source": {"type": "export", "upload_ids": ["../x"]}})
+    assert (bad_id.status_code, error_code(bad_id)) == (400, "rest_invalid_param")
 
 
 # ---------------------------------------------------------------- the secret stays secret
@@ -366,7 +368,7 @@ def test_secret_never_reaches_the_browser(stack: Stack, admin_cookie: httpx.Clie
     assert 'id="igbridge-jobs-body"' in dashboard.text
     assert "igbridge-test-connection" in settings.text
     # Only calls that start nothing: a started Apify job would try to reach the internet.
-    starts_something = {("POST", "jobs"), ("POST", "commands"), ("POST", "upload")}
+    starts_something = {("POST", "jobs"), ("POST", "commands"), ("POST", "uploads")}
     answers = [call(admin_app, stack, method, path, body) for method, path, body in ROUTES
                if (method, path) not in starts_something]
     for text in [dashboard.text, settings.text, *(answer.text for answer in answers)]:
@@ -397,8 +399,8 @@ def test_saving_settings_with_a_blank_secret_keeps_it(stack: Stack, admin_cookie
         "igbridge_settings[apify_limit]": "35",
     })
     assert response.status_code == 302
-    assert get_settings(stack) == {
-        "public_url": "http://127.0.0.1:9", "internal_url": "",
+    assert get_settings(stack) == {  # the refused internal URL keeps the stored one
+        "public_url": "http://127.0.0.1:9", "internal_url": restore_settings["internal_url"],
         "secret": restore_settings["secret"], "apify_limit": 35,
     }
 
@@ -409,7 +411,11 @@ def test_config_for_the_script_is_json_without_the_secret(stack: Stack,
     line = page.split("window.igbridgeConfig = ", 1)[1].split(";\n", 1)[0]
     config = json.loads(line)
     assert set(config) == {"restUrl", "nonce", "publicUrl", "adminUrl", "homeUrl", "i18n",
-                           "apifyLimit"}
+                           "apifyLimit", "uploadChunkBytes", "settingsUrl", "loginUrl"}
+    assert config["uploadChunkBytes"] == 8 * 1024 * 1024  # php -S here: post_max_size=64M
+    assert config["settingsUrl"] == (f"{stack.wp_url}/wp-admin/options-general.php"
+                                     "?page=igbridge-settings#igbridge-test-connection")
+    assert config["loginUrl"].startswith(f"{stack.wp_url}/wp-login.php?redirect_to=")
     assert (config["restUrl"], config["publicUrl"]) == (
         f"{stack.wp_url}/wp-json/{NAMESPACE}/", stack.sidecar_url)
     module_tag = page.split("id='igbridge-admin-js'", 1)[0].rsplit("<script", 1)[1]
@@ -488,18 +494,30 @@ def test_subscriber_cannot_write_source_meta(stack: Stack) -> None:
 # ---------------------------------------------------------------- uninstall
 
 
-def test_uninstall_removes_the_option_and_uploaded_exports(
-        stack: Stack, admin_app: httpx.Client, restore_settings: dict[str, Any]) -> None:
-    uploaded = call(admin_app, stack, "POST", "upload",
-                    files={"file": ("gone.zip", SAMPLE_EXPORT.read_bytes(), "application/zip")})
-    assert uploaded.status_code == 201
+def test_uninstall_removes_the_options_and_what_old_versions_uploaded(
+        stack: Stack, restore_settings: dict[str, Any]) -> None:
+    legacy = stack.wp_dir / "wp-content" / "uploads" / "igbridge"
+    legacy.mkdir(parents=True, exist_ok=True)
+    (legacy / "Xr4nd0mPr3f1x0123456-export.zip").write_bytes(SAMPLE_EXPORT.read_bytes())
+    (legacy / ".htaccess").write_text("Require all denied\n")
     plugin_dir = stack.wp_dir / "wp-content" / "plugins" / "igbridge"
     refused = stack.wp_php(f"include {json.dumps(str(plugin_dir / 'uninstall.php'))}; echo 'ran';")
     assert refused == ""  # without WP_UNINSTALL_PLUGIN it stops at once
     assert get_settings(stack) == restore_settings
+    assert legacy.exists()
     out = stack.wp_php(
         "define('WP_UNINSTALL_PLUGIN', 'igbridge/igbridge.php');\n"
         f"include {json.dumps(str(plugin_dir / 'uninstall.php'))};\n"
-        "echo wp_json_encode(get_option('igbridge_settings', 'absent'));")
-    assert out.strip().splitlines()[-1] == '"absent"'
-    assert not Path(uploaded.json()["path"]).parent.exists()
+        "echo wp_json_encode([get_option('igbridge_settings', 'absent'),"
+        " get_option('igbridge_legacy_uploads_removed', 'absent')]);")
+    assert out.strip().splitlines()[-1] == '["absent","absent"]'
+    assert not legacy.exists()
+    # The index table goes too; the plugin, still active here, rebuilds it from the
+    # posts' meta on its next load.
+    assert stack.mysql("SHOW TABLES LIKE 'wp_igbridge_source_posts'").strip() == ""
+    source_id = f"ig_{uuid.uuid4().hex}"
+    stack.wp_php("wp_insert_post(array('post_title' => 't', 'post_status' => 'draft', "
+                 f"'meta_input' => array('_igbridge_source_id' => {json.dumps(source_id)})));")
+    assert stack.mysql("SHOW TABLES LIKE 'wp_igbridge_source_posts'").strip() != ""
+    found = find_by_source_id(admin_app, stack, source_id, status="any")
+    assert [p["meta"]["_igbridge_source_id"] for p in found.json()] == [source_id]

@@ -52,6 +52,32 @@ def _iso(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def _item_time(item: dict[str, Any]) -> datetime | None:
+    value = item.get("timestamp")
+    if not isinstance(value, str):
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def newer_than(items: list[dict[str, Any]], run_input: Any) -> list[dict[str, Any]]:
+    """The items a run's ``onlyPostsNewerThan`` (a date or an ISO date-time) lets through,
+    as the real scraper does: posts at or before it are left out, pinned ones too, and
+    a filter that leaves nothing yields the ``no_items`` error item a private account
+    gets (APIFY.md; issue 14)."""
+    since = run_input.get("onlyPostsNewerThan") if isinstance(run_input, dict) else None
+    if not since:
+        return items
+    moment = datetime.fromisoformat(str(since).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    kept = [i for i in items if i.get("error") or ((t := _item_time(i)) and t > moment)]
+    if any(not i.get("error") for i in kept):
+        return kept
+    url = next((str(i.get("inputUrl") or i.get("url")) for i in items), "")
+    return [{"url": url, "inputUrl": url, "error": "no_items",
+             "errorDescription": PRIVATE_DESCRIPTION}]
+
+
 def _new_id() -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
     return "".join(secrets.choice(alphabet) for _ in range(17))
@@ -110,7 +136,7 @@ class FakeRun:
 
     def visible_items(self) -> list[dict[str, Any]]:
         """Items in the dataset now: written progressively, kept when aborted."""
-        items = self.profile.items
+        items = newer_than(self.profile.items, self.input)
         if self.max_items is not None:
             items = items[: self.max_items]
         status = self.status
@@ -184,6 +210,7 @@ class FakeApify:
         self.actor = actor
         self.actor_internal_id = _new_id()
         self.user_id = _new_id()
+        self.username = "igbridge-fake"
         self.build_id = _new_id()
         self.profiles: dict[str, Profile] = {}
         self.runs: dict[str, FakeRun] = {}
@@ -455,11 +482,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._dataset_info(m[1])
         elif method == "GET" and (m := re.fullmatch(r"/v2/datasets/([^/]+)/items", path)):
             self._dataset_items(m[1], query)
+        elif method == "GET" and path == "/v2/users/me":
+            self._me()
         else:
             message = f"We have bad news: there is no API endpoint at {path}"
             raise _ApiError(404, "page-not-found", message)
 
     # ---- endpoints ------------------------------------------------------------------
+
+    def _me(self) -> None:
+        """The token's own account (GET /v2/users/me; fields as the real API's private
+        info, the ones apify-client's UserPrivateInfo model reads)."""
+        fake = self.fake
+        self._send_json(200, {"data": {
+            "id": fake.user_id, "username": fake.username, "email": f"{fake.username}@example.test",
+            "profile": {"name": "igbridge tests"}, "createdAt": "2024-01-02T03:04:05.000Z",
+            "isPaying": False,
+        }})
 
     def _start_run(self, actor_id: str, query: dict[str, list[str]], body: Any) -> None:
         fake = self.fake

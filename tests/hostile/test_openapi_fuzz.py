@@ -53,6 +53,7 @@ OPERATIONS = [
     ("GET", "/api/jobs"),
     ("POST", "/api/jobs"),
     ("GET", "/api/jobs/{job_id}"),
+    ("GET", "/api/jobs/{job_id}/items"),
     ("POST", "/api/jobs/{job_id}/cancel"),
     ("POST", "/api/jobs/{job_id}/retry"),
     ("GET", "/api/progress/sessions"),
@@ -64,14 +65,28 @@ OPERATIONS = [
     ("POST", "/api/progress/updates"),
     ("GET", "/api/progress/status/{session_id}"),
     ("POST", "/api/stream-tokens"),
+    ("GET", "/api/uploads"),
+    ("POST", "/api/uploads"),
+    ("GET", "/api/uploads/{upload_id}"),
+    ("PATCH", "/api/uploads/{upload_id}"),
+    ("DELETE", "/api/uploads/{upload_id}"),
+    ("GET", "/api/settings/apify-token"),
+    ("PUT", "/api/settings/apify-token"),
+    ("DELETE", "/api/settings/apify-token"),
+    ("POST", "/api/settings/apify-token/check"),
 ]
 PUBLIC = {("GET", "/healthz")}
+# Reads whose only input is none or a free-form path id: nothing a negative case could
+# get wrong.
+NO_INPUT = {("GET", "/api/uploads"), ("GET", "/api/settings/apify-token"),
+            ("GET", "/api/uploads/{upload_id}")}
 # A closed local port: generated media URLs are pointed here so no request leaves the host.
 UNREACHABLE = f"http://127.0.0.1:{free_port()}"
 
-BODY_OPERATIONS = {op for op in OPERATIONS if op[0] == "POST"} - {
+BODY_OPERATIONS = {op for op in OPERATIONS if op[0] in ("POST", "PUT")} - {
     ("POST", "/api/jobs/{job_id}/cancel"), ("POST", "/api/jobs/{job_id}/retry"),
     ("POST", "/api/progress/sessions/{session_id}/cancel"),
+    ("POST", "/api/settings/apify-token/check"),
 }
 
 
@@ -84,7 +99,8 @@ def modes_for(operation: tuple[str, str]) -> list[Any]:
     operation whose only input is a free-form path id has none)."""
     cases: list[Any] = [pytest.param(operation, GenerationMode.POSITIVE,
                                      id=f"{label(operation)}-positive")]
-    if operation in BODY_OPERATIONS or (operation[0] == "GET" and operation not in PUBLIC):
+    if operation in BODY_OPERATIONS or (operation[0] == "GET"
+                                        and operation not in PUBLIC | NO_INPUT):
         cases.append(pytest.param(operation, GenerationMode.NEGATIVE,
                                   id=f"{label(operation)}-negative"))
     return cases
@@ -107,7 +123,7 @@ def api_schema(hostile_sidecar: SidecarProcess) -> BaseSchema:
 @pytest.fixture(scope="module")
 def known_ids(hostile_sidecar: SidecarProcess) -> Iterator[dict[str, list[str]]]:
     """Ids that exist, so generated requests also reach the code behind the 404s: open
-    sessions and a job that fails (its export does not exist)."""
+    sessions, a job that fails (its export does not exist) and an upload."""
     with httpx.Client(base_url=hostile_sidecar.url, headers=hostile_sidecar.headers,
                       timeout=10) as client:
         sessions = []
@@ -119,7 +135,10 @@ def known_ids(hostile_sidecar: SidecarProcess) -> Iterator[dict[str, list[str]]]
         job = client.post("/api/jobs", json={
             "kind": "import", "source": {"type": "export", "path": "/nonexistent/export.zip"}})
         assert job.status_code == 202, job.text
-        yield {"session_id": sessions, "job_id": [job.json()["job_id"]]}
+        upload = client.post("/api/uploads", json={"name": "fuzz.zip", "size": 1000})
+        assert upload.status_code == 201, upload.text
+        yield {"session_id": sessions, "job_id": [job.json()["job_id"]],
+               "upload_id": [upload.json()["upload_id"]]}
 
 
 def strategy(operation: APIOperation, mode: GenerationMode,

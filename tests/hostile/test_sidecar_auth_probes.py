@@ -33,11 +33,14 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/progress/sessions/{session_id}/updates": {"step": 1, "message": "m"},
     "/api/progress/updates": {"updates": [{"session_id": "probe", "step": 1}]},
     "/api/stream-tokens": {"sessions": ["*"], "ttl": 60},
+    "/api/uploads": {"name": "probe.zip", "size": 100},
+    "/api/settings/apify-token": {"token": "apify_api_probe"},
 }
 PUBLIC = {("GET", "/healthz")}
 # A read where a valid token is not enough: the credential is checked first (so a bad
 # token is a 401 like anywhere), then refused for needing the secret (403).
-NO_TOKEN_PARAMETER = {("GET", "/api/jobs")}
+NO_TOKEN_PARAMETER = {("GET", "/api/jobs"), ("GET", "/api/uploads"),
+                      ("GET", "/api/uploads/{upload_id}"), ("GET", "/api/settings/apify-token")}
 # Where a stream token is a valid credential (for the sessions it names).
 TOKEN_READABLE = {
     ("GET", "/api/progress/status/{session_id}"),

@@ -215,7 +215,8 @@ async def test_wrong_token_is_a_clear_error(fake: FakeApify, config: Config) -> 
         await fetch(wrong, "alice")
 
     assert caught.value.message == (
-        "Apify rejected the token (user-or-token-not-found): check APIFY_TOKEN"
+        "Apify rejected the token (user-or-token-not-found): check the Apify token under "
+        "Settings → igbridge (or APIFY_TOKEN)"
     )
     assert caught.value.code == "apify_auth"
     assert fake.runs == {}
@@ -224,7 +225,8 @@ async def test_wrong_token_is_a_clear_error(fake: FakeApify, config: Config) -> 
 async def test_missing_token_and_bad_username_fail_before_any_request(
     fake: FakeApify, config: Config
 ) -> None:
-    with pytest.raises(SourceError, match="set APIFY_TOKEN"):
+    with pytest.raises(SourceError, match=r"enter the Apify token under Settings → igbridge "
+                                          r"in wp-admin \(or set APIFY_TOKEN\)"):
         await fetch(config.with_overrides(apify_token=""), "alice")
     with pytest.raises(SourceError, match="is not an Instagram username"):
         await fetch(config, "alice; rm -rf /")

@@ -139,7 +139,8 @@ def test_scrape_command_scrapes_and_caches(
     assert body["stream_url"].endswith(f"/api/progress/stream/{body['job_id']}")
     job = finished(sidecar, api, body["job_id"])
     assert job["status"] == "complete", job
-    assert job["counts"] == {"imported": 5, "skipped": 0, "failed": 0, "pending": 0}
+    assert job["counts"] == {"pending": 0, "imported": 5,
+                             "already_imported": 0, "skipped": 0, "failed": 0, "total": 5}
     assert fake.run_for("user").max_items == 5
 
 

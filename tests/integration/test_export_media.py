@@ -114,7 +114,7 @@ def test_reels_can_be_left_out(
     assert job["status"] == "complete", job
     assert items(job)[REEL_SOURCE]["state"] == "skipped"
     assert items(job)[REEL_SOURCE]["reason"] == (
-        "reel left out by the job's options (include_reels is false)")
+        "a reel, left out (include_reels is false)")
     assert sorted(i["state"] for i in job["items"]) == ["imported", "imported", "imported",
                                                         "skipped"]
 

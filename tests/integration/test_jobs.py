@@ -66,7 +66,8 @@ def test_cache_images_sniffs_types_and_reports_each_file(
 
     job = api.get(f"/api/jobs/{job_id}").json()
     assert job["status"] == "complete"
-    assert job["counts"] == {"imported": 4, "skipped": 0, "failed": 2, "pending": 0}
+    assert job["counts"] == {"pending": 0, "imported": 4,
+                             "already_imported": 0, "skipped": 0, "failed": 2, "total": 6}
     items = {i["source_id"]: i for i in job["items"]}
     types = {name: (items[url]["detail"] or {}).get("content_type") for name, url in urls.items()}
     assert types == {"png_as_jpg": "image/png", "jpeg_as_png": "image/jpeg",
@@ -86,7 +87,8 @@ def test_cache_images_sniffs_types_and_reports_each_file(
     again = start_job(api, [urls["png_as_jpg"], urls["webp_as_jpg"]])
     wait_finished(sidecar, again)
     counts = api.get(f"/api/jobs/{again}").json()["counts"]
-    assert counts == {"imported": 0, "skipped": 2, "failed": 0, "pending": 0}
+    assert counts == {"pending": 0, "imported": 0, "already_imported": 0, "skipped": 2, "failed": 0,
+                      "total": 2}
     assert media.hits == before
 
 
@@ -154,7 +156,8 @@ def test_job_is_resumed_after_kill_9(tmp_path: Path, media: MediaServer) -> None
         job = api.get(f"/api/jobs/{job_id}").json()
         assert job["status"] == "complete"
         assert job["attempts"] == 2
-        assert job["counts"] == {"imported": 8, "skipped": 0, "failed": 0, "pending": 0}
+        assert job["counts"] == {"pending": 0, "imported": 8,
+                                 "already_imported": 0, "skipped": 0, "failed": 0, "total": 8}
         # Finished items were not fetched again (at most the one in flight at the kill).
         assert sum(media.hits.values()) <= len(urls) + 1
         api.close()

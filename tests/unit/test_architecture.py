@@ -107,6 +107,8 @@ FORBIDDEN = {
     "sidecar.progress": ("sidecar.web", "sidecar.jobs", "sidecar.cli"),
     "sidecar.backends": ("sidecar.web", "sidecar.jobs", "sidecar.progress", "sidecar.cli"),
     "sidecar.cli": ("sidecar.backends", "sidecar.jobs", "sidecar.progress"),
+    "sidecar.uploads": ("sidecar.web", "sidecar.backends", "sidecar.jobs", "sidecar.cli",
+                        "sidecar.progress"),
 }
 
 

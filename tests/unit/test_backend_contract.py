@@ -69,29 +69,52 @@ async def test_jobs_are_found_newest_first_by_status(backend: Backend) -> None:
 
 
 async def test_the_ledger_keeps_each_items_order_and_latest_outcome(backend: Backend) -> None:
-    await backend.ledger.add_pending("j", ["p1", "p2"])
-    await backend.ledger.add_pending("j", ["p2", "p3"])  # p2 stays where it was
-    await backend.ledger.record("j", [("p2", "imported", 7, None, {"title": "T"}),
-                                      ("late", "skipped", None, "a duplicate", None)])
-    await backend.ledger.record("j", [("p1", "failed", None, "HTTP 500", None)])
-    await backend.ledger.add_pending("other", ["x"])
+    await backend.ledger.add_pending("j", [("p1", "Morning light", "2024-03-01T08:00:00+00:00"),
+                                           ("p2", None, None)])
+    await backend.ledger.add_pending("j", [("p2", "ignored", None), ("p3", None, None)])
+    await backend.ledger.record("j", [
+        ("p2", "imported", 7, None, {"title": "T"}, "http://wp.test/t/", "http://wp.test/t.jpg"),
+        ("late", "skipped", None, "a duplicate", None, None, None)])
+    await backend.ledger.record("j", [("p1", "failed", None, "HTTP 500", None, None, None)])
+    await backend.ledger.add_pending("other", [("x", None, None)])
     items = await backend.ledger.items_of(["j", "other", "none"])
+
+    def item(source_id: str, state: str, **fields: object) -> dict[str, object]:
+        return {"source_id": source_id, "state": state, "wp_post_id": None, "reason": None,
+                "detail": None, "post_url": None, "thumbnail_url": None,
+                "caption_excerpt": None, "taken_at": None, **fields}
+
     assert items == {
         "j": [
-            {"source_id": "p1", "state": "failed", "wp_post_id": None, "reason": "HTTP 500",
-             "detail": None},
-            {"source_id": "p2", "state": "imported", "wp_post_id": 7, "reason": None,
-             "detail": {"title": "T"}},
-            {"source_id": "p3", "state": "pending", "wp_post_id": None, "reason": None,
-             "detail": None},
-            {"source_id": "late", "state": "skipped", "wp_post_id": None,
-             "reason": "a duplicate", "detail": None},
+            item("p1", "failed", reason="HTTP 500", caption_excerpt="Morning light",
+                 taken_at="2024-03-01T08:00:00+00:00"),
+            item("p2", "imported", wp_post_id=7, detail={"title": "T"},
+                 post_url="http://wp.test/t/", thumbnail_url="http://wp.test/t.jpg"),
+            item("p3", "pending"),
+            item("late", "skipped", reason="a duplicate"),
         ],
-        "other": [{"source_id": "x", "state": "pending", "wp_post_id": None, "reason": None,
-                   "detail": None}],
+        "other": [item("x", "pending")],
         "none": [],
     }
     assert await backend.ledger.counts_of(["j", "none"]) == {
         "j": {"imported": 1, "skipped": 1, "failed": 1, "pending": 1},
-        "none": {"imported": 0, "skipped": 0, "failed": 0, "pending": 0},
+        "none": {},
     }
+
+
+async def test_items_and_jobs_page_by_their_keys(backend: Backend) -> None:
+    await backend.ledger.add_pending("j", [(f"p{n}", None, None) for n in range(5)])
+    first = await backend.ledger.page("j", limit=2, after=None)
+    assert [(i["position"], i["source_id"]) for i in first] == [(0, "p0"), (1, "p1")]
+    rest = await backend.ledger.page("j", limit=10, after=(1, "p1"))
+    assert [i["source_id"] for i in rest] == ["p2", "p3", "p4"]
+    for job_id in ("a", "b", "c"):
+        await backend.jobs.add(job_id, job_id, "import", {"type": "export", "path": "a.zip"},
+                               {}, {})
+    newest = await backend.jobs.page(status=None, limit=2, after=None)
+    assert [j["job_id"] for j in newest] == ["c", "b"]
+    last = newest[-1]
+    older = await backend.jobs.page(status=None, limit=2,
+                                    after=(last["created_at"], last["job_id"]))
+    assert [j["job_id"] for j in older] == ["a"]
+    assert await backend.jobs.page(status="running", limit=5, after=None) == []

@@ -39,7 +39,6 @@ SETUP_SCRIPT = DOCKER_DIR / "setup.sh"
 INIT_ENV_SCRIPT = DOCKER_DIR / "init-env.sh"
 PLUGIN_DIR = REPO / "wp-plugin" / "igbridge"
 PLUGIN_SETTINGS_PHP = PLUGIN_DIR / "includes" / "class-igbridge-settings.php"
-PLUGIN_UPLOAD_PHP = PLUGIN_DIR / "includes" / "class-igbridge-zip-upload.php"
 PLUGIN_MOUNT = "/var/www/html/wp-content/plugins/igbridge"
 SETTINGS_KEYS = {"public_url", "internal_url", "secret", "apify_limit"}
 REQUIRED_SECRETS = ("IGBRIDGE_SECRET", "WP_ADMIN_PASSWORD", "MARIADB_PASSWORD")
@@ -172,17 +171,6 @@ def mount_at(svc: Mapping[str, Any], target: str) -> tuple[str, bool]:
         if mount_target == target:
             return source, read_only
     raise AssertionError(f"nothing is mounted at {target}; mounts: {mounts(svc)}")
-
-
-def volume_holding(svc: Mapping[str, Any], path: str) -> tuple[str, str]:
-    """(source, mount target) of the deepest mount that contains ``path``."""
-    best: tuple[str, str] | None = None
-    for source, target, _ in mounts(svc):
-        if (path == target or path.startswith(target.rstrip("/") + "/")) and (
-                best is None or len(target) > len(best[1])):
-            best = (source, target)
-    assert best is not None, f"no volume holds {path}; mounts: {mounts(svc)}"
-    return best
 
 
 def command_flags(svc: Mapping[str, Any]) -> dict[str, str]:
@@ -326,13 +314,18 @@ def test_the_setup_is_the_wp_cli_image_as_the_apache_images_www_data(
 # ---------------------------------------------------------------- shared files
 
 
-def test_export_uploads_reach_the_sidecar_at_the_same_path(compose: dict[str, Any]) -> None:
-    subdir = php_constant(PLUGIN_UPLOAD_PHP, "SUBDIR")
-    exports = f"/var/www/html/wp-content/uploads/{subdir}"
-    wp_volume, wp_target = volume_holding(service(compose, "wordpress"), exports)
-    assert wp_volume in compose["volumes"], "uploads must be a named volume, not the site's"
+def test_export_uploads_stay_in_the_sidecars_own_volume(compose: dict[str, Any]) -> None:
+    # An uploaded export is personal data: the plugin passes its chunks on to the
+    # sidecar, which keeps them in its data dir; no web server's volume holds them.
     sidecar = service(compose, "sidecar")
-    assert mount_at(sidecar, wp_target) == (wp_volume, True)
+    data_dir = environment(sidecar)["IGBRIDGE_DATA_DIR"]
+    volume, read_only = mount_at(sidecar, data_dir)
+    assert volume in compose["volumes"]
+    assert not read_only
+    for name in ("wordpress", "setup"):
+        mounted = {str(m).split(":")[0] for m in service(compose, name).get("volumes", [])}
+        assert volume not in mounted, f"{name} must not see the sidecar's data volume"
+    assert not any(str(m).startswith("wp-uploads:") for m in sidecar["volumes"])
 
 
 def test_the_application_password_file_is_shared_by_setup_and_sidecar(

@@ -58,9 +58,12 @@ async def test_listing_jobs_reads_the_database_a_fixed_number_of_times(
     await runner.store.reader.set_trace_callback(None)
     assert [j["job_id"] for j in jobs] == ids[::-1]
     assert [(j["status"], j["counts"], j["progress"]["status"]) for j in jobs] == [
-        ("complete", {"imported": 1, "skipped": 0, "failed": 1, "pending": 0}, "complete")] * 6
+        ("complete", {"pending": 0, "imported": 1, "already_imported": 0, "skipped": 0,
+                      "failed": 1, "total": 2}, "complete")] * 6
+    unset = {"detail": None, "post_url": None, "thumbnail_url": None,
+             "caption_excerpt": None, "taken_at": None}
     assert [j["items"] for j in jobs] == [[
-        {"source_id": "a", "state": "imported", "wp_post_id": 1, "reason": None, "detail": None},
-        {"source_id": "b", "state": "failed", "wp_post_id": None, "reason": "no", "detail": None},
+        {"source_id": "a", "state": "imported", "wp_post_id": 1, "reason": None, **unset},
+        {"source_id": "b", "state": "failed", "wp_post_id": None, "reason": "no", **unset},
     ]] * 6
     assert len(statements) <= 3, statements

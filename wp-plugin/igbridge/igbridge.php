@@ -24,20 +24,32 @@ define('IGBRIDGE_DIR', plugin_dir_path(__FILE__));
 define('IGBRIDGE_URL', plugin_dir_url(__FILE__));
 
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-meta.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-index.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-geo-meta.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-deleted.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-sidecar-client.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-connection-check.php';
-require_once IGBRIDGE_DIR . 'includes/class-igbridge-zip-upload.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-apify-token.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-legacy-uploads.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-upload-routes.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-rest-controller.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-strings.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings-page.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-admin-page.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-sources-controller.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-sources-page.php';
 
 IGBridge_Meta::register_hooks();
+IGBridge_Index::register_hooks();
 IGBridge_Geo_Meta::register_hooks();
+IGBridge_Deleted::register_hooks();
 IGBridge_REST_Controller::register_hooks();
+IGBridge_Upload_Routes::register_hooks();
+IGBridge_Sources_Controller::register_hooks();
 if (is_admin()) {
     IGBridge_Settings_Page::register_hooks();
     IGBridge_Admin_Page::register_hooks();
+    IGBridge_Sources_Page::register_hooks();
+    IGBridge_Legacy_Uploads::register_hooks();
 }

@@ -1,8 +1,11 @@
 <?php
 
 /**
- * Removes what igbridge stored: its option and the uploaded export ZIPs.
- * Imported posts and their meta stay: they are the site owner's content.
+ * Removes what igbridge stored in WordPress: its options, its index table and any
+ * export ZIPs an old version left in wp-content/uploads/igbridge/. Imported posts and
+ * their meta stay: they are the site owner's content (a later install rebuilds the
+ * index from the meta). Uploads and the Apify token live in the sidecar's data dir,
+ * which the sidecar's own retention cleans.
  *
  * @package igbridge
  */
@@ -12,7 +15,11 @@ if (! defined('WP_UNINSTALL_PLUGIN')) {
 }
 
 require_once __DIR__ . '/includes/class-igbridge-settings.php';
-require_once __DIR__ . '/includes/class-igbridge-zip-upload.php';
+require_once __DIR__ . '/includes/class-igbridge-legacy-uploads.php';
+require_once __DIR__ . '/includes/class-igbridge-meta.php';
+require_once __DIR__ . '/includes/class-igbridge-index.php';
 
 delete_option(IGBridge_Settings::OPTION);
-IGBridge_Zip_Upload::delete_all();
+IGBridge_Legacy_Uploads::delete_all();
+delete_option(IGBridge_Legacy_Uploads::DONE_OPTION);
+IGBridge_Index::uninstall();

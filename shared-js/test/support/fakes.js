@@ -44,7 +44,7 @@ export function fakeEventSourceClass() {
       }
     }
 
-    /** One frame: `id: N` (omitted when null) and `data: JSON`. @param {number|null} id @param {object} data */
+    /** One frame: `id: N` (omitted when null) and `data: JSON`. @param {number|string|null} id @param {object} data */
     frame(id, data) {
       this.feed(`${id === null ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`);
     }

@@ -27,6 +27,11 @@ class SqliteJobQueue:
         return await db.fetch_jobs(self.store.reader, status=status, statuses=statuses,
                                    limit=limit, before=before)
 
+    async def page(self, *, status: str | None, limit: int,
+                   after: tuple[float, str] | None) -> list[dict[str, Any]]:
+        return await db.fetch_jobs_page(self.store.reader, status=status, limit=limit,
+                                        after=after)
+
     async def start_attempt(self, job_id: str, attempt: int, owner: str) -> None:
         await db.start_attempt(self.store, job_id, attempt, owner)
 
@@ -45,13 +50,18 @@ class SqliteJobQueue:
 class SqliteLedger:
     store: db.Store
 
-    async def add_pending(self, job_id: str, source_ids: Sequence[str]) -> None:
-        await db.add_pending_items(self.store, job_id, source_ids)
+    async def add_pending(self, job_id: str,
+                          items: Sequence[tuple[str, str | None, str | None]]) -> None:
+        await db.add_pending_items(self.store, job_id, items)
 
-    async def record(self, job_id: str,
-                     outcomes: Sequence[tuple[str, str, int | None, str | None, Any]]) -> None:
+    async def record(self, job_id: str, outcomes: Sequence[tuple[
+            str, str, int | None, str | None, Any, str | None, str | None]]) -> None:
         if outcomes:
             await db.record_items(self.store, job_id, outcomes)
+
+    async def page(self, job_id: str, *, limit: int,
+                   after: tuple[int, str] | None) -> list[dict[str, Any]]:
+        return await db.fetch_items_page(self.store.reader, job_id, limit=limit, after=after)
 
     async def items_of(self, job_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         return await db.fetch_items_of_jobs(self.store.reader, job_ids)

@@ -74,9 +74,15 @@ CREATE TABLE IF NOT EXISTS items (
     reason     TEXT,
     detail     TEXT,
     updated_at REAL NOT NULL,
+    post_url   TEXT,
+    thumbnail_url TEXT,
+    caption_excerpt TEXT,
+    taken_at   TEXT,
     PRIMARY KEY (job_id, source_id)
 );
 CREATE INDEX IF NOT EXISTS items_by_source ON items (source_id, state);
+CREATE INDEX IF NOT EXISTS items_by_position ON items (job_id, position, source_id);
+CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, job_id);
 CREATE TABLE IF NOT EXISTS media (
     sha256       TEXT PRIMARY KEY,
     path         TEXT NOT NULL,
@@ -89,6 +95,22 @@ CREATE TABLE IF NOT EXISTS media_urls (
     url    TEXT PRIMARY KEY,
     sha256 TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sources (
+    source_id       TEXT PRIMARY KEY,
+    spec            TEXT NOT NULL,
+    mapping         TEXT NOT NULL,
+    every_minutes   INTEGER,
+    paused          INTEGER NOT NULL DEFAULT 0,
+    next_run_at     REAL,
+    last_sync       TEXT,
+    newest_taken_at REAL,
+    reachable       INTEGER NOT NULL DEFAULT 0,
+    sync_job_id     TEXT,
+    sync_claimed_at REAL,
+    created_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sources_by_next_run ON sources (next_run_at);
 CREATE TABLE IF NOT EXISTS wp_media (
     site        TEXT NOT NULL,
     sha256      TEXT NOT NULL,
@@ -123,6 +145,7 @@ class Store:
             await writer.execute("PRAGMA journal_mode=WAL")
             await writer.execute("PRAGMA synchronous=NORMAL")
             await writer.execute("PRAGMA busy_timeout=5000")
+            await _add_missing_columns(writer)
             await writer.executescript(SCHEMA)
             await writer.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -152,6 +175,23 @@ class Store:
         """One transaction: ``statements`` each once, then ``many`` with executemany."""
         async with self.write_lock:
             await _transaction(self.writer, statements, many)
+
+
+# Columns added after a table first shipped: a data dir from an older version gets them.
+ADDED_COLUMNS = {
+    "items": ("post_url TEXT", "thumbnail_url TEXT", "caption_excerpt TEXT", "taken_at TEXT"),
+}
+
+
+async def _add_missing_columns(conn: aiosqlite.Connection) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        rows = await conn.execute_fetchall(f"PRAGMA table_info({table})")
+        present = {str(row[1]) for row in rows}
+        if not present:
+            continue  # a new database: the schema creates the table whole
+        for column in columns:
+            if column.split()[0] not in present:
+                await conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 async def _transaction(
@@ -273,10 +313,17 @@ async def fetch_events_after(
     after_id: int,
     session_ids: Sequence[str] | None,
     limit: int = 1000,
+    *,
+    with_job_events: bool = True,
 ) -> list[tuple[int, str, str, str]]:
-    """(id, session_id, type, data) of stored events after ``after_id``, oldest first."""
+    """(id, session_id, type, data) of stored events after ``after_id``, oldest first.
+
+    Job lifecycle events (type ``job``) belong to the all-sessions stream only: a stream
+    of named sessions asks ``with_job_events=False``."""
+    only_progress = "" if with_job_events else " AND type != 'job'"
     if session_ids is None:
-        sql = "SELECT id, session_id, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?"
+        sql = (f"SELECT id, session_id, type, data FROM events WHERE id > ?{only_progress}"
+               " ORDER BY id LIMIT ?")
         params: list[Any] = [after_id, limit]
     else:
         if not session_ids:
@@ -284,7 +331,7 @@ async def fetch_events_after(
         marks = ",".join("?" * len(session_ids))
         sql = (
             f"SELECT id, session_id, type, data FROM events WHERE session_id IN ({marks})"
-            " AND id > ? ORDER BY id LIMIT ?"
+            f" AND id > ?{only_progress} ORDER BY id LIMIT ?"
         )
         params = [*session_ids, after_id, limit]
     rows = await all_rows(conn, sql, params)
@@ -392,6 +439,37 @@ async def fetch_jobs(
     return [job_from_row(r) for r in rows]
 
 
+async def fetch_jobs_page(
+    conn: aiosqlite.Connection,
+    *,
+    status: str | None,
+    limit: int,
+    after: tuple[float, str] | None,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` jobs, newest first, after the (created_at, job_id) of ``after``."""
+    sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE 1=1"
+    params: list[Any] = []
+    if status:
+        sql += " AND status = ?"
+        params.append(status)
+    if after is not None:
+        sql += " AND (created_at < ? OR (created_at = ? AND job_id < ?))"
+        params.extend((after[0], after[0], after[1]))
+    sql += " ORDER BY created_at DESC, job_id DESC LIMIT ?"
+    params.append(limit)
+    return [job_from_row(r) for r in await all_rows(conn, sql, params)]
+
+
+ITEM_COLUMNS = ("source_id, state, wp_post_id, reason, detail, post_url, thumbnail_url,"
+                " caption_excerpt, taken_at")
+
+
+def _item_from_row(row: Any) -> dict[str, Any]:
+    item = dict(row)
+    item["detail"] = json.loads(item["detail"]) if item["detail"] else None
+    return item
+
+
 async def fetch_items(conn: aiosqlite.Connection, job_id: str) -> list[dict[str, Any]]:
     return (await fetch_items_of_jobs(conn, [job_id]))[job_id]
 
@@ -405,25 +483,36 @@ async def fetch_items_of_jobs(
         return found
     rows = await all_rows(
         conn,
-        "SELECT job_id, source_id, state, wp_post_id, reason, detail FROM items"
+        f"SELECT job_id, {ITEM_COLUMNS} FROM items"
         f" WHERE job_id IN ({','.join('?' * len(job_ids))})"
         " ORDER BY job_id, position, source_id",
         list(job_ids),
     )
     for r in rows:
-        item = dict(r)
-        job_id = item.pop("job_id")
-        item["detail"] = json.loads(item["detail"]) if item["detail"] else None
-        found[job_id].append(item)
+        item = _item_from_row(r)
+        found[item.pop("job_id")].append(item)
     return found
+
+
+async def fetch_items_page(
+    conn: aiosqlite.Connection, job_id: str, *, limit: int, after: tuple[int, str] | None
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` of a job's items in ledger order, after (position, source_id)."""
+    sql = f"SELECT position, {ITEM_COLUMNS} FROM items WHERE job_id = ?"
+    params: list[Any] = [job_id]
+    if after is not None:
+        sql += " AND (position > ? OR (position = ? AND source_id > ?))"
+        params.extend((after[0], after[0], after[1]))
+    sql += " ORDER BY position, source_id LIMIT ?"
+    params.append(limit)
+    return [_item_from_row(r) for r in await all_rows(conn, sql, params)]
 
 
 async def fetch_item_counts(
     conn: aiosqlite.Connection, job_ids: Sequence[str]
 ) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {
-        j: {"imported": 0, "skipped": 0, "failed": 0, "pending": 0} for j in job_ids
-    }
+    """Each job's number of items in each state it has: one query for any number of jobs."""
+    counts: dict[str, dict[str, int]] = {j: {} for j in job_ids}
     if not job_ids:
         return counts
     marks = ",".join("?" * len(job_ids))
@@ -433,8 +522,35 @@ async def fetch_item_counts(
         " GROUP BY job_id, state",
         list(job_ids),
     ):
-        counts[job_id][state] = int(n)
+        counts[job_id][str(state)] = int(n)
     return counts
+
+
+async def fetch_session_snapshots(
+    conn: aiosqlite.Connection, session_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The stored snapshots of these sessions, by id: one query."""
+    if not session_ids:
+        return {}
+    marks = ",".join("?" * len(session_ids))
+    rows = await all_rows(
+        conn, f"SELECT session_id, snapshot FROM sessions WHERE session_id IN ({marks})",
+        list(session_ids),
+    )
+    return {str(r[0]): json.loads(r[1]) for r in rows}
+
+
+async def fetch_finished_source_ids(
+    conn: aiosqlite.Connection, source_ids: Sequence[str]
+) -> set[str]:
+    """Which of ``source_ids`` some job imported to the end (a draft it left is final)."""
+    if not source_ids:
+        return set()
+    marks = ",".join("?" * len(source_ids))
+    rows = await all_rows(
+        conn, f"SELECT DISTINCT source_id FROM items WHERE source_id IN ({marks})"
+        " AND state = 'imported'", list(source_ids))
+    return {str(r[0]) for r in rows}
 
 
 # -- media -----------------------------------------------------------------------
@@ -525,32 +641,41 @@ async def save_job_state(store: Store, job_id: str, state: Any) -> None:
     await store.write([("UPDATE jobs SET state = ? WHERE job_id = ?", (dumps(state), job_id))])
 
 
-async def add_pending_items(store: Store, job_id: str, source_ids: Sequence[str]) -> None:
-    """Register a job's items as ``pending``, in this order; existing rows stay."""
+async def add_pending_items(
+    store: Store, job_id: str, items: Sequence[tuple[str, str | None, str | None]]
+) -> None:
+    """Register a job's items ``(source_id, caption_excerpt, taken_at)`` as ``pending``,
+    in this order; existing rows stay."""
     now_ = now()
     await store.write([], [(
-        "INSERT OR IGNORE INTO items (job_id, source_id, position, state, updated_at)"
-        " VALUES (?, ?, ?, 'pending', ?)",
-        [(job_id, sid, pos, now_) for pos, sid in enumerate(source_ids)],
+        "INSERT OR IGNORE INTO items (job_id, source_id, position, state, updated_at,"
+        " caption_excerpt, taken_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+        [(job_id, sid, pos, now_, excerpt, taken_at)
+         for pos, (sid, excerpt, taken_at) in enumerate(items)],
     )])
 
 
 async def record_items(
     store: Store, job_id: str,
-    outcomes: Sequence[tuple[str, str, int | None, str | None, Any]],
+    outcomes: Sequence[tuple[str, str, int | None, str | None, Any, str | None, str | None]],
 ) -> None:
-    """Items' ``(source_id, state, wp_post_id, reason, detail)`` in one transaction; a
-    new item goes after the job's existing ones."""
+    """Items' ``(source_id, state, wp_post_id, reason, detail, post_url, thumbnail_url)``
+    in one transaction; a new item goes after the job's existing ones. A link already
+    known stays when an outcome does not carry one."""
     now_ = now()
     await store.write([], [(
         "INSERT INTO items (job_id, source_id, position, state, wp_post_id, reason, detail,"
-        " updated_at) VALUES (?, ?, (SELECT COUNT(*) FROM items WHERE job_id = ?),"
-        " ?, ?, ?, ?, ?) ON CONFLICT(job_id, source_id) DO UPDATE SET state = excluded.state,"
+        " updated_at, post_url, thumbnail_url)"
+        " VALUES (?, ?, (SELECT COUNT(*) FROM items WHERE job_id = ?), ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(job_id, source_id) DO UPDATE SET state = excluded.state,"
         " wp_post_id = excluded.wp_post_id, reason = excluded.reason,"
-        " detail = excluded.detail, updated_at = excluded.updated_at",
+        " detail = excluded.detail, updated_at = excluded.updated_at,"
+        " post_url = COALESCE(excluded.post_url, items.post_url),"
+        " thumbnail_url = COALESCE(excluded.thumbnail_url, items.thumbnail_url)",
         [(job_id, source_id, job_id, state, wp_post_id, reason,
-          dumps(detail) if detail is not None else None, now_)
-         for source_id, state, wp_post_id, reason, detail in outcomes],
+          dumps(detail) if detail is not None else None, now_, post_url, thumbnail_url)
+         for source_id, state, wp_post_id, reason, detail, post_url, thumbnail_url
+         in outcomes],
     )])
 
 

@@ -6,6 +6,7 @@ from ..context import JobKind
 from .cache_images import run_cache_images
 from .import_posts import run_import
 from .scrape import run_scrape
+from .sync import run_sync
 
 
 def default_kinds() -> dict[str, JobKind]:
@@ -14,5 +15,6 @@ def default_kinds() -> dict[str, JobKind]:
         JobKind("cache_images", run_cache_images, "Caching images", ("urls",)),
         JobKind("scrape", run_scrape, "Scraping Instagram", ("apify", "export")),
         JobKind("import", run_import, "Importing into WordPress", ("apify", "export")),
+        JobKind("sync", run_sync, "Syncing a saved source", ("apify", "export")),
     ]
     return {k.name: k for k in kinds}

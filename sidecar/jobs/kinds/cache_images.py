@@ -6,8 +6,11 @@ import asyncio
 
 from ...errors import MediaError, SourceError
 from ...media.cache import CachedMedia, MediaCache
+from ...progress.phases import PhasePlan
 from ..context import JobContext
 from ..stages import fetch_with_retries
+
+CDN_FILE_GUESS_SECONDS = 0.1  # a first guess of one download; the job measures its own
 
 
 async def run_cache_images(ctx: JobContext) -> str:
@@ -18,6 +21,7 @@ async def run_cache_images(ctx: JobContext) -> str:
         urls = [u for u in urls if u in set(only)]
     if not urls:
         raise SourceError("no image URLs given")
+    ctx.plan([PhasePlan("Downloading media", "files", CDN_FILE_GUESS_SECONDS, len(urls))])
     cache = MediaCache(ctx.config, ctx.store, ctx.http)
     await ctx.add_items(urls)
     ledger = await ctx.items()

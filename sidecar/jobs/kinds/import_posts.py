@@ -22,21 +22,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...backends.sqlite import store as db
-from ...domain.content import UploadedMedia, render_content
-from ...domain.models import Media, Post, Skipped
+from ...domain.content import UploadedMedia, render_content, title_text
+from ...domain.mapping import Mapping
+from ...domain.models import ItemState, Media, Post
+from ...domain.outcomes import ImportTally, import_message
 from ...errors import IgbridgeError, TransientError, WordPressAuthError, WordPressError
 from ...media.cache import CachedMedia, MediaCache
-from ...wordpress.client import SOURCE_ID_META, Answer, Json, WordPressClient
+from ...wordpress.client import LOOKUP_IDS, SOURCE_ID_META, Answer, Json, WordPressClient
 from ..concurrency import keyed_lock, run_together
 from ..context import ItemOutcome, JobContext
 from ..stages import (
+    IMPORTING,
     CachedByPost,
     download_media,
     fetch_media,
     fetch_source,
+    new_items,
+    plan_phases,
     record_skipped,
-    summary_tail,
 )
+from ..uploaded import release_uploads
 
 PERMALINK_META = "_igbridge_permalink"
 # Media files up to this size are uploaded from memory; larger ones are streamed from
@@ -48,27 +53,104 @@ _media_locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
 
 async def run_import(ctx: JobContext) -> str:
+    plan_phases(ctx, to_wordpress=True)
     posts, skipped = await fetch_source(ctx)
-    await ctx.add_items([p.source_id for p in posts])
+    await ctx.add_items(new_items(posts))
     await record_skipped(ctx, posts, skipped)
     ledger = await ctx.items()
+    # The ledger first: what an earlier attempt of this job finished is done.
     todo = [p for p in posts if ledger[p.source_id]["state"] in ("pending", "failed")]
+    plan_phases(ctx, to_wordpress=True, posts=posts, media=sum(len(p.media) for p in todo))
     if todo:
-        fetched = await download_media(ctx, todo, mark_done=False)
         async with WordPressClient.from_config(ctx.config) as wp:
-            # Each post as it goes on: without the media that could not be had.
-            await import_posts(ctx, wp, [fetched.ready[p.source_id] for p in todo
-                                         if p.source_id in fetched.ready],
-                               total=len(posts), cached=fetched.cached)
-    outcome = await ctx.items()
-    counts = {s: sum(1 for i in outcome.values() if i["state"] == s)
-              for s in ("imported", "skipped", "failed")}
-    if posts and counts["failed"] == len(posts):
-        first = next(i["reason"] for i in outcome.values() if i["state"] == "failed")
-        raise WordPressError(f"every post failed to import; first error: {first}")
-    return (f"Imported {counts['imported']} of {len(posts)} post(s)"
-            + summary_tail([Skipped(s, i["reason"] or "") for s, i in outcome.items()
-                     if i["state"] == "skipped"], counts["failed"]))
+            # Then WordPress, before any media is read: a rerun of an export that is
+            # all imported already reads none of its files.
+            try:
+                todo = await settle_known_posts(ctx, wp, todo)
+            except TransientError as exc:
+                message = f"WordPress keeps failing: {exc.message}"
+                await _fail_unfinished(ctx, todo, message)
+                raise TransientError(message) from exc
+            if todo:
+                fetched = await download_media(ctx, todo, mark_done=False)
+                # Each post as it goes on: without the media that could not be had.
+                await import_posts(ctx, wp, [fetched.ready[p.source_id] for p in todo
+                                             if p.source_id in fetched.ready],
+                                   total=len(posts), cached=fetched.cached)
+    tally = import_tally(await ctx.items())
+    if posts and tally.failed == len(posts):
+        raise WordPressError(f"every post failed to import; first error: "
+                             f"{tally.failed_reasons[0]}")
+    if not tally.failed:
+        await release_uploads(ctx)  # personal data: kept only while a retry may need it
+    return import_message(tally)
+
+
+def import_tally(ledger: dict[str, dict[str, Any]]) -> ImportTally:
+    """The job's ledger as counts and reasons (skipped items included: they are posts
+    of the source too)."""
+    def reasons(state: ItemState) -> list[str]:
+        return [i["reason"] or "" for i in ledger.values() if i["state"] == state]
+
+    return ImportTally(
+        imported=sum(1 for i in ledger.values() if i["state"] == ItemState.IMPORTED),
+        already_imported=sum(1 for i in ledger.values()
+                             if i["state"] == ItemState.ALREADY_IMPORTED),
+        skipped_reasons=reasons(ItemState.SKIPPED), failed_reasons=reasons(ItemState.FAILED))
+
+
+# The reasons given for a post its owner trashed, or deleted for good (the plugin
+# remembers its source id): deleted stays deleted, for syncs and imports alike.
+IN_TRASH = "deleted in WordPress: in the trash"
+DELETED = "deleted in WordPress"
+
+
+def known_outcome(source_id: str, found: Json, *, finished: bool = False) -> ItemOutcome | None:
+    """The outcome of a post WordPress has already, by the status its owner left it in;
+    None for a draft that a crash left between "created" and "published" (the import
+    finishes it). A draft some job of this sidecar ``finished`` is a draft by choice."""
+    status, post_id = str(found.get("status") or ""), int(found.get("id") or 0)
+    if status == "draft" and not finished:
+        return None
+    if status == "trash":
+        return ItemOutcome(source_id, ItemState.SKIPPED, post_id, reason=IN_TRASH)
+    if status == "deleted":
+        return ItemOutcome(source_id, ItemState.SKIPPED, None, reason=DELETED)
+    return ItemOutcome(source_id, ItemState.ALREADY_IMPORTED, post_id,
+                       post_url=str(found.get("link") or "") or None)
+
+
+async def settle_known_posts(ctx: JobContext, wp: WordPressClient,
+                             posts: list[Post]) -> list[Post]:
+    """Record the posts WordPress has already (one lookup per 100 source ids, answered
+    by the plugin's index); returns the others, still to import."""
+    phase = "Looking up posts in WordPress"
+    ctx.report(f"Looking up {len(posts)} posts in WordPress", phase=phase, done=0,
+               total=len(posts))
+    todo: list[Post] = []
+    for first in range(0, len(posts), LOOKUP_IDS):
+        chunk = posts[first:first + LOOKUP_IDS]
+        found = await wp.find_posts_by_source_ids([p.source_id for p in chunk])
+        # Posts deleted for good are gone from WordPress; the plugin remembers them.
+        unknown = [p.source_id for p in chunk if p.source_id not in found]
+        for source_id in await wp.find_deleted_source_ids(unknown) if unknown else ():
+            found[source_id] = {"id": 0, "status": "deleted"}
+        finished = await db.fetch_finished_source_ids(
+            ctx.store.reader, [p.source_id for p in chunk if p.source_id in found])
+        outcomes = []
+        for post in chunk:
+            outcome = (known_outcome(post.source_id, found[post.source_id],
+                                     finished=post.source_id in finished)
+                       if post.source_id in found else None)
+            if outcome is None:
+                todo.append(post)
+            else:
+                outcomes.append(outcome)
+        await ctx.set_items(outcomes)
+        done = first + len(chunk)
+        ctx.report(f"Looked up {done} of {len(posts)} posts in WordPress", phase=phase,
+                   done=done)
+    return todo
 
 
 @dataclass
@@ -91,7 +173,7 @@ async def import_posts(
     worker idles while another still has a long wave to go.
     """
     done = total - len(posts)
-    phase = "Importing into WordPress"
+    phase = IMPORTING
     ctx.report(f"Imported {done} of {total} posts", phase=phase, done=done, total=total)
     workers = int(ctx.options.get("concurrency") or ctx.config.import_concurrency)
     batch = int(ctx.options.get("batch") or ctx.config.import_batch)
@@ -171,13 +253,13 @@ async def import_wave(
         tags: dict[str, list[int]] = {}
         for post in wave:
             found = existing.get(post.source_id)
-            if found is not None and found.get("status") == "publish":
-                outcomes[post.source_id] = ItemOutcome(
-                    post.source_id, "skipped", int(found["id"]),
-                    reason=f"already in WordPress (post {found['id']})")
+            known = known_outcome(post.source_id, found) if found is not None else None
+            if known is not None:  # made meanwhile by another job, or trashed
+                outcomes[post.source_id] = known
                 continue
             try:
-                tags[post.source_id] = [await wp.ensure_tag(t) for t in post.hashtags[:50]]
+                tags[post.source_id] = [await wp.ensure_tag(t)
+                                        for t in mapping_of(ctx).tags_of(post)[:50]]
             except (TransientError, WordPressAuthError):
                 raise
             except IgbridgeError as exc:
@@ -189,10 +271,17 @@ async def import_wave(
         drafts = [p for p in todo if p.source_id not in existing]
         if drafts:
             answers = await wp.create_posts(
-                [_draft_fields(p, tags[p.source_id]) for p in drafts], answer="id")
+                [_draft_fields(p, tags[p.source_id], mapping_of(ctx)) for p in drafts], answer="id")
             for post, answer in _settle(drafts, answers, outcomes):
-                post_ids[post.source_id] = int(answer["id"])
+                # The plugin names the post that won a race for this source id; one its
+                # owner published or trashed is not this job's to finish.
+                known = known_outcome(post.source_id, answer) if "status" in answer else None
+                if known is not None:
+                    outcomes[post.source_id] = known
+                else:
+                    post_ids[post.source_id] = int(answer["id"])
         publish: list[tuple[Post, int, dict[str, Any]]] = []
+        thumbnails: dict[str, str | None] = {}
         for post in todo:
             post_id = post_ids.get(post.source_id)
             if post_id is None:
@@ -207,17 +296,22 @@ async def import_wave(
                 outcomes[post.source_id] = ItemOutcome(post.source_id, "failed", reason=exc.message)
                 continue
             fields = _final_fields(ctx, post, uploaded, tags[post.source_id])
+            thumbnails[post.source_id] = next(
+                (m.url for m in uploaded if m.kind == "image" and m.url), None)
             publish.append((post, post_id, fields))
         if publish:
-            answers = await wp.update_posts([(pid, f) for _p, pid, f in publish], answer="id")
+            answers = await wp.update_posts([(pid, f) for _p, pid, f in publish],
+                                            answer="id,link")
             published = _settle([p for p, _pid, _f in publish], answers, outcomes)
-            for post, _answer in published:
+            for post, answer in published:
                 # Imported, and said so in words when a file was left out or converted.
                 outcomes[post.source_id] = ItemOutcome(
                     post.source_id, "imported", post_ids[post.source_id],
                     reason="; ".join(post.notes) or None,
                     detail={"title": post.title, "media": len(post.media),
-                            "notes": list(post.notes)})
+                            "notes": list(post.notes)},
+                    post_url=str(answer.get("link") or "") or None,
+                    thumbnail_url=thumbnails.get(post.source_id))
 
 
 def _settle(posts: list[Post], answers: list[Answer],
@@ -238,15 +332,26 @@ def _settle(posts: list[Post], answers: list[Answer],
     return accepted
 
 
-def _draft_fields(post: Post, tag_ids: list[int]) -> dict[str, Any]:
-    return {
+def mapping_of(ctx: JobContext) -> Mapping:
+    """The saved source's mapping the job carries (``options.mapping``); today's rules
+    without one."""
+    return Mapping.from_json(ctx.options.get("mapping"))
+
+
+def _draft_fields(post: Post, tag_ids: list[int], mapping: Mapping) -> dict[str, Any]:
+    fields: dict[str, Any] = {
         "status": "draft",
-        "title": html.escape(post.title, quote=False),
+        "title": title_text(mapping.title_of(post)),
         "date_gmt": post.taken_at.strftime("%Y-%m-%dT%H:%M:%S"),
         "tags": tag_ids,
         "meta": {SOURCE_ID_META: post.source_id, PERMALINK_META: post.permalink or "",
                  **geo_meta(post)},
     }
+    if mapping.category_ids:
+        fields["categories"] = list(mapping.category_ids)
+    if mapping.author_id is not None:
+        fields["author"] = mapping.author_id
+    return fields
 
 
 def geo_meta(post: Post) -> dict[str, Any]:
@@ -264,13 +369,19 @@ def geo_meta(post: Post) -> dict[str, Any]:
 
 def _final_fields(ctx: JobContext, post: Post, uploaded: list[UploadedMedia],
                   tag_ids: list[int]) -> dict[str, Any]:
-    """Content, tags and featured image; published unless the job says otherwise."""
-    fields: dict[str, Any] = {"content": render_content(post, uploaded), "tags": tag_ids}
+    """Content, tags and featured image; the mapping's status (published by default)
+    unless the job says not to publish."""
+    mapping = mapping_of(ctx)
+    fields: dict[str, Any] = {
+        "content": render_content(post, uploaded, caption=mapping.caption_of(post),
+                                  template=mapping.content_template),
+        "tags": tag_ids,
+    }
     featured = next((m.wp_id for m in uploaded if m.kind == "image"), None)
-    if featured is not None:
+    if featured is not None and mapping.featured == "first":
         fields["featured_media"] = featured
-    if ctx.options.get("publish", True):
-        fields["status"] = "publish"
+    if ctx.options.get("publish", True) and mapping.status != "draft":
+        fields["status"] = mapping.status
     return fields
 
 

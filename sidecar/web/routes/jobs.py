@@ -13,6 +13,8 @@ from ..schemas import (
     Command,
     CommandReply,
     CreateJob,
+    ItemList,
+    ItemListQuery,
     Job,
     JobAccepted,
     JobList,
@@ -33,7 +35,7 @@ async def create_job(data: CreateJob) -> Reply:
     source = data.source.model_dump(mode="json", exclude_none=True)
     options = data.options.model_dump(mode="json", exclude_none=True)
     job = await services().runner.submit(data.kind, source, options)
-    return _accepted(job), 202
+    return accepted(job), 202
 
 
 @blueprint.post("/api/commands")
@@ -46,11 +48,11 @@ async def run_command(data: Command) -> Reply:
     found = services()
     outcome = await commands.execute(data.text, found.runner, found.config)
     if outcome.job is not None:
-        return {**_accepted(outcome.job), "reply": outcome.reply}, 202
+        return {**accepted(outcome.job), "reply": outcome.reply}, 202
     return {"reply": outcome.reply, "jobs": outcome.jobs}, 200
 
 
-def _accepted(job: dict[str, Any]) -> dict[str, Any]:
+def accepted(job: dict[str, Any]) -> dict[str, Any]:
     base = services().config.public_url
     return {
         "job_id": job["job_id"],
@@ -66,10 +68,22 @@ def _accepted(job: dict[str, Any]) -> dict[str, Any]:
 @document_response(JobList)
 async def list_jobs(query_args: JobListQuery) -> Reply:
     credential(allow_token=False)
-    jobs = await services().runner.list_jobs(
-        status=query_args.status, limit=query_args.limit, before=query_args.before
+    jobs, next_cursor = await services().runner.job_page(
+        status=query_args.status, limit=query_args.limit, cursor=query_args.cursor
     )
-    return {"jobs": jobs}, 200
+    return {"jobs": jobs, "next_cursor": next_cursor}, 200
+
+
+@blueprint.get("/api/jobs/<job_id>/items")
+@errors
+@validate_querystring(ItemListQuery)
+@document_response(ItemList)
+async def list_job_items(job_id: str, query_args: ItemListQuery) -> Reply:
+    credential(allow_token=True).require_read([job_id])
+    items, next_cursor = await services().runner.item_page(
+        job_id, limit=query_args.limit, cursor=query_args.cursor
+    )
+    return {"items": items, "next_cursor": next_cursor}, 200
 
 
 @blueprint.get("/api/jobs/<job_id>")
@@ -102,4 +116,4 @@ async def cancel_job(job_id: str) -> Reply:
 async def retry_job(job_id: str) -> Reply:
     credential(allow_token=False)
     job = await services().runner.retry(job_id)
-    return _accepted(job), 202
+    return accepted(job), 202

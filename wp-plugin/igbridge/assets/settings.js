@@ -1,7 +1,8 @@
 /**
  * Settings → igbridge: the "Test connection" button. WordPress checks the
- * server side (reach, secret, version); this page then checks that the
- * browser can reach the sidecar too, which live progress needs.
+ * server side (reach, secret, version; Apify's token through the sidecar); this
+ * page then checks that the browser can reach the sidecar too, which live
+ * progress needs.
  */
 import { api, el, t } from './rest.js';
 
@@ -32,6 +33,8 @@ button.addEventListener('click', async () => {
   try {
     const check = await api('test-connection');
     show(check.message, check.ok ? 'success' : 'error');
+    // Exports import without Apify, so a missing token is a warning, a refused one an error.
+    if (check.apify) show(check.apify.message, check.apify.ok ? 'success' : check.apify.status === 'not_set' ? 'warning' : 'error');
     if (check.ok) await browserCheck();
   } catch (err) {
     show(err.message, 'error');

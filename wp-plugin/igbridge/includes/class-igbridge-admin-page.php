@@ -21,6 +21,11 @@ class IGBridge_Admin_Page
     private const MODULE_HANDLES = array('igbridge-admin', 'igbridge-settings');
 
     /**
+     * What assets/admin.js imports, as it names them (no ?ver: a preload must match the import's URL).
+     */
+    private const DASHBOARD_IMPORTS = array('assets/rest.js', 'assets/progress/progress-tracker.js', 'assets/progress/progress-ui.js');
+
+    /**
      * Hook suffix returned by add_menu_page().
      *
      * @var string
@@ -35,6 +40,19 @@ class IGBridge_Admin_Page
         add_action('admin_menu', array(self::class, 'add_page'));
         add_action('admin_enqueue_scripts', array(self::class, 'enqueue'));
         add_filter('script_loader_tag', array(self::class, 'as_module'), 10, 2);
+        add_filter('wp_auth_check_load', array(self::class, 'without_auth_check'), 10, 2);
+    }
+
+    /**
+     * Core's login check polls admin-ajax.php every minute (Heartbeat). The dashboard needs
+     * no polling: it learns of an expired login from its own next request and says so.
+     *
+     * @param bool      $show   Whether to load the check.
+     * @param WP_Screen $screen Current screen.
+     */
+    public static function without_auth_check($show, $screen): bool
+    {
+        return (bool) $show && ! ('' !== self::$hook_suffix && $screen instanceof WP_Screen && self::$hook_suffix === $screen->id);
     }
 
     /**
@@ -78,13 +96,27 @@ class IGBridge_Admin_Page
 
         if ($on_dashboard) {
             wp_enqueue_style('igbridge-progress', IGBRIDGE_URL . 'assets/progress/progress.css', array(), IGBRIDGE_VERSION);
-            $config['apifyLimit'] = (int) IGBridge_Settings::get('apify_limit');
+            $config['apifyLimit']       = (int) IGBridge_Settings::get('apify_limit');
+            $config['uploadChunkBytes'] = IGBridge_Upload_Routes::chunk_bytes();
+            $config['settingsUrl']      = esc_url_raw(admin_url('options-general.php?page=' . IGBridge_Settings_Page::SLUG) . '#igbridge-test-connection');
+            $config['loginUrl']         = esc_url_raw(wp_login_url(admin_url('admin.php?page=' . self::SLUG)));
             wp_enqueue_script('igbridge-admin', IGBRIDGE_URL . 'assets/admin.js', array(), IGBRIDGE_VERSION, true);
+            add_action('admin_head', array(self::class, 'preload_modules'));
             wp_add_inline_script('igbridge-admin', 'window.igbridgeConfig = ' . wp_json_encode($config) . ';', 'before');
             return;
         }
         wp_enqueue_script('igbridge-settings', IGBRIDGE_URL . 'assets/settings.js', array(), IGBRIDGE_VERSION, true);
         wp_add_inline_script('igbridge-settings', 'window.igbridgeConfig = ' . wp_json_encode($config) . ';', 'before');
+    }
+
+    /**
+     * Asks for the dashboard's imported modules with the page, not one round trip after admin.js.
+     */
+    public static function preload_modules(): void
+    {
+        foreach (self::DASHBOARD_IMPORTS as $file) {
+            printf("<link rel=\"modulepreload\" href=\"%s\" />\n", esc_url(IGBRIDGE_URL . $file));
+        }
     }
 
     /**
@@ -107,6 +139,31 @@ class IGBridge_Admin_Page
                 return str_replace('<script', '<script type="module"', (string) $attributes);
             },
             $tag
+        );
+    }
+
+    /**
+     * What limits an upload here, said before anyone picks a file (admin.js adds the sidecar's own).
+     */
+    private static function upload_limits_text(): string
+    {
+        $php_limit = min(
+            wp_convert_hr_to_bytes((string) ini_get('upload_max_filesize')),
+            wp_convert_hr_to_bytes((string) ini_get('post_max_size'))
+        );
+        $pieces = sprintf(
+            /* translators: 1: chunk size, e.g. "8 MB", 2: PHP's own upload limit, e.g. "64 MB". */
+            __('Files go up in pieces of %1$s, so PHP\'s upload limit on this server (%2$s) does not cap an export.', 'igbridge'),
+            size_format(IGBridge_Upload_Routes::chunk_bytes()),
+            size_format($php_limit)
+        );
+        return implode(
+            ' ',
+            array(
+                $pieces,
+                __('If the connection drops, the upload goes on by itself; after a reload, choose the same files again and it resumes where it stopped.', 'igbridge'),
+                __('Uploads are kept by the sidecar, never in WordPress, and deleted once their import has completed.', 'igbridge'),
+            )
         );
     }
 
@@ -160,8 +217,11 @@ class IGBridge_Admin_Page
         <div class="card">
             <h2 class="title"><?php echo esc_html__('Instagram export ZIP', 'igbridge'); ?></h2>
             <form id="igbridge-zip-form">
-                <p><?php echo esc_html__('The ZIP from Instagram\'s "Download your information", in JSON format.', 'igbridge'); ?></p>
-                <p><input type="file" id="igbridge-zip" name="file" accept=".zip,application/zip" required /></p>
+                <p><?php echo esc_html__('The ZIP from Instagram\'s "Download your information", in JSON format.', 'igbridge'); ?>
+                    <?php echo esc_html__('A large export comes in several parts: choose them all at once.', 'igbridge'); ?></p>
+                <p><input type="file" id="igbridge-zip" name="file" accept=".zip,application/zip" multiple required /></p>
+                <p class="description" id="igbridge-upload-limits"><?php echo esc_html(self::upload_limits_text()); ?></p>
+                <div id="igbridge-upload-progress" hidden></div>
                 <p><button type="submit" class="button button-primary"><?php echo esc_html__('Upload and import', 'igbridge'); ?></button></p>
             </form>
         </div>

@@ -33,11 +33,29 @@ class IGBridge_Connection_Check
 
     /**
      * Outcome with a machine-readable `status` (ok, not_configured, unreachable,
-     * auth, version_mismatch, bad_response) and a human `message`.
+     * auth, version_mismatch, bad_response) and a human `message`; once the sidecar
+     * accepts the secret, `apify` says whether Apify is reachable and the token valid
+     * (see IGBridge_Apify_Token::check()), else it is null. Exports import without Apify,
+     * so `ok` is about the sidecar alone.
      *
-     * @return array{ok: bool, status: string, message: string, url: string, sidecar_version: string, plugin_version: string}
+     * @return array<string, mixed> {ok, status, message, url, sidecar_version, plugin_version,
+     *         apify: {ok, status, message} or null}
      */
     public function run(): array
+    {
+        $outcome = $this->check_sidecar();
+        if (in_array($outcome['status'], array('ok', 'not_configured'), true) && '' !== $outcome['sidecar_version']) {
+            $outcome['apify'] = IGBridge_Apify_Token::check($this->client);
+        }
+        return $outcome;
+    }
+
+    /**
+     * The sidecar part of run().
+     *
+     * @return array{ok: bool, status: string, message: string, url: string, sidecar_version: string, plugin_version: string, apify: null}
+     */
+    private function check_sidecar(): array
     {
         $health = $this->client->request('GET', '/healthz', null, array(), false);
         if (is_wp_error($health)) {
@@ -140,7 +158,7 @@ class IGBridge_Connection_Check
      * @param string $status  Check status.
      * @param string $message Human message.
      * @param string $version Sidecar version, if known.
-     * @return array{ok: bool, status: string, message: string, url: string, sidecar_version: string, plugin_version: string}
+     * @return array{ok: bool, status: string, message: string, url: string, sidecar_version: string, plugin_version: string, apify: null}
      */
     private function outcome(string $status, string $message, string $version = ''): array
     {
@@ -151,6 +169,7 @@ class IGBridge_Connection_Check
             'url'             => $this->client->base_url(),
             'sidecar_version' => $version,
             'plugin_version'  => IGBRIDGE_VERSION,
+            'apify'           => null,
         );
     }
 }

@@ -35,7 +35,9 @@ class IGBridge_Meta
     /**
      * Refuses to create a post for a source id that already has one (409, naming the
      * post): a create the importer sends again, after an answer it never got, is then
-     * answered instead of made twice.
+     * answered instead of made twice. The source id is claimed in the plugin's index
+     * (see IGBridge_Index::claim()), whose UNIQUE key refuses a second post even when
+     * two creates of one id run at the same moment.
      *
      * @param stdClass|WP_Error $prepared The post about to be inserted.
      * @param WP_REST_Request   $request  The REST request.
@@ -51,36 +53,8 @@ class IGBridge_Meta
         if (! is_string($source_id) || '' === $source_id) {
             return $prepared;
         }
-        $existing = get_posts(
-            array(
-                'post_type'        => 'post',
-                'post_status'      => 'any',
-                'meta_key'         => self::SOURCE_ID_KEY, // phpcs:ignore WordPress.DB.SlowDBQuery
-                'meta_value'       => sanitize_text_field($source_id), // phpcs:ignore WordPress.DB.SlowDBQuery
-                'fields'           => 'ids',
-                'orderby'          => 'ID',
-                'order'            => 'ASC',
-                'posts_per_page'   => 1,
-                'no_found_rows'    => true,
-                'suppress_filters' => true,
-            )
-        );
-        if (array() === $existing) {
-            return $prepared;
-        }
-        return new WP_Error(
-            'igbridge_source_exists',
-            sprintf(
-                /* translators: 1: Instagram source id, 2: post id */
-                __('A post imported from %1$s exists already (post %2$d).', 'igbridge'),
-                $source_id,
-                (int) $existing[0]
-            ),
-            array(
-                'status'  => 409,
-                'post_id' => (int) $existing[0],
-            )
-        );
+        $claimed = IGBridge_Index::claim(sanitize_text_field($source_id));
+        return is_wp_error($claimed) ? $claimed : $prepared;
     }
 
     /**
@@ -177,8 +151,11 @@ class IGBridge_Meta
     }
 
     /**
-     * Adds a meta_query for `igbridge_source_id`. Core already enforces that
-     * non-public statuses (status=any, status=draft,...) need edit rights.
+     * Limits the query to the posts the plugin's index names for `igbridge_source_id`
+     * (one indexed lookup instead of a scan of `meta_value`). Core already enforces
+     * that non-public statuses (status=any, status=draft,...) need edit rights; with
+     * `status=any` the trash is included too, so the importer sees a post the owner
+     * trashed instead of making it again.
      *
      * @param array<string, mixed> $args    WP_Query arguments.
      * @param WP_REST_Request      $request The REST request.
@@ -190,12 +167,18 @@ class IGBridge_Meta
         if (! is_array($ids) || array() === $ids) {
             return $args;
         }
-        $clause = 1 === count($ids)
-            ? array('key' => self::SOURCE_ID_KEY, 'value' => $ids[0], 'compare' => '=')
-            : array('key' => self::SOURCE_ID_KEY, 'value' => $ids, 'compare' => 'IN');
-        $existing = isset($args['meta_query']) && is_array($args['meta_query']) ? $args['meta_query'] : array();
-        $existing[] = $clause;
-        $args['meta_query'] = $existing;
+        $post_ids = array_values(IGBridge_Index::post_ids(array_values(array_unique($ids))));
+        $wanted   = array() === $post_ids ? array(0) : $post_ids;
+        $args['post__in'] = isset($args['post__in']) && is_array($args['post__in']) && array() !== $args['post__in']
+            ? array_values(array_intersect($args['post__in'], $wanted))
+            : $wanted;
+        if (array() === $args['post__in']) {
+            $args['post__in'] = array(0);
+        }
+        $status = isset($args['post_status']) ? (array) $args['post_status'] : array();
+        if (array('any') === $status) {
+            $args['post_status'] = array_merge(array_values(get_post_stati(array('exclude_from_search' => false))), array('trash'));
+        }
         return $args;
     }
 }

@@ -84,6 +84,7 @@ class IGBridge_REST_Controller
                             'enum'              => array('queued', 'running', 'complete', 'error', 'cancelled'),
                             'validate_callback' => 'rest_validate_request_arg',
                         ),
+                        'cursor' => self::cursor_arg(),
                     ),
                 ),
                 array(
@@ -102,6 +103,25 @@ class IGBridge_REST_Controller
                 'callback'            => array($this, 'get_job'),
                 'permission_callback' => $permission,
                 'args'                => $job_id,
+            )
+        );
+        register_rest_route(
+            self::NAMESPACE,
+            '/jobs/' . self::JOB_ID_PATTERN . '/items',
+            array(
+                'methods'             => WP_REST_Server::READABLE,
+                'callback'            => array($this, 'list_items'),
+                'permission_callback' => $permission,
+                'args'                => $job_id + array(
+                    'limit'  => array(
+                        'type'              => 'integer',
+                        'minimum'           => 1,
+                        'maximum'           => 500,
+                        'sanitize_callback' => 'absint',
+                        'validate_callback' => 'rest_validate_request_arg',
+                    ),
+                    'cursor' => self::cursor_arg(),
+                ),
             )
         );
         foreach (array('cancel' => 'cancel_job', 'retry' => 'retry_job') as $action => $callback) {
@@ -153,33 +173,63 @@ class IGBridge_REST_Controller
                 'permission_callback' => $permission,
             )
         );
-        register_rest_route(
-            self::NAMESPACE,
-            '/upload',
-            array(
-                'methods'             => WP_REST_Server::CREATABLE,
-                'callback'            => array($this, 'upload_export'),
-                'permission_callback' => $permission,
-            )
+    }
+
+    /**
+     * The `cursor` argument of the paged lists: the sidecar's opaque next_cursor, passed on as it is.
+     *
+     * @return array<string, mixed>
+     */
+    private static function cursor_arg(): array
+    {
+        return array(
+            'type'              => 'string',
+            'maxLength'         => 200,
+            'pattern'           => '^[A-Za-z0-9_.~:=+/-]+$',
+            'validate_callback' => 'rest_validate_request_arg',
         );
     }
 
     /**
-     * GET /jobs: the sidecar's job list.
+     * The given query arguments of a request that are set.
+     *
+     * @param WP_REST_Request $request Request.
+     * @param string[]        $names   Argument names.
+     * @return array<string, mixed>
+     */
+    private static function query_of(WP_REST_Request $request, array $names): array
+    {
+        $query = array();
+        foreach ($names as $name) {
+            $value = $request->get_param($name);
+            if (null !== $value && '' !== $value) {
+                $query[$name] = $value;
+            }
+        }
+        return $query;
+    }
+
+    /**
+     * GET /jobs: a page of the sidecar's jobs, newest first, without their items.
      *
      * @param WP_REST_Request $request Request.
      * @return WP_REST_Response|WP_Error
      */
     public function list_jobs(WP_REST_Request $request)
     {
-        $query = array_filter(
-            array(
-                'limit'  => $request->get_param('limit'),
-                'status' => $request->get_param('status'),
-            ),
-            static fn ($value): bool => null !== $value && '' !== $value
-        );
-        return $this->proxy('GET', '/api/jobs', null, $query);
+        return $this->proxy('GET', '/api/jobs', null, self::query_of($request, array('limit', 'status', 'cursor')));
+    }
+
+    /**
+     * GET /jobs/{id}/items: a page of one job's items.
+     *
+     * @param WP_REST_Request $request Request.
+     * @return WP_REST_Response|WP_Error
+     */
+    public function list_items(WP_REST_Request $request)
+    {
+        $path = '/api/jobs/' . rawurlencode((string) $request->get_param('id')) . '/items';
+        return $this->proxy('GET', $path, null, self::query_of($request, array('limit', 'cursor')));
     }
 
     /**
@@ -275,23 +325,6 @@ class IGBridge_REST_Controller
     }
 
     /**
-     * POST /upload: stores an export ZIP (multipart field "file") and returns its path.
-     *
-     * @param WP_REST_Request $request Request.
-     * @return WP_REST_Response|WP_Error
-     */
-    public function upload_export(WP_REST_Request $request)
-    {
-        $files = $request->get_file_params();
-        $file  = isset($files['file']) && is_array($files['file']) ? $files['file'] : array();
-        $saved = IGBridge_Zip_Upload::store($file);
-        if (is_wp_error($saved)) {
-            return $saved;
-        }
-        return new WP_REST_Response($saved, 201);
-    }
-
-    /**
      * Argument schema of POST /jobs.
      *
      * @return array<string, array<string, mixed>>
@@ -324,9 +357,14 @@ class IGBridge_REST_Controller
                         'minimum' => 1,
                         'maximum' => IGBridge_Settings::MAX_APIFY_LIMIT,
                     ),
-                    'path'     => array(
-                        'type'      => 'string',
-                        'maxLength' => 4096,
+                    'upload_ids' => array(
+                        'type'     => 'array',
+                        'minItems' => 1,
+                        'maxItems' => IGBridge_Upload_Routes::MAX_FILES,
+                        'items'    => array(
+                            'type'    => 'string',
+                            'pattern' => '^[\\w-]{16,64}$',
+                        ),
                     ),
                 ),
             ),
@@ -364,13 +402,18 @@ class IGBridge_REST_Controller
                 'limit'    => max(1, $limit),
             );
         }
-        $path = IGBridge_Zip_Upload::verified_path((string) ($source['path'] ?? ''));
-        if (is_wp_error($path)) {
-            return $path;
+        // Exports reach the sidecar as uploads it holds itself; no path on this server is ever named.
+        $upload_ids = isset($source['upload_ids']) && is_array($source['upload_ids']) ? array_values(array_unique(array_map('strval', $source['upload_ids']))) : array();
+        if (array() === $upload_ids) {
+            return new WP_Error(
+                'igbridge_source_uploads',
+                __('An export source names the uploaded parts of the export (upload_ids); upload the ZIP first.', 'igbridge'),
+                array('status' => 400)
+            );
         }
         return array(
-            'type' => 'export',
-            'path' => $path,
+            'type'       => 'export',
+            'upload_ids' => $upload_ids,
         );
     }
 

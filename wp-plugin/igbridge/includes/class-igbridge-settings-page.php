@@ -96,6 +96,11 @@ class IGBridge_Settings_Page
                 __('How this WordPress server reaches the sidecar, e.g. http://sidecar:8765 in Docker. Leave blank to use the browser URL.', 'igbridge'),
             ),
             'secret'       => array(__('Shared secret', 'igbridge'), __('The sidecar\'s IGBRIDGE_SECRET. Leave blank to keep the stored secret.', 'igbridge')),
+            'apify_token'  => array(
+                __('Apify token', 'igbridge'),
+                __('Your Apify API token (Apify Console → Settings → API & Integrations).', 'igbridge') . ' '
+                . __('It is sent to the sidecar, which keeps it; WordPress does not store it and never shows it again. Leave blank to keep it as it is.', 'igbridge'),
+            ),
             'apify_limit'  => array(__('Default Apify limit', 'igbridge'), __('How many recent posts a scrape fetches unless told otherwise.', 'igbridge')),
         );
         foreach ($fields as $key => [$label, $help]) {
@@ -142,6 +147,19 @@ class IGBridge_Settings_Page
                     )) . '</span>';
                 }
                 break;
+            case 'apify_token':
+                printf(
+                    '<input type="password" id="%1$s" name="%2$s" value="" class="regular-text" autocomplete="off" spellcheck="false" />',
+                    esc_attr($args['label_for']),
+                    esc_attr($name)
+                );
+                echo ' <span class="description" id="igbridge-apify-token-status">' . esc_html(self::apify_token_status()) . '</span>';
+                printf(
+                    '<br /><label><input type="checkbox" name="%1$s" value="1" /> %2$s</label>',
+                    esc_attr(IGBridge_Settings::OPTION . '[' . IGBridge_Apify_Token::CLEAR_FIELD . ']'),
+                    esc_html__('Remove the token saved in the sidecar', 'igbridge')
+                );
+                break;
             case 'apify_limit':
                 printf(
                     '<input type="number" id="%1$s" name="%2$s" value="%3$d" min="1" max="%4$d" step="1" class="small-text" />',
@@ -165,6 +183,24 @@ class IGBridge_Settings_Page
     }
 
     /**
+     * "set" or "not set", and where the sidecar's token comes from; never the token.
+     */
+    private static function apify_token_status(): string
+    {
+        $status = IGBridge_Apify_Token::status(IGBridge_Sidecar_Client::from_settings());
+        if (is_wp_error($status)) {
+            /* translators: %s: why the sidecar could not be asked. */
+            return sprintf(__('Status unknown: %s', 'igbridge'), $status->get_error_message());
+        }
+        if (! $status['set']) {
+            return __('Not set.', 'igbridge');
+        }
+        return 'environment' === $status['source']
+            ? __('Set, by the sidecar\'s APIFY_TOKEN environment variable (it wins over a token saved here).', 'igbridge')
+            : __('Set (saved in the sidecar).', 'igbridge');
+    }
+
+    /**
      * Renders the page.
      */
     public static function render(): void
@@ -183,7 +219,7 @@ class IGBridge_Settings_Page
         echo '<div class="card igbridge-test-connection">';
         echo '<h2 class="title">' . esc_html__('Test connection', 'igbridge') . '</h2>';
         echo '<p>' . esc_html__(
-            'Checks the saved settings: can WordPress reach the sidecar, does the secret match, do the versions fit, and can this browser reach the sidecar?',
+            'Checks the saved settings: can WordPress reach the sidecar, does the secret match, do versions fit, is the Apify token valid, can this browser reach the sidecar?',
             'igbridge'
         ) . '</p>';
         echo '<p><button type="button" class="button" id="igbridge-test-connection">' . esc_html__('Test connection', 'igbridge') . '</button></p>';

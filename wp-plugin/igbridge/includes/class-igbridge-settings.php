@@ -71,21 +71,29 @@ class IGBridge_Settings
 
     /**
      * Sanitize callback for register_setting(). A blank secret keeps the stored one,
-     * because the form never receives the stored secret to send back.
+     * because the form never receives the stored secret to send back; an invalid URL
+     * keeps the stored URL, with an error that names what was refused. The Apify token
+     * is not stored here at all: it goes on to the sidecar (see IGBridge_Apify_Token).
      *
-     * @param mixed $input Raw submitted value.
+     * @param mixed $input Submitted value, already unslashed by options.php.
      * @return array{public_url: string, internal_url: string, secret: string, apify_limit: int}
      */
     public static function sanitize($input): array
     {
         $current = self::stored();
-        $input   = is_array($input) ? wp_unslash($input) : array();
+        // No wp_unslash() here: options.php unslashed the form once already, and a second
+        // pass would eat every "\" of a secret.
+        $input = is_array($input) ? $input : array();
 
-        $clean = array(
-            'public_url'   => self::sanitize_url($input['public_url'] ?? '', 'public_url', __('Sidecar URL (browser)', 'igbridge')),
-            'internal_url' => self::sanitize_url($input['internal_url'] ?? '', 'internal_url', __('Sidecar URL (WordPress)', 'igbridge')),
-            'secret'       => $current['secret'] ?? '',
-            'apify_limit'  => self::DEFAULT_APIFY_LIMIT,
+        $labels = array(
+            'public_url'   => __('Sidecar URL (browser)', 'igbridge'),
+            'internal_url' => __('Sidecar URL (WordPress)', 'igbridge'),
+        );
+        $clean  = array(
+            'public_url'   => self::sanitize_url($input['public_url'] ?? '', (string) ($current['public_url'] ?? ''), 'public_url', $labels['public_url']),
+            'internal_url' => self::sanitize_url($input['internal_url'] ?? '', (string) ($current['internal_url'] ?? ''), 'internal_url', $labels['internal_url']),
+            'secret'       => (string) ($current['secret'] ?? ''),
+            'apify_limit'  => isset($current['apify_limit']) ? absint($current['apify_limit']) : self::DEFAULT_APIFY_LIMIT,
         );
 
         $secret = isset($input['secret']) && is_string($input['secret']) ? trim($input['secret']) : '';
@@ -101,17 +109,22 @@ class IGBridge_Settings
             }
         }
 
-        $limit = isset($input['apify_limit']) ? absint($input['apify_limit']) : 0;
-        if ($limit < 1 || $limit > self::MAX_APIFY_LIMIT) {
-            add_settings_error(
-                self::OPTION,
-                'igbridge_apify_limit',
-                /* translators: %d: the largest allowed number of posts. */
-                sprintf(__('The default Apify limit must be a whole number from 1 to %d; it was set to 20.', 'igbridge'), self::MAX_APIFY_LIMIT)
-            );
-        } else {
-            $clean['apify_limit'] = $limit;
+        if (isset($input['apify_limit'])) {
+            $limit = absint($input['apify_limit']);
+            if ($limit < 1 || $limit > self::MAX_APIFY_LIMIT) {
+                add_settings_error(
+                    self::OPTION,
+                    'igbridge_apify_limit',
+                    /* translators: 1: the largest allowed number of posts, 2: the limit that was kept. */
+                    sprintf(__('The default Apify limit must be a whole number from 1 to %1$d; it stays %2$d.', 'igbridge'), self::MAX_APIFY_LIMIT, $clean['apify_limit'])
+                );
+            } else {
+                $clean['apify_limit'] = $limit;
+            }
         }
+
+        // With the URL and secret just entered: they may be what makes the sidecar reachable.
+        IGBridge_Apify_Token::apply_form($input, new IGBridge_Sidecar_Client($clean['internal_url'] ? $clean['internal_url'] : $clean['public_url'], $clean['secret']));
         return $clean;
     }
 
@@ -127,13 +140,15 @@ class IGBridge_Settings
     }
 
     /**
-     * An http(s) URL without a trailing slash, or '' with a settings error.
+     * An http(s) URL without a trailing slash, '' for a blank field, or the stored URL
+     * (with a settings error) when the submitted one is not valid.
      *
-     * @param mixed  $value The submitted value.
-     * @param string $code  Error code suffix.
-     * @param string $label Field label for the message.
+     * @param mixed  $value  The submitted value.
+     * @param string $stored The URL stored now, kept when $value is refused.
+     * @param string $code   Error code suffix.
+     * @param string $label  Field label for the message.
      */
-    private static function sanitize_url($value, string $code, string $label): string
+    private static function sanitize_url($value, string $stored, string $code, string $label): string
     {
         $value = is_string($value) ? trim($value) : '';
         if ('' === $value) {
@@ -144,15 +159,18 @@ class IGBridge_Settings
         // Loopback hosts are fine here (wp_http_validate_url() would refuse them); credentials in the URL are not.
         $valid = is_array($parts) && ! empty($parts['host']) && empty($parts['user']) && empty($parts['pass'])
             && in_array($parts['scheme'] ?? '', array('http', 'https'), true);
-        if (! $valid) {
-            add_settings_error(
-                self::OPTION,
-                'igbridge_' . $code,
-                /* translators: 1: field label, 2: the rejected value. */
-                sprintf(__('%1$s is not a valid http(s) URL without user name or password: %2$s', 'igbridge'), $label, $value)
-            );
-            return '';
+        if ($valid) {
+            return untrailingslashit($url);
         }
-        return untrailingslashit($url);
+        add_settings_error(
+            self::OPTION,
+            'igbridge_' . $code,
+            '' === $stored
+                /* translators: 1: field label, 2: the rejected value. */
+                ? sprintf(__('%1$s is not a valid http(s) URL without user name or password: %2$s. It was not saved.', 'igbridge'), $label, $value)
+                /* translators: 1: field label, 2: the rejected value, 3: the URL that stays. */
+                : sprintf(__('%1$s is not a valid http(s) URL without user name or password: %2$s. It stays %3$s.', 'igbridge'), $label, $value, $stored)
+        );
+        return $stored;
     }
 }

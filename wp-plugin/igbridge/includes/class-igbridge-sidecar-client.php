@@ -19,6 +19,9 @@ class IGBridge_Sidecar_Client
 {
     public const TIMEOUT_SECONDS = 15;
 
+    /** A chunk of a few MB may cross a slow link between WordPress and the sidecar. */
+    public const CHUNK_TIMEOUT_SECONDS = 120;
+
     /**
      * Base URL without a trailing slash.
      *
@@ -61,18 +64,62 @@ class IGBridge_Sidecar_Client
     }
 
     /**
-     * Calls the sidecar.
+     * Calls the sidecar with a JSON body (or none).
      *
      * @param string                    $method HTTP method.
      * @param string                    $path   Path starting with "/", e.g. "/api/jobs".
      * @param array<string, mixed>|null $body   JSON body, or null for none.
      * @param array<string, mixed>      $query  Query arguments.
      * @param bool                      $authed Send the bearer secret.
+     * @param int                       $timeout Seconds to wait for the answer.
      * @return array{status: int, body: mixed, data: mixed}|WP_Error
      *         `body` keeps JSON objects as objects (an empty `{}` stays `{}` when passed on);
      *         `data` is the same answer as arrays, for reading fields in PHP.
      */
-    public function request(string $method, string $path, ?array $body = null, array $query = array(), bool $authed = true)
+    public function request(string $method, string $path, ?array $body = null, array $query = array(), bool $authed = true, int $timeout = self::TIMEOUT_SECONDS)
+    {
+        $args = array(
+            'method'  => $method,
+            'timeout' => $timeout,
+            'headers' => array(),
+        );
+        if (null !== $body) {
+            $args['headers']['Content-Type'] = 'application/json';
+            $args['body']                    = wp_json_encode((object) $body);
+        }
+        return $this->send($path, $args, $query, $authed);
+    }
+
+    /**
+     * Sends raw bytes (an upload chunk) with the given headers; the answer is JSON as for request().
+     *
+     * @param string                $method  HTTP method.
+     * @param string                $path    Path starting with "/".
+     * @param string                $bytes   The body, passed on unchanged.
+     * @param array<string, string> $headers Extra headers, e.g. Upload-Offset.
+     * @return array{status: int, body: mixed, data: mixed}|WP_Error
+     */
+    public function send_bytes(string $method, string $path, string $bytes, array $headers)
+    {
+        $args = array(
+            'method'  => $method,
+            'timeout' => self::CHUNK_TIMEOUT_SECONDS,
+            'headers' => $headers + array('Content-Type' => 'application/offset+octet-stream'),
+            'body'    => $bytes,
+        );
+        return $this->send($path, $args, array(), true);
+    }
+
+    /**
+     * One call to the sidecar, its errors turned into sentences.
+     *
+     * @param string               $path   Path starting with "/".
+     * @param array<string, mixed> $args   wp_remote_request() arguments (method, timeout, headers, body).
+     * @param array<string, mixed> $query  Query arguments.
+     * @param bool                 $authed Send the bearer secret.
+     * @return array{status: int, body: mixed, data: mixed}|WP_Error
+     */
+    private function send(string $path, array $args, array $query, bool $authed)
     {
         if ('' === $this->base_url) {
             return new WP_Error(
@@ -93,19 +140,10 @@ class IGBridge_Sidecar_Client
         if (array() !== $query) {
             $url = add_query_arg(rawurlencode_deep($query), $url);
         }
-        $headers = array('Accept' => 'application/json');
+        $args['redirection']       = 0;
+        $args['headers']['Accept'] = 'application/json';
         if ($authed) {
-            $headers['Authorization'] = 'Bearer ' . $this->secret;
-        }
-        $args = array(
-            'method'      => $method,
-            'timeout'     => self::TIMEOUT_SECONDS,
-            'redirection' => 0,
-            'headers'     => $headers,
-        );
-        if (null !== $body) {
-            $args['headers']['Content-Type'] = 'application/json';
-            $args['body']                    = wp_json_encode((object) $body);
+            $args['headers']['Authorization'] = 'Bearer ' . $this->secret;
         }
 
         // The sidecar is usually on loopback, which WP_HTTP_BLOCK_EXTERNAL and the safe-URL checks leave alone.

@@ -24,13 +24,25 @@ class IGBridge_Strings
     public static function all(): array
     {
         return array(
-            /* translators: 1: imported count, 2: skipped count, 3: failed count. */
-            'counts'          => __('%1$d imported · %2$d skipped · %3$d failed', 'igbridge'),
+            /* translators: %d: number of posts created in WordPress by the job. */
+            'count_imported'  => __('%d imported', 'igbridge'),
+            /* translators: %d: number of posts that WordPress already had. */
+            'count_already_imported' => __('%d already in WordPress', 'igbridge'),
+            /* translators: %d: number of posts skipped on purpose (collab posts, duplicates, excluded reels). */
+            'count_skipped'   => __('%d skipped', 'igbridge'),
+            /* translators: %d: number of posts that failed. */
+            'count_failed'    => __('%d failed', 'igbridge'),
+            /* translators: %d: number of posts not done yet. */
+            'count_pending'   => __('%d to do', 'igbridge'),
             'items'           => __('Items', 'igbridge'),
+            'more_items'      => __('Show more items', 'igbridge'),
+            'no_items'        => __('No items.', 'igbridge'),
+            'older_jobs'      => __('Show older jobs', 'igbridge'),
             /* translators: %d: number of image URLs. */
             'urls'            => __('%d image URLs', 'igbridge'),
             'item_pending'    => __('pending', 'igbridge'),
             'item_imported'   => __('imported', 'igbridge'),
+            'item_already_imported' => __('already in WordPress', 'igbridge'),
             'item_skipped'    => __('skipped', 'igbridge'),
             'item_failed'     => __('failed', 'igbridge'),
             'kind_scrape'     => __('Scrape', 'igbridge'),
@@ -43,9 +55,26 @@ class IGBridge_Strings
             'no_jobs'         => __('No jobs yet. Start one above.', 'igbridge'),
             'jobs_failed'     => __('The job list could not be loaded.', 'igbridge'),
             'started'         => __('Job started.', 'igbridge'),
+            'job_failed'      => __('The job failed.', 'igbridge'),
+            'logged_out'      => __('You are logged out of WordPress:', 'igbridge'),
+            'log_in_again'    => __('log in again', 'igbridge'),
+            'stream_logged_out' => __('Live progress stopped: you are logged out.', 'igbridge'),
+            /* translators: %s: the sidecar URL the browser uses. */
+            'stream_unreachable' => __('This browser cannot reach the sidecar at %s, so progress is not live.', 'igbridge'),
+            'test_connection' => __('Test the connection in Settings', 'igbridge'),
             'not_zip'         => __('Choose a .zip file: the export from Instagram\'s "Download your information".', 'igbridge'),
-            /* translators: %s: file name. */
-            'uploading'       => __('Uploading %s…', 'igbridge'),
+            /* translators: %s: file name(s). */
+            'uploading'       => __('Uploading %s', 'igbridge'),
+            /* translators: 1: part number, 2: number of parts, 3: file name. */
+            'upload_part'     => __('Part %1$d of %2$d: %3$s', 'igbridge'),
+            /* translators: 1: bytes sent, e.g. "312 MB", 2: total, e.g. "1.4 GB". */
+            'upload_bytes'    => __('%1$s of %2$s', 'igbridge'),
+            'estimating'      => __('estimating…', 'igbridge'),
+            'uploaded'        => __('Uploaded; starting the import…', 'igbridge'),
+            /* translators: 1: file name, 2: bytes the sidecar has, 3: file size, 4: why it stopped. */
+            'upload_stopped'  => __('The upload of %1$s stopped at %2$s of %3$s: %4$s Choose the same file again to resume.', 'igbridge'),
+            /* translators: 1: largest file in GB, 2: free disk in GB, 3: days. */
+            'upload_limits'   => __('The sidecar takes files of up to %1$s GB and has %2$s GB free; an upload whose import failed is kept %3$d days for a retry.', 'igbridge'),
             /* translators: %s: job id. */
             'command_started' => __('Started job %s.', 'igbridge'),
             'network_error'   => __('WordPress could not be reached:', 'igbridge'),
@@ -76,6 +105,7 @@ class IGBridge_Strings
                 'minutesLeft' => __('about %d min left', 'igbridge'),
                 /* translators: %d: hours. */
                 'hoursLeft'   => __('about %d h left', 'igbridge'),
+                'estimating'  => __('estimating…', 'igbridge'),
                 'notify'      => __('Desktop notification when done', 'igbridge'),
                 'sound'       => __('Sound when done', 'igbridge'),
             ),

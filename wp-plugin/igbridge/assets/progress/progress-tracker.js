@@ -1,6 +1,12 @@
 // generated from shared-js/src by sync.sh; edit there
+function remember(ids, id) {
+	ids.add(id);
+	if (ids.size > SEEN_PER_SESSION)
+		ids.delete(ids.values().next().value ?? '');
+}
 const CLOSED = 2;
 const TERMINAL = ['complete', 'error', 'cancelled'];
+const SEEN_PER_SESSION = 256;
 const noop = () => { };
 export function defaultOptions() {
 	const g = (globalThis);
@@ -26,7 +32,10 @@ export function defaultOptions() {
 export class ProgressTracker {
 	#opt;
 	#sessions = new Map();
-	#lastEventId = 0;
+	#all = null;
+	#seen = new Map();
+	#lastEventId = '';
+	#resuming = false;
 	#source = null;
 	#openKey = '';
 	#token = null;
@@ -51,6 +60,27 @@ export class ProgressTracker {
 	get status() { return this.#status; }
 	get lastEventId() { return this.#lastEventId; }
 	get sessionIds() { return [...this.#sessions.keys()]; }
+	get watchingAll() { return this.#all !== null; }
+	watchAll(onFrame) {
+		if (this.#closed)
+			throw new Error('ProgressTracker: watchAll after close()');
+		if (typeof onFrame !== 'function')
+			throw new TypeError('ProgressTracker: onFrame must be a function');
+		const wasAll = this.#all !== null;
+		this.#all = onFrame;
+		if (!wasAll)
+			this.#schedule(this.#opt.debounceMs);
+	}
+	unwatchAll() {
+		if (this.#all === null)
+			return;
+		this.#all = null;
+		this.#forgetUnwatched();
+		if (this.#active())
+			this.#schedule(this.#opt.debounceMs);
+		else
+			this.#disconnect();
+	}
 	startTracking(sessionId, onProgress, onComplete = noop, onError = noop) {
 		if (this.#closed)
 			throw new Error('ProgressTracker: startTracking after close()');
@@ -61,13 +91,17 @@ export class ProgressTracker {
 			if (typeof fn !== 'function')
 				throw new TypeError(`ProgressTracker: ${name} must be a function`);
 		}
-		const seenId = this.#sessions.get(sessionId)?.seenId ?? 0;
-		this.#sessions.set(sessionId, { onProgress, onComplete, onError, seenId });
-		this.#schedule(this.#opt.debounceMs);
+		const known = this.#sessions.has(sessionId);
+		this.#sessions.set(sessionId, { onProgress, onComplete, onError });
+		if (!known && !this.#all)
+			this.#schedule(this.#opt.debounceMs);
 	}
 	stopTracking(sessionId) {
 		if (!this.#sessions.delete(sessionId))
 			return false;
+		this.#forgetUnwatched();
+		if (this.#all)
+			return true;
 		if (this.#sessions.size)
 			this.#schedule(this.#opt.debounceMs);
 		else
@@ -77,6 +111,7 @@ export class ProgressTracker {
 	close() {
 		this.#closed = true;
 		this.#sessions.clear();
+		this.#all = null;
 		this.#disconnect();
 		this.#opt.onlineEvents?.removeEventListener('online', this.#onOnline);
 		this.#opt.onlineEvents?.removeEventListener('offline', this.#onOffline);
@@ -92,6 +127,16 @@ export class ProgressTracker {
 			throw new Error(`igbridge status of ${sessionId}: ${body?.error?.message ?? `HTTP ${response.status}`}`);
 		return body;
 	}
+	#active() {
+		return this.#all !== null || this.#sessions.size > 0;
+	}
+	#forgetUnwatched() {
+		if (this.#all)
+			return;
+		for (const id of this.#seen.keys())
+			if (!this.#sessions.has(id))
+				this.#seen.delete(id);
+	}
 	#url(path) {
 		return new URL(path, globalThis.location?.href);
 	}
@@ -104,42 +149,46 @@ export class ProgressTracker {
 		}, delay);
 	}
 	async #connect() {
-		if (this.#closed || !this.#sessions.size)
+		if (this.#closed || !this.#active())
 			return;
-		if (this.#source && this.#source.readyState !== CLOSED && this.#openKey === this.sessionIds.join('\n'))
+		if (this.#source && this.#source.readyState !== CLOSED && this.#openKey === this.#key())
 			return;
 		const generation = ++this.#generation;
 		if (!this.#source)
 			this.#setStatus(this.#failures ? this.#troubleStatus() : 'connecting');
 		let token;
 		try {
-			token = await this.#freshToken(this.sessionIds);
+			token = await this.#freshToken(this.#all ? ['*'] : this.sessionIds);
 		}
 		catch (err) {
 			if (generation === this.#generation)
 				this.#failed();
 			return;
 		}
-		if (generation !== this.#generation || this.#closed || !this.#sessions.size)
+		if (generation !== this.#generation || this.#closed || !this.#active())
 			return;
-		const ids = this.sessionIds;
 		const url = this.#url(this.#opt.streamUrl);
-		for (const id of ids)
-			url.searchParams.append('session', id);
+		if (!this.#all)
+			for (const id of this.sessionIds)
+				url.searchParams.append('session', id);
 		if (token)
 			url.searchParams.set('token', token.token);
-		if (this.#lastEventId > 0)
-			url.searchParams.set('last_event_id', String(this.#lastEventId));
+		if (this.#lastEventId)
+			url.searchParams.set('last_event_id', this.#lastEventId);
 		this.#closeSource();
 		const source = new this.#opt.EventSource(url.href);
 		this.#source = source;
-		this.#openKey = ids.join('\n');
+		this.#openKey = this.#key();
+		this.#resuming = !!this.#lastEventId;
 		source.onopen = () => { if (this.#source === source)
 			this.#live(); };
 		source.onmessage = (event) => { if (this.#source === source)
 			this.#frame(event); };
 		source.onerror = () => { if (this.#source === source)
 			this.#sourceError(source); };
+	}
+	#key() {
+		return this.#all ? '*' : this.sessionIds.join('\n');
 	}
 	async #freshToken(ids) {
 		const token = this.#token;
@@ -168,6 +217,7 @@ export class ProgressTracker {
 		}
 		else {
 			this.#failures++;
+			this.#resuming = !!this.#lastEventId;
 			this.#setStatus(this.#troubleStatus());
 		}
 	}
@@ -187,7 +237,7 @@ export class ProgressTracker {
 		this.#setStatus('live');
 	}
 	#online() {
-		if (this.#closed || !this.#sessions.size || (this.#source && this.#source.readyState !== CLOSED))
+		if (this.#closed || !this.#active() || (this.#source && this.#source.readyState !== CLOSED))
 			return;
 		this.#failures = 0;
 		this.#clearTimer();
@@ -204,36 +254,79 @@ export class ProgressTracker {
 		if (!data || typeof data !== 'object')
 			return;
 		this.#live();
-		const frameId = Number.parseInt(event.lastEventId, 10) || 0;
-		const watch = this.#sessions.get(data.session_id);
-		if (data.type === 'snapshot') {
-			if (!watch)
-				return;
-			const snapshotId = Number(data.last_event_id ?? frameId) || 0;
-			if (snapshotId && snapshotId <= watch.seenId)
-				return;
-			watch.seenId = Math.max(watch.seenId, snapshotId);
-			if (TERMINAL.includes(data.status ?? ''))
-				this.#finish(data.session_id, watch, { ...data, type: String(data.status) });
-			else
-				this.#call(watch.onProgress, data);
+		if (event.lastEventId)
+			this.#lastEventId = event.lastEventId;
+		const sessionId = String(data.session_id ?? data.job?.session_id ?? '');
+		const watch = this.#sessions.get(sessionId);
+		if (!watch && !this.#all)
 			return;
+		if (!this.#fresh(sessionId, data, event.lastEventId))
+			return;
+		const seen = this.#seenOf(sessionId);
+		const progress = data.type === 'job' ? data.job?.progress : data;
+		if (progress && typeof progress.percentage === 'number') {
+			seen.percentage = progress.percentage = Math.max(seen.percentage, progress.percentage);
 		}
-		if (frameId > this.#lastEventId)
-			this.#lastEventId = frameId;
-		if (!watch || (frameId && frameId <= watch.seenId))
+		const terminal = data.type === 'snapshot' || data.type === 'reset' ? data.status : data.type;
+		const final = TERMINAL.includes(terminal ?? '') && data.type !== terminal ? { ...data, type: String(terminal) } : data;
+		if (this.#all)
+			this.#call(this.#all, final);
+		if (!watch || data.type === 'job')
 			return;
-		if (frameId)
-			watch.seenId = frameId;
-		if (TERMINAL.includes(data.type))
-			this.#finish(data.session_id, watch, data);
+		if (TERMINAL.includes(final.type))
+			this.#finish(sessionId, watch, final);
 		else
-			this.#call(watch.onProgress, data);
+			this.#call(watch.onProgress, final);
+	}
+	#seenOf(sessionId) {
+		let seen = this.#seen.get(sessionId);
+		if (!seen)
+			this.#seen.set(sessionId, (seen = { ids: new Set(), percentage: 0, until: null }));
+		return seen;
+	}
+	#fresh(sessionId, data, id) {
+		const known = this.#seen.has(sessionId);
+		const seen = this.#seenOf(sessionId);
+		if (data.type === 'reset') {
+			seen.ids.clear();
+			seen.until = null;
+			return true;
+		}
+		if (data.type === 'snapshot') {
+			const covered = data.last_event_id == null ? '' : String(data.last_event_id);
+			if (covered && seen.ids.has(covered))
+				return false;
+			if (this.#resuming && known)
+				return false;
+			if (!covered)
+				return true;
+			remember(seen.ids, covered);
+			if (this.#resuming)
+				seen.until = { id: covered, at: Date.parse(data.updated_at ?? '') };
+			return true;
+		}
+		if (!id)
+			return true;
+		if (seen.ids.has(id))
+			return false;
+		remember(seen.ids, id);
+		const until = seen.until;
+		if (until && data.type !== 'job') {
+			if (id === until.id)
+				return (seen.until = null), false;
+			const at = Date.parse(data.updated_at ?? '');
+			if (Number.isNaN(at) || Number.isNaN(until.at) || at <= until.at)
+				return false;
+			seen.until = null;
+		}
+		return true;
 	}
 	#finish(sessionId, watch, data) {
 		if (this.#sessions.get(sessionId) === watch)
 			this.#sessions.delete(sessionId);
-		if (!this.#sessions.size)
+		if (!this.#all)
+			this.#forgetUnwatched();
+		if (!this.#active())
 			this.#disconnect();
 		this.#call(data.type === 'complete' ? watch.onComplete : watch.onError, data);
 	}

@@ -11,6 +11,7 @@ export const DEFAULT_LABELS = {
 	secondsLeft: 'about %d s left',
 	minutesLeft: 'about %d min left',
 	hoursLeft: 'about %d h left',
+	estimating: 'estimating…',
 	notify: 'Desktop notification when done',
 	sound: 'Sound when done',
 };
@@ -37,7 +38,7 @@ const isNumber = (n) => typeof n === 'number' && Number.isFinite(n) && n >= 0;
 export function formatRate(rate, unit = DEFAULT_LABELS.unit) {
 	if (!isNumber(rate) || !rate)
 		return '';
-	return `${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} ${unit}/s`;
+	return `${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} ${unit.includes('/') ? unit : `${unit}/s`}`;
 }
 export function formatEta(seconds, labels = DEFAULT_LABELS) {
 	if (!isNumber(seconds))
@@ -72,8 +73,10 @@ export function createProgressView(container, { title = '', labels: custom } = {
 	element.append(head, bar, meta, status);
 	container.appendChild(element);
 	let current = null;
+	let shown = 0;
+	let labelled = false;
 	function setPercent(percent) {
-		const clamped = Math.max(0, Math.min(100, percent));
+		const clamped = (shown = Math.max(shown, Math.min(100, percent)));
 		fill.style.width = `${clamped}%`;
 		bar.setAttribute('aria-valuenow', String(Math.round(clamped)));
 	}
@@ -88,11 +91,13 @@ export function createProgressView(container, { title = '', labels: custom } = {
 		icon.textContent = ICONS[state];
 		if (state === 'complete')
 			setPercent(100);
+		if (labelled || !status.textContent) {
+			status.textContent = labels[state];
+			labelled = true;
+		}
 		if (state === 'running')
 			return;
 		bar.setAttribute('aria-valuetext', labels[state]);
-		if (!status.textContent)
-			status.textContent = labels[state];
 		if (state !== 'starting')
 			rate.textContent = eta.textContent = '';
 	}
@@ -104,14 +109,17 @@ export function createProgressView(container, { title = '', labels: custom } = {
 			setPercent(percent);
 		phase.textContent = snapshot.phase ?? '';
 		count.textContent = counted ? `${done} / ${total}` : '';
-		rate.textContent = formatRate(snapshot.rate, labels.unit);
-		eta.textContent = formatEta(snapshot.eta_seconds, labels);
+		rate.textContent = formatRate(snapshot.rate, snapshot.rate_unit || labels.unit);
+		const running = (snapshot.status ?? snapshot.type) === 'running' || snapshot.type === 'progress';
+		eta.textContent = snapshot.eta_seconds == null && running ? labels.estimating : formatEta(snapshot.eta_seconds, labels);
 		bar.removeAttribute('aria-valuetext');
 		if (counted)
 			bar.setAttribute('aria-valuetext', `${bar.getAttribute('aria-valuenow')}% (${done} ${labels.of} ${total})`);
 		const message = String(snapshot.message ?? '');
-		if (message && message !== status.textContent)
+		if (message && message !== status.textContent) {
 			status.textContent = message;
+			labelled = false;
+		}
 		const state = (String(snapshot.status ?? snapshot.type));
 		current = null;
 		setState(VIEW_STATES.includes(state) ? state : 'running');

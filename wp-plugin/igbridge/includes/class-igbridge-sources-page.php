@@ -1,0 +1,224 @@
+<?php
+
+/**
+ * The "Sources" screen: saved Instagram accounts, their mapping and schedule (issue 14).
+ *
+ * @package igbridge
+ */
+
+if (! defined('ABSPATH')) {
+    exit;
+}
+
+/**
+ * A submenu of "Instagram Import". The markup is static; assets/sources.js fills the
+ * list from igbridge/v1/sources and sends the form there. Categories and authors for
+ * the form are handed over as JSON with the script.
+ */
+class IGBridge_Sources_Page
+{
+    public const SLUG   = 'igbridge-sources';
+    public const HANDLE = 'igbridge-sources';
+
+    /**
+     * Hook suffix returned by add_submenu_page().
+     *
+     * @var string
+     */
+    private static string $hook_suffix = '';
+
+    /**
+     * Hooks this class into WordPress.
+     */
+    public static function register_hooks(): void
+    {
+        add_action('admin_menu', array(self::class, 'add_page'), 20);
+        add_action('admin_enqueue_scripts', array(self::class, 'enqueue'));
+        add_filter('script_loader_tag', array(self::class, 'as_module'), 10, 2);
+    }
+
+    /**
+     * Adds "Sources" under "Instagram Import".
+     */
+    public static function add_page(): void
+    {
+        self::$hook_suffix = (string) add_submenu_page(
+            IGBridge_Admin_Page::SLUG,
+            __('Instagram sources', 'igbridge'),
+            __('Sources', 'igbridge'),
+            IGBridge_REST_Controller::capability(),
+            self::SLUG,
+            array(self::class, 'render')
+        );
+    }
+
+    /**
+     * Enqueues the screen's script and style on this screen only.
+     *
+     * @param string $hook_suffix Current admin screen.
+     */
+    public static function enqueue(string $hook_suffix): void
+    {
+        if ('' === self::$hook_suffix || self::$hook_suffix !== $hook_suffix) {
+            return;
+        }
+        wp_enqueue_style('igbridge-admin', IGBRIDGE_URL . 'assets/admin.css', array(), IGBRIDGE_VERSION);
+        $categories = array();
+        foreach (get_categories(array('hide_empty' => false)) as $category) {
+            $categories[] = array('id' => (int) $category->term_id, 'name' => $category->name);
+        }
+        $authors = array();
+        foreach (get_users(array('capability' => 'edit_posts', 'fields' => array('ID', 'display_name'))) as $user) {
+            $authors[] = array('id' => (int) $user->ID, 'name' => $user->display_name);
+        }
+        $config = array(
+            'restUrl'    => esc_url_raw(rest_url(IGBridge_REST_Controller::NAMESPACE . '/')),
+            'nonce'      => wp_create_nonce('wp_rest'),
+            'categories' => $categories,
+            'authors'    => $authors,
+            'i18n'       => array_merge(IGBridge_Strings::all(), self::strings()),
+        );
+        wp_enqueue_script(self::HANDLE, IGBRIDGE_URL . 'assets/sources.js', array(), IGBRIDGE_VERSION, true);
+        wp_add_inline_script(self::HANDLE, 'window.igbridgeConfig = ' . wp_json_encode($config) . ';', 'before');
+    }
+
+    /**
+     * Marks the screen's script as an ES module; the inline config before it stays classic.
+     *
+     * @param string $tag    The script tag(s).
+     * @param string $handle Script handle.
+     */
+    public static function as_module(string $tag, string $handle): string
+    {
+        if (self::HANDLE !== $handle) {
+            return $tag;
+        }
+        $id = preg_quote($handle . '-js', '/');
+        return (string) preg_replace_callback(
+            '/<script\b([^>]*)\bid=([\'"])' . $id . '\2([^>]*)>/',
+            static function (array $match): string {
+                $attributes = preg_replace('/\s+type=([\'"])[^\'"]*\1/', '', $match[0]);
+                return str_replace('<script', '<script type="module"', (string) $attributes);
+            },
+            $tag
+        );
+    }
+
+    /**
+     * The strings assets/sources.js shows.
+     *
+     * @return array<string, string>
+     */
+    public static function strings(): array
+    {
+        return array(
+            'src_none'          => __('No saved sources yet. Add an Instagram account below.', 'igbridge'),
+            'src_never'         => __('never', 'igbridge'),
+            'src_not_scheduled' => __('not scheduled', 'igbridge'),
+            'src_paused'        => __('paused', 'igbridge'),
+            'src_sync'          => __('Sync now', 'igbridge'),
+            'src_edit'          => __('Edit', 'igbridge'),
+            'src_pause'         => __('Pause', 'igbridge'),
+            'src_resume'        => __('Resume', 'igbridge'),
+            'src_delete'        => __('Delete', 'igbridge'),
+            'src_confirm'       => __('Delete this saved source? Posts already imported stay.', 'igbridge'),
+            'src_saved'         => __('Source saved.', 'igbridge'),
+            'src_deleted'       => __('Source deleted.', 'igbridge'),
+            'src_syncing'       => __('Sync started; follow it on the Instagram Import screen.', 'igbridge'),
+            'src_running'       => __('A sync of this source is already running.', 'igbridge'),
+            'src_add'           => __('Add source', 'igbridge'),
+            'src_update'        => __('Save changes', 'igbridge'),
+            /* translators: %d: number of posts forgotten */
+            'src_restored'      => __('%d deleted post(s) will be imported again by the next sync.', 'igbridge'),
+            'src_restore_ask'   => __('Forget every post deleted in WordPress, so that syncs and imports bring them back?', 'igbridge'),
+        );
+    }
+
+    /**
+     * Prints the screen.
+     */
+    public static function render(): void
+    {
+        if (! current_user_can(IGBridge_REST_Controller::capability())) {
+            wp_die(esc_html__('You are not allowed to manage igbridge.', 'igbridge'), 403);
+        }
+        ?>
+<div class="wrap igbridge">
+    <h1><?php echo esc_html__('Instagram sources', 'igbridge'); ?></h1>
+    <noscript><div class="notice notice-error"><p><?php echo esc_html__('This page needs JavaScript.', 'igbridge'); ?></p></div></noscript>
+    <div id="igbridge-notices" aria-live="polite"></div>
+    <table class="widefat striped igbridge-sources">
+        <thead><tr>
+            <th scope="col"><?php echo esc_html__('Account', 'igbridge'); ?></th>
+            <th scope="col"><?php echo esc_html__('Last sync', 'igbridge'); ?></th>
+            <th scope="col"><?php echo esc_html__('Next run', 'igbridge'); ?></th>
+            <th scope="col"><?php echo esc_html__('Actions', 'igbridge'); ?></th>
+        </tr></thead>
+        <tbody id="igbridge-sources-body">
+            <tr class="igbridge-empty"><td colspan="4"><?php echo esc_html__('Loading sources…', 'igbridge'); ?></td></tr>
+        </tbody>
+    </table>
+    <p><button type="button" class="button" id="igbridge-restore-deleted"><?php echo esc_html__('Restore deleted posts', 'igbridge'); ?></button></p>
+
+    <h2 id="igbridge-source-form-title"><?php echo esc_html__('Add an Instagram account', 'igbridge'); ?></h2>
+    <form id="igbridge-source-form" class="igbridge-source-form">
+        <input type="hidden" name="source_id" value="" />
+        <table class="form-table" role="presentation"><tbody>
+            <tr><th scope="row"><label for="igbridge-src-username"><?php echo esc_html__('Username', 'igbridge'); ?></label></th>
+                <td><input type="text" id="igbridge-src-username" name="username" class="regular-text" required
+                    pattern="@?[A-Za-z0-9._]{1,30}" placeholder="@username" autocomplete="off" /></td></tr>
+            <tr><th scope="row"><label for="igbridge-src-limit"><?php echo esc_html__('Posts per sync (at most)', 'igbridge'); ?></label></th>
+                <td><input type="number" id="igbridge-src-limit" name="limit" class="small-text" min="1" max="10000" value="20" /></td></tr>
+            <tr><th scope="row"><label for="igbridge-src-status"><?php echo esc_html__('Post status', 'igbridge'); ?></label></th>
+                <td><select id="igbridge-src-status" name="status">
+                    <option value="publish"><?php echo esc_html__('Published', 'igbridge'); ?></option>
+                    <option value="draft"><?php echo esc_html__('Draft', 'igbridge'); ?></option>
+                    <option value="pending"><?php echo esc_html__('Pending review', 'igbridge'); ?></option>
+                    <option value="private"><?php echo esc_html__('Private', 'igbridge'); ?></option>
+                </select></td></tr>
+            <tr><th scope="row"><?php echo esc_html__('Categories', 'igbridge'); ?></th>
+                <td><fieldset id="igbridge-src-categories"></fieldset></td></tr>
+            <tr><th scope="row"><label for="igbridge-src-author"><?php echo esc_html__('Author', 'igbridge'); ?></label></th>
+                <td><select id="igbridge-src-author" name="author_id"><option value=""><?php echo esc_html__('The importing user', 'igbridge'); ?></option></select></td></tr>
+            <tr><th scope="row"><label for="igbridge-src-title-rule"><?php echo esc_html__('Title', 'igbridge'); ?></label></th>
+                <td><select id="igbridge-src-title-rule" name="title_rule">
+                    <option value="first_line"><?php echo esc_html__('First line of the caption', 'igbridge'); ?></option>
+                    <option value="date"><?php echo esc_html__('The date', 'igbridge'); ?></option>
+                    <option value="template"><?php echo esc_html__('A template', 'igbridge'); ?></option>
+                </select>
+                <label><?php echo esc_html__('at most', 'igbridge'); ?> <input type="number" name="title_max_length" class="small-text" min="10" max="200" value="80" /></label>
+                <input type="text" name="title_template" class="regular-text" maxlength="300" placeholder="{username} · {date}" /></td></tr>
+            <tr><th scope="row"><label for="igbridge-src-content"><?php echo esc_html__('Caption template', 'igbridge'); ?></label></th>
+                <td><textarea id="igbridge-src-content" name="content_template" rows="4" class="large-text" maxlength="5000"
+                    placeholder="{caption}&#10;&#10;{location}&#10;&#10;{link}"></textarea>
+                <p class="description"><?php
+                    echo esc_html__('Empty: the caption, the place and a link to the original. Placeholders: {caption} {date} {location} {link} {username}.', 'igbridge');
+                ?></p></td></tr>
+            <tr><th scope="row"><label for="igbridge-src-hashtags"><?php echo esc_html__('Hashtags', 'igbridge'); ?></label></th>
+                <td><select id="igbridge-src-hashtags" name="hashtags">
+                    <option value="both"><?php echo esc_html__('Tags, and kept in the text', 'igbridge'); ?></option>
+                    <option value="tags"><?php echo esc_html__('Tags only', 'igbridge'); ?></option>
+                    <option value="text"><?php echo esc_html__('In the text only', 'igbridge'); ?></option>
+                </select></td></tr>
+            <tr><th scope="row"><label for="igbridge-src-featured"><?php echo esc_html__('Featured image', 'igbridge'); ?></label></th>
+                <td><select id="igbridge-src-featured" name="featured">
+                    <option value="first"><?php echo esc_html__('The first image', 'igbridge'); ?></option>
+                    <option value="none"><?php echo esc_html__('None', 'igbridge'); ?></option>
+                </select></td></tr>
+            <tr><th scope="row"><?php echo esc_html__('Reels', 'igbridge'); ?></th>
+                <td><label><input type="checkbox" name="include_reels" checked /> <?php echo esc_html__('Import reels and videos', 'igbridge'); ?></label></td></tr>
+            <tr><th scope="row"><label for="igbridge-src-schedule"><?php echo esc_html__('Sync by itself', 'igbridge'); ?></label></th>
+                <td><select id="igbridge-src-schedule" name="every_minutes">
+                    <option value=""><?php echo esc_html__('Never (sync by hand)', 'igbridge'); ?></option>
+                    <option value="60"><?php echo esc_html__('Hourly', 'igbridge'); ?></option>
+                    <option value="360"><?php echo esc_html__('Every 6 hours', 'igbridge'); ?></option>
+                    <option value="1440"><?php echo esc_html__('Daily', 'igbridge'); ?></option>
+                </select></td></tr>
+        </tbody></table>
+        <p><button type="submit" class="button button-primary" id="igbridge-source-submit"><?php echo esc_html__('Add source', 'igbridge'); ?></button>
+            <button type="reset" class="button" id="igbridge-source-reset"><?php echo esc_html__('Clear', 'igbridge'); ?></button></p>
+    </form>
+</div>
+        <?php
+    }
+}
