@@ -81,6 +81,11 @@ class TransientError(IgbridgeError):
     status = 502
     retryable = True
 
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        # The server's own Retry-After, in seconds: the next wait is at least this long.
+        self.retry_after = retry_after
+
 
 class SourceError(IgbridgeError):
     """A source yielded nothing usable: private account, broken ZIP, failed Apify run."""

@@ -2,7 +2,8 @@
 
 A job is written to SQLite (``queued``) before it starts, runs under a
 concurrency limit, heartbeats while it runs, is retried with jittered
-exponential backoff when it fails with a ``TransientError``, and is resumed
+exponential backoff when it fails with a ``TransientError`` (the job level of the one
+policy in ``retry.py``: only what request-level retries did not absorb), and is resumed
 after a crash: a job still ``running`` on start-up was owned by a process that
 died (this process holds the data dir's lock), so it starts again and the job
 kind continues from its item ledger and saved state.
@@ -36,7 +37,7 @@ from ..uploads.storage import UploadStore
 from . import ids
 from .context import RECORDED_ITEM_STATES, JobContext, JobKind
 from .cursors import decode_cursor, encode_cursor
-from .retry import backoff_delay
+from .retry import job_policy
 from .timing import start_clock
 from .uploaded import check_uploads
 
@@ -323,11 +324,12 @@ class JobRunner:
                 if not exc.retryable:
                     await self._finish(job_id, "error", exc.message)
                     return
-                if attempt >= self.config.job_attempts:
+                policy = job_policy(self.config)
+                if attempt >= policy.attempts:
                     await self._finish(job_id, "error",
                                        f"{exc.message} (gave up after {attempt} attempts)")
                     return
-                delay = backoff_delay(attempt, self.config.backoff_base_seconds)
+                delay = policy.wait_seconds(attempt, getattr(exc, "retry_after", None))
                 self.progress.update(
                     job["session_id"],
                     message=f"{exc.message}; retrying in {delay:.1f} s "

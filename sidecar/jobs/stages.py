@@ -20,7 +20,7 @@ from ..sources.export_zip import REELS_EXCLUDED, copy_members
 from ..sources.registry import open_source
 from .concurrency import run_together
 from .context import ItemOutcome, JobContext, NewItem
-from .retry import backoff_delay
+from .retry import request_policy
 from .uploaded import readable_source
 
 # The phases of a scrape or import, in order (their names are what the sources and
@@ -307,12 +307,14 @@ async def fetch_media(
 async def fetch_with_retries(
     ctx: JobContext, action: Callable[[], Awaitable[CachedMedia]]
 ) -> CachedMedia:
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return await action()
-        except TransientError as exc:
-            if attempt >= ctx.config.job_attempts:
-                raise MediaError(f"{exc.message} (after {attempt} attempts)") from exc
-            await asyncio.sleep(backoff_delay(attempt, ctx.config.backoff_base_seconds))
+    """``action`` under the request-level policy (``retry.py``); a download that still
+    fails is a ``MediaError``: the item fails, the job is not retried for it."""
+    tries = 0
+    try:
+        async for attempt in request_policy(ctx.config).retrying():
+            with attempt:
+                tries += 1
+                return await action()
+    except TransientError as exc:
+        raise MediaError(f"{exc.message} (after {tries} attempts)") from exc
+    raise AssertionError("unreachable: the retry loop returns or raises")

@@ -21,6 +21,7 @@ from ..backends.sqlite import store as db
 from ..config import Config
 from ..domain.models import MediaKind
 from ..errors import MediaError, TransientError
+from ..jobs.retry import retry_after_seconds
 from ..jobs.timing import waiting_on
 from ..sources.export_zip import ByteStream
 from .convert import CONVERTED_TYPES, heic_to_jpeg, needs_conversion
@@ -80,7 +81,10 @@ class MediaCache:
         limit = self.config.media_max_bytes
         async with self.http.stream("GET", url, follow_redirects=True) as response:
             if response.status_code >= 500 or response.status_code == 429:
-                raise TransientError(f"HTTP {response.status_code} from {_short(url)}")
+                raise TransientError(
+                    f"HTTP {response.status_code} from {_short(url)}",
+                    retry_after=retry_after_seconds(response.headers.get("retry-after"),
+                                                    response.headers.get("date")))
             if response.status_code >= 400:
                 raise MediaError(f"HTTP {response.status_code} from {_short(url)}")
             declared = int(response.headers.get("content-length") or 0)

@@ -35,6 +35,7 @@ from apify_client.errors import (
 from ..config import Config
 from ..domain.models import Media, MediaKind, Post, Skipped, extract_hashtags, extract_mentions
 from ..errors import SourceError, TransientError
+from ..jobs.retry import request_policy
 from ..jobs.timing import waiting_on
 from .base import SourceJob
 
@@ -109,7 +110,10 @@ async def fetch_posts(
         config.apify_token,
         api_url=config.apify_api_url,
         api_public_url=config.apify_api_url,
-        min_delay_between_retries=timedelta(seconds=config.backoff_base_seconds),
+        # apify-client's own retry loop (jittered exponential, 429 and 5xx), run on the
+        # request-level numbers of jobs/retry.py; what it gives up on is a TransientError.
+        max_retries=request_policy(config).attempts - 1,
+        min_delay_between_retries=timedelta(seconds=request_policy(config).base_seconds),
     )
     try:
         with _translated_errors(config):

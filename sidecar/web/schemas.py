@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from ..domain.models import ItemState, JobStatus
+
 SessionStatus = Literal["starting", "running", "complete", "error", "cancelled"]
-JobStatus = Literal["queued", "running", "complete", "error", "cancelled"]
-ItemState = Literal["pending", "imported", "already_imported", "skipped", "failed"]
 Text = Annotated[str, Field(max_length=2000)]
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 

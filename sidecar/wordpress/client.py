@@ -1,17 +1,18 @@
 """The WordPress REST client: media, posts, tags and lookup by Instagram source id.
 
 HTTP Basic with a user name and an application password. Passing faults (5xx, 429,
-timeouts, dropped connections) are retried with jittered exponential backoff and then
-reported as ``TransientError``; refusals become ``WordPressAuthError`` (401/403) or
+timeouts, dropped connections) are retried by the request-level policy of
+``jobs/retry.py`` (honouring ``Retry-After``) and then reported as ``TransientError``;
+refusals become ``WordPressAuthError`` (401/403) or
 ``WordPressError`` carrying WordPress's own ``code`` and ``message``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import http.cookiejar
-import random
 import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -30,7 +31,12 @@ from ..errors import (
     WordPressAuthError,
     WordPressError,
 )
-from ..jobs.retry import retry_after_seconds
+from ..jobs.retry import (
+    REQUEST_MAX_WAIT_SECONDS,
+    REQUEST_WAIT_BUDGET_SECONDS,
+    RetryPolicy,
+    retry_after_seconds,
+)
 from ..jobs.timing import waiting_on
 
 SOURCE_ID_META = "_igbridge_source_id"
@@ -116,6 +122,25 @@ class WordPressAuthRefusal(WordPressAuthError, WordPressRefusal):
     """401 or 403: the application password was refused or the user lacks rights."""
 
 
+class _Fault(TransientError):
+    """One failed try of a request: worth another, and perhaps acted on by WordPress."""
+
+    def __init__(self, message: str, *, maybe_applied: bool,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.maybe_applied = maybe_applied
+
+
+# Set while a request looks up whether its last try went through (``recover``).
+_recovering: contextvars.ContextVar[bool] = contextvars.ContextVar("recovering", default=False)
+_ONE_TRY = RetryPolicy(1, 0.0, 0.0)
+
+
+async def _sleep_waiting_on_wordpress(seconds: float) -> None:
+    with waiting_on("wordpress"):  # the job clock counts the wait as WordPress's
+        await asyncio.sleep(seconds)
+
+
 class WordPressClient:
     """One site, one user. Use as ``async with WordPressClient(...) as wp``."""
 
@@ -127,7 +152,7 @@ class WordPressClient:
         *,
         attempts: int = 4,
         backoff_base_seconds: float = 0.5,
-        backoff_max_seconds: float = 10.0,
+        backoff_max_seconds: float = REQUEST_MAX_WAIT_SECONDS,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         upload_timeout: httpx.Timeout = UPLOAD_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -138,14 +163,11 @@ class WordPressClient:
         if not user or not app_password:
             raise ConfigError("a WordPress user and application password are both needed "
                               "(IGBRIDGE_WP_USER, IGBRIDGE_WP_APP_PASSWORD)")
-        if attempts < 1:
-            raise ValueError(f"attempts must be at least 1, got {attempts}")
         self.site_url = base_url.rstrip("/").removesuffix("/wp-json")
         self.api_root = f"{self.site_url}/wp-json"
         self.user = user
-        self.attempts = attempts
-        self.backoff_base_seconds = backoff_base_seconds
-        self.backoff_max_seconds = backoff_max_seconds
+        self.retry_policy = RetryPolicy(attempts, backoff_base_seconds, backoff_max_seconds,
+                                        REQUEST_WAIT_BUDGET_SECONDS)
         self.upload_timeout = upload_timeout
         self._tag_ids: dict[str, int] = {}
         self._http = wordpress_http_client(
@@ -481,51 +503,68 @@ class WordPressClient:
         # The query goes into the URL here, once: httpx would parse the URL, merge the
         # parameters and parse it again on every attempt.
         url = self.api_root + path + (f"?{_query(params)}" if params else "")
-        last_fault = "no answer"
-        maybe_applied = False  # did WordPress perhaps act on the last attempt?
-        for attempt in range(1, self.attempts + 1):
-            if maybe_applied and recover is not None:
-                recovered = await recover()
-                if recovered is not None:
-                    return recovered
-            retry_after: float | None = None
-            try:
-                with waiting_on("wordpress"):
-                    response = await self._http.request(
-                        method, url, json=json, content=content,
-                        headers=headers,
-                        timeout=(request_timeout if request_timeout is not None
-                                 else httpx.USE_CLIENT_DEFAULT),
-                    )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-                last_fault = f"could not connect ({type(error).__name__}: {error})"
-                maybe_applied = False
-            except httpx.TimeoutException as error:
-                last_fault = f"timed out ({type(error).__name__})"
-                maybe_applied = True
-            except httpx.TransportError as error:
-                last_fault = f"connection failed ({type(error).__name__}: {error})"
-                maybe_applied = True
-            else:
-                if response.status_code not in RETRYABLE_STATUSES:
-                    return self._decode(response, action)
-                last_fault = f"HTTP {response.status_code} {response.reason_phrase}"
-                retry_after = retry_after_seconds(response.headers.get("retry-after"),
-                                                  response.headers.get("date"))
-                maybe_applied = response.status_code != 429
-            if attempt < self.attempts:
-                with waiting_on("wordpress"):  # for WordPress to recover
-                    await asyncio.sleep(self._backoff(attempt, retry_after))
-        raise TransientError(
-            f"WordPress at {self.site_url} did not {action} after {self.attempts} attempts; "
-            f"last: {last_fault}"
-        )
+        tries = 0
+        last: _Fault | None = None
+        try:
+            # Only this request's own faults: a ``recover`` lookup that gave up has used
+            # its own tries already and ends this request too (no retries inside retries).
+            policy = _ONE_TRY if _recovering.get() else self.retry_policy
+            async for attempt in policy.retrying(sleep=_sleep_waiting_on_wordpress,
+                                                 retry_on=_Fault):
+                with attempt:
+                    tries += 1
+                    if last is not None and last.maybe_applied and recover is not None:
+                        recovered = await self._recover(recover)
+                        if recovered is not None:
+                            return recovered
+                    try:
+                        return await self._try_once(method, url, action, json=json,
+                                                    content=content, headers=headers,
+                                                    request_timeout=request_timeout)
+                    except _Fault as fault:
+                        last = fault
+                        raise
+        except _Fault as fault:
+            raise TransientError(
+                f"WordPress at {self.site_url} did not {action} after {tries} attempts; "
+                f"last: {fault.message}"
+            ) from None
+        raise AssertionError("unreachable: the retry loop returns or raises")
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        delay = self.backoff_base_seconds * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.5)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return min(delay, self.backoff_max_seconds)
+    @staticmethod
+    async def _recover(recover: Callable[[], Awaitable[Any]]) -> Any:
+        """Did the last try go through after all? The lookup is one try of each of its
+        requests: the request it recovers is the only loop that retries."""
+        token = _recovering.set(True)
+        try:
+            return await recover()
+        finally:
+            _recovering.reset(token)
+
+    async def _try_once(self, method: str, url: str, action: str, *, json: Any,
+                        content: bytes | FileChunks | None, headers: Mapping[str, str] | None,
+                        request_timeout: httpx.Timeout | None) -> Any:
+        """One try: the decoded answer, or a ``_Fault`` saying whether it may have acted."""
+        try:
+            with waiting_on("wordpress"):
+                response = await self._http.request(
+                    method, url, json=json, content=content, headers=headers,
+                    timeout=(request_timeout if request_timeout is not None
+                             else httpx.USE_CLIENT_DEFAULT))
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            raise _Fault(f"could not connect ({type(error).__name__}: {error})",
+                         maybe_applied=False) from error
+        except httpx.TimeoutException as error:
+            raise _Fault(f"timed out ({type(error).__name__})", maybe_applied=True) from error
+        except httpx.TransportError as error:
+            raise _Fault(f"connection failed ({type(error).__name__}: {error})",
+                         maybe_applied=True) from error
+        if response.status_code not in RETRYABLE_STATUSES:
+            return self._decode(response, action)
+        raise _Fault(f"HTTP {response.status_code} {response.reason_phrase}",
+                     maybe_applied=response.status_code != 429,
+                     retry_after=retry_after_seconds(response.headers.get("retry-after"),
+                                                     response.headers.get("date")))
 
     def _decode(self, response: httpx.Response, action: str) -> Any:
         status = response.status_code

@@ -163,8 +163,12 @@ def test_wordpress_answering_503(stack: Stack, tmp_path: Path, proxy: FaultProxy
                env={"IGBRIDGE_IMPORT_CONCURRENCY": "1", "IGBRIDGE_IMPORT_BATCH": "1",
                     "IGBRIDGE_JOB_ATTEMPTS": "3"},
                expected_attempts=3)
-    # Every request was retried by the client, then the job by the runner.
-    assert proxy.stats["answered_503"] >= 3 * 3
+    # The budget of sidecar/jobs/retry.py, A = 3: in each of the A job attempts the
+    # request that gives up is tried A times (the first try may meet the connection cut
+    # when the outage began instead of a 503), a post's creation with a one-try lookup
+    # before each try again: between A·A - 1 and A·(2A-1). Retries inside retries (waves
+    # in a row, a lookup's own loop) once multiplied it several times over.
+    assert 3 * 3 - 1 <= proxy.stats["answered_503"] <= 3 * (2 * 3 - 1), proxy.stats
 
 
 @pytest.mark.parametrize(("attempts", "concurrency"), [

@@ -257,6 +257,19 @@ async def test_a_retry_after_that_cannot_be_read_is_ignored(
     assert len(scripted.requests) == 3
 
 
+async def test_a_creation_looks_itself_up_once_before_each_try_again(
+        scripted: ScriptedServer) -> None:
+    # One retry policy, no retries inside retries (sidecar/jobs/retry.py): A tries of the
+    # creation and one lookup try before each of the A-1 tries again, 2A-1 requests.
+    scripted.answers = [UNAVAILABLE]
+    async with WordPressClient(scripted.url, "admin", "pw", **FAST_RETRIES) as client:
+        with pytest.raises(TransientError, match="did not create a post after 3 attempts"):
+            await client.create_post(title="t", meta={SOURCE_ID_META: "once-1"})
+    kinds = ["lookup" if "igbridge_source_id" in path else "create"
+             for path in scripted.requests]
+    assert kinds == ["create", "lookup", "create", "lookup", "create"]
+
+
 async def test_503_then_an_answer_succeeds(scripted: ScriptedServer) -> None:
     me = {"id": 1, "slug": "admin"}
     scripted.answers = [UNAVAILABLE, UNAVAILABLE,

@@ -45,9 +45,6 @@ from ..stages import (
 from ..uploaded import release_uploads
 
 PERMALINK_META = "_igbridge_permalink"
-# After this many waves in a row fail with a passing fault, WordPress is down: stop
-# hammering it and let the job runner retry the whole job later.
-CONSECUTIVE_FAULTS_TO_PAUSE = 3
 # Media files up to this size are uploaded from memory; larger ones are streamed from
 # the cache file (see upload_once).
 INLINE_READ_BYTES = 1 << 20
@@ -158,9 +155,11 @@ async def settle_known_posts(ctx: JobContext, wp: WordPressClient,
 
 
 @dataclass
-class _Faults:
-    consecutive: int = 0
-    last: str = ""
+class _Outage:
+    """The passing fault that outlived a request's retries (``jobs/retry.py``): WordPress
+    is down, so no worker starts another wave and the job runner's attempts take over."""
+
+    fault: str | None = None
 
 
 async def import_posts(
@@ -180,12 +179,12 @@ async def import_posts(
     workers = int(ctx.options.get("concurrency") or ctx.config.import_concurrency)
     batch = int(ctx.options.get("batch") or ctx.config.import_batch)
     queue = list(posts)
-    faults = _Faults()
+    outage = _Outage()
     cache = MediaCache(ctx.config, ctx.store, ctx.http)
 
     async def worker() -> None:
         nonlocal done
-        while queue and faults.consecutive < CONSECUTIVE_FAULTS_TO_PAUSE:
+        while queue and outage.fault is None:
             size = wave_size(len(queue), workers, batch)
             wave, queue[:size] = queue[:size], []
             known: dict[str, ItemOutcome] = {}  # filled as the wave goes; kept if it ends early
@@ -196,15 +195,12 @@ async def import_posts(
                 await ctx.set_items(list(known.values()))
                 raise
             except TransientError as exc:
-                faults.consecutive += 1
-                faults.last = fault = exc.message
+                outage.fault = fault = exc.message
             except IgbridgeError as exc:  # the whole wave was refused (say, no plugin)
                 known.update({p.source_id: ItemOutcome(p.source_id, "failed", reason=exc.message)
                               for p in wave if p.source_id not in known})
             outcomes = [known.get(p.source_id) or ItemOutcome(p.source_id, "failed", reason=fault)
                         for p in wave]
-            if fault is None and any(o.state != "failed" for o in outcomes):
-                faults.consecutive = 0
             await ctx.set_items(outcomes)
             done += len(known)  # posts cut off by a passing fault are not done: retry them
             ctx.report(f"Imported {done} of {total} posts", phase=phase, done=done,
@@ -219,8 +215,8 @@ async def import_posts(
         with contextlib.suppress(Exception):  # the ledger may be what failed
             await _fail_unfinished(ctx, posts, reason)
         raise
-    if faults.consecutive >= CONSECUTIVE_FAULTS_TO_PAUSE:
-        message = f"WordPress keeps failing: {faults.last}"
+    if outage.fault is not None:
+        message = f"WordPress keeps failing: {outage.fault}"
         await _fail_unfinished(ctx, posts, message)
         raise TransientError(message)
 
