@@ -40,7 +40,8 @@ PUBLIC = {("GET", "/healthz")}
 # A read where a valid token is not enough: the credential is checked first (so a bad
 # token is a 401 like anywhere), then refused for needing the secret (403).
 NO_TOKEN_PARAMETER = {("GET", "/api/jobs"), ("GET", "/api/uploads"),
-                      ("GET", "/api/uploads/{upload_id}"), ("GET", "/api/settings/apify-token")}
+                      ("GET", "/api/uploads/{upload_id}"), ("GET", "/api/settings/apify-token"),
+                      ("GET", "/api/sources"), ("GET", "/api/sources/{source_id}")}
 # Where a stream token is a valid credential (for the sessions it names).
 TOKEN_READABLE = {
     ("GET", "/api/progress/status/{session_id}"),

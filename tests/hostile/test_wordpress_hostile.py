@@ -35,6 +35,13 @@ PASSWORD = "hostile-subscriber-" + uuid.uuid4().hex[:10]
 VALID_BODIES: dict[str, dict[str, Any]] = {
     "/igbridge/v1/jobs": {"kind": "import", "source": {"type": "apify", "username": "natgeo"}},
     "/igbridge/v1/commands": {"text": "status"},
+    "/igbridge/v1/uploads": {"name": "export.zip", "size": 100},
+    "/igbridge/v1/sources": {"type": "apify", "username": "natgeo"},
+    "/igbridge/v1/deleted/restore": {"source_ids": ["ig_1"]},
+}
+# A GET's arguments are checked before its permission too: these make it valid.
+VALID_QUERIES: dict[str, dict[str, Any]] = {
+    "/igbridge/v1/deleted": {"source_ids[]": "ig_1"},
 }
 
 
@@ -113,7 +120,9 @@ def test_the_subscriber_identities_are_real(stack: Stack, subscriber: dict[str, 
 
 def probe(client: httpx.Client, stack: Stack, method: str, route: str) -> httpx.Response:
     body = VALID_BODIES.get(route) if method == "POST" else None
-    return client.request(method, f"{stack.wp_url}/wp-json{concrete(route)}", json=body)
+    query = VALID_QUERIES.get(route) if method == "GET" else None
+    return client.request(method, f"{stack.wp_url}/wp-json{concrete(route)}", json=body,
+                          params=query)
 
 
 def assert_refused(response: httpx.Response, status: int, what: str) -> None:
