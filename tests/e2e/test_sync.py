@@ -246,7 +246,9 @@ def _set_next_run(sidecar: SidecarProcess, source_id: str, moment: float) -> Non
 
 
 def _sync_jobs(api: SidecarApi) -> list[dict[str, Any]]:
-    return [j for j in api.get("/api/jobs", limit=100).json()["jobs"] if j["kind"] == "sync"]
+    """The sync jobs, newest first, whole (the jobs list carries no options)."""
+    listed = api.get("/api/jobs", limit=100).json()["jobs"]
+    return [api.get(f"/api/jobs/{j['job_id']}").json() for j in listed if j["kind"] == "sync"]
 
 
 def test_a_schedule_fires_by_itself_survives_a_restart_and_catches_up_once(
