@@ -131,6 +131,15 @@ class IGBridge_Admin_Page
         if (! in_array($handle, self::MODULE_HANDLES, true)) {
             return $tag;
         }
+        return self::module_tag($tag, $handle);
+    }
+
+    /**
+     * The script tag of ``$handle`` as an ES module (its type attribute replaced); every
+     * igbridge screen loads its script this way.
+     */
+    public static function module_tag(string $tag, string $handle): string
+    {
         $id = preg_quote($handle . '-js', '/');
         return (string) preg_replace_callback(
             '/<script\b([^>]*)\bid=([\'"])' . $id . '\2([^>]*)>/',

@@ -93,15 +93,7 @@ class IGBridge_Sources_Page
         if (self::HANDLE !== $handle) {
             return $tag;
         }
-        $id = preg_quote($handle . '-js', '/');
-        return (string) preg_replace_callback(
-            '/<script\b([^>]*)\bid=([\'"])' . $id . '\2([^>]*)>/',
-            static function (array $match): string {
-                $attributes = preg_replace('/\s+type=([\'"])[^\'"]*\1/', '', $match[0]);
-                return str_replace('<script', '<script type="module"', (string) $attributes);
-            },
-            $tag
-        );
+        return IGBridge_Admin_Page::module_tag($tag, $handle);
     }
 
     /**
