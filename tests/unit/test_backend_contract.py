@@ -1,28 +1,48 @@
 """The contract of the backend ports (``sidecar/backends/base.py``), run against every
-engine: the ``backend`` fixture takes one parameter per engine (only SQLite today;
-the Redis engine adds its own)."""
+engine: the ``backend`` fixture takes one parameter per engine (SQLite, and Redis on a
+redis-server of the test session's own)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sidecar.backends.base import Backend
+from sidecar.backends.redis.backend import RedisBackend
 from sidecar.backends.sqlite.backend import SqliteBackend
+from tests.support.redis_server import RedisServer
 
 
 async def open_sqlite(tmp_path: Path) -> Backend:
     return await SqliteBackend.open(tmp_path / "db.sqlite3")
 
 
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+async def open_redis(tmp_path: Path) -> Backend:
+    """A fresh engine on the module's Redis: its own key prefix, so tests never meet."""
+    server: RedisServer = _servers["redis"]
+    return await RedisBackend.open(server.url, prefix=f"test:{tmp_path.name}:")
+
+
+_servers: dict[str, RedisServer] = {}
+
 # Each engine and how a test opens a fresh, empty one.
-ENGINES: dict[str, Callable[[Path], Awaitable[Backend]]] = {"sqlite": open_sqlite}
+ENGINES: dict[str, Callable[[Path], Awaitable[Backend]]] = {"sqlite": open_sqlite,
+                                                            "redis": open_redis}
 
 
 @pytest.fixture(params=sorted(ENGINES))
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "redis":
+        _servers["redis"] = request.getfixturevalue("redis_server")
     engine = await ENGINES[request.param](tmp_path)
     yield engine
     await engine.close()

@@ -1,0 +1,27 @@
+"""The Redis engine behind the ports of ``backends/base.py``: a thin composition of
+one connection and the parts that use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .connection import RedisConnection
+from .jobs import RedisJobQueue
+from .ledger import RedisLedger
+from .locks import RedisPostLocks
+
+
+@dataclass(frozen=True)
+class RedisBackend:
+    conn: RedisConnection
+    jobs: RedisJobQueue
+    ledger: RedisLedger
+    post_locks: RedisPostLocks
+
+    @classmethod
+    async def open(cls, url: str, *, prefix: str | None = None) -> RedisBackend:
+        conn = RedisConnection.open(url, **({"prefix": prefix} if prefix else {}))
+        return cls(conn, RedisJobQueue(conn), RedisLedger(conn), RedisPostLocks(conn))
+
+    async def close(self) -> None:
+        await self.conn.close()
