@@ -9,6 +9,7 @@ contract against every engine. Jobs and items are plain JSON-ready dicts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 
@@ -74,11 +75,25 @@ class Ledger(Protocol):
     async def counts_of(self, job_ids: Sequence[str]) -> dict[str, dict[str, int]]: ...
 
 
+class PostLocks(Protocol):
+    """Locks on posts shared by every process of an engine used by several."""
+
+    def hold(self, site: str, source_ids: Sequence[str]) -> AbstractAsyncContextManager[None]:
+        """Hold every one of ``source_ids`` of the WordPress ``site`` at once: no other
+        holder, in any process, holds any of them until this one lets go."""
+        ...
+
+
 class Backend(Protocol):
     @property
     def jobs(self) -> JobQueue: ...
 
     @property
     def ledger(self) -> Ledger: ...
+
+    @property
+    def post_locks(self) -> PostLocks | None:
+        """``None`` for an engine only one process uses (its in-process locks do)."""
+        ...
 
     async def close(self) -> None: ...

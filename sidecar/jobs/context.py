@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ..backends.base import JobQueue, Ledger
+from ..backends.base import JobQueue, Ledger, PostLocks
 from ..backends.sqlite.store import Store
 from ..config import Config
 from ..domain.models import ItemState
@@ -65,6 +65,8 @@ class JobContext:
     state: dict[str, Any] = field(default_factory=dict)
     uploads: UploadStore | None = None  # the exports a source may name by upload id
     apify_token: ApifyToken | None = None  # read for each job: wp-admin may change it
+    # Shared by every process of the engine (Redis); None when one process is all.
+    post_locks: PostLocks | None = None
     # Called after the ledger changed: the runner tells the all-sessions stream.
     items_changed: Callable[[], None] = lambda: None
 

@@ -16,11 +16,16 @@ from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
 from .. import __version__
+from ..backends.base import Backend
+from ..backends.redis.backend import RedisBackend
 from ..backends.sqlite.backend import SqliteBackend
+from ..backends.sqlite.store import Store
 from ..config import Config, ensure_secret
 from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
+from ..jobs.dispatch import Dispatcher, InProcessDispatcher
 from ..jobs.kinds import default_kinds
 from ..jobs.runner import JobRunner
+from ..jobs.saq_dispatch import SaqDispatcher
 from ..jobs.scheduler import run_schedules
 from ..progress.engine import ProgressEngine
 from ..sources.apify_token import ApifyToken
@@ -57,12 +62,34 @@ class JsonSafeRequest(Request):
             ) from None
 
 
-async def open_backend(config: Config) -> SqliteBackend:
+def uses_redis(config: Config) -> bool:
+    return config.backend.startswith(("redis://", "rediss://"))
+
+
+async def open_backend(config: Config) -> Backend:
     """The storage and job engine, chosen here once (``IGBRIDGE_BACKEND``, checked by
-    ``config.py``: only ``sqlite`` exists until the Redis engine lands)."""
+    ``config.py``): ``sqlite``, or ``redis://…`` shared by several processes."""
+    if uses_redis(config):
+        return await RedisBackend.open(config.backend)
     if config.backend != "sqlite":
         raise ConfigError(f"IGBRIDGE_BACKEND={config.backend!r} is not available")
     return await SqliteBackend.open(config.db_path)
+
+
+def open_dispatcher(config: Config) -> Dispatcher:
+    """How jobs get to run: this process's tasks on SQLite; on Redis a SAQ queue that
+    every process works from (``jobs/saq_dispatch.py``)."""
+    if uses_redis(config):
+        return SaqDispatcher(config.backend, name="igbridge", concurrency=config.max_jobs)
+    return InProcessDispatcher()
+
+
+async def open_local_store(config: Config, backend: Backend) -> Store:
+    """The SQLite file of what has no Redis part yet (the event log, the media cache):
+    the engine's own on SQLite, this process's data dir on Redis."""
+    if isinstance(backend, SqliteBackend):
+        return backend.store
+    return await Store.open(config.db_path)
 
 
 def lock_data_dir(config: Config) -> IO[str]:
@@ -112,7 +139,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     async def open_resources() -> None:
         lock = lock_file or lock_data_dir(config)
         backend = await open_backend(config)
-        store = backend.store
+        store = await open_local_store(config, backend)
         progress = ProgressEngine(store)
         await progress.start()
         http = httpx.AsyncClient(
@@ -127,7 +154,8 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         await upload_store.open()
         apify_token = ApifyToken(config.apify_token, config.data_dir)
         runner = JobRunner(config, backend, store, progress, http, default_kinds(),
-                           uploads=upload_store, apify_token=apify_token)
+                           uploads=upload_store, apify_token=apify_token,
+                           dispatcher=open_dispatcher(config))
         found = Services(config, backend, store, progress, runner, http, lock, upload_store,
                          apify_token)
         app.extensions["igbridge"] = found
@@ -148,6 +176,8 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         await found.progress.close()
         await found.http.aclose()
         await found.backend.close()
+        if not isinstance(found.backend, SqliteBackend):
+            await found.store.close()  # this process's own file (open_local_store)
         found.lock_file.close()
 
     @app.before_request

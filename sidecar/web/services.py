@@ -8,7 +8,7 @@ from typing import IO
 
 import httpx
 
-from ..backends.sqlite.backend import SqliteBackend
+from ..backends.base import Backend
 from ..backends.sqlite.store import Store
 from ..config import Config
 from ..jobs.runner import JobRunner
@@ -22,7 +22,7 @@ class Services:
     """Everything a request handler may use, opened once per process."""
 
     config: Config
-    backend: SqliteBackend
+    backend: Backend
     store: Store
     progress: ProgressEngine
     runner: JobRunner

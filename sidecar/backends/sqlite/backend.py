@@ -77,6 +77,8 @@ class SqliteBackend:
     store: db.Store
     jobs: SqliteJobQueue
     ledger: SqliteLedger
+    # One process per data dir: the import's in-process locks are all it needs.
+    post_locks: None = None
 
     @classmethod
     async def open(cls, path: Path) -> SqliteBackend:
