@@ -8,8 +8,7 @@ from typing import Any
 
 import httpx
 
-from ..backends.base import JobQueue, Ledger, PostLocks
-from ..backends.sqlite.store import Store
+from ..backends.base import Backend, JobQueue, Ledger
 from ..config import Config
 from ..domain.models import ItemState
 from ..progress.engine import ProgressEngine
@@ -57,16 +56,14 @@ class JobContext:
     options: dict[str, Any]
     attempt: int
     config: Config
+    backend: Backend  # the media index and saved sources; ``jobs``/``ledger`` are its own
     jobs: JobQueue
     ledger: Ledger
-    store: Store  # for the media cache, until it has a port of its own
     progress: ProgressEngine
     http: httpx.AsyncClient
     state: dict[str, Any] = field(default_factory=dict)
     uploads: UploadStore | None = None  # the exports a source may name by upload id
     apify_token: ApifyToken | None = None  # read for each job: wp-admin may change it
-    # Shared by every process of the engine (Redis); None when one process is all.
-    post_locks: PostLocks | None = None
     # Called after the ledger changed: the runner tells the all-sessions stream.
     items_changed: Callable[[], None] = lambda: None
 

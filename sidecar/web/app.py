@@ -85,8 +85,8 @@ def open_dispatcher(config: Config) -> Dispatcher:
 
 
 async def open_local_store(config: Config, backend: Backend) -> Store:
-    """The SQLite file of what has no Redis part yet (the event log, the media cache):
-    the engine's own on SQLite, this process's data dir on Redis."""
+    """The SQLite file of the event log until it has a port of its own (the eventlog
+    branch): the engine's own on SQLite, this process's data dir on Redis."""
     if isinstance(backend, SqliteBackend):
         return backend.store
     return await Store.open(config.db_path)
@@ -153,15 +153,15 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
             retention_seconds=config.retention_days * 86400))
         await upload_store.open()
         apify_token = ApifyToken(config.apify_token, config.data_dir)
-        runner = JobRunner(config, backend, store, progress, http, default_kinds(),
+        runner = JobRunner(config, backend, progress, http, default_kinds(),
                            uploads=upload_store, apify_token=apify_token,
                            dispatcher=open_dispatcher(config))
-        found = Services(config, backend, store, progress, runner, http, lock, upload_store,
+        found = Services(config, backend, progress, runner, http, lock, upload_store,
                          apify_token)
         app.extensions["igbridge"] = found
         await runner.start()
         found.background.append(asyncio.create_task(_compact_periodically(found)))
-        found.background.append(asyncio.create_task(run_schedules(store, runner),
+        found.background.append(asyncio.create_task(run_schedules(backend.sources, runner),
                                                     name="schedules"))
 
     @app.after_serving
@@ -177,7 +177,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         await found.http.aclose()
         await found.backend.close()
         if not isinstance(found.backend, SqliteBackend):
-            await found.store.close()  # this process's own file (open_local_store)
+            await found.progress.store.close()  # this process's own file (open_local_store)
         found.lock_file.close()
 
     @app.before_request

@@ -9,7 +9,6 @@ from typing import IO
 import httpx
 
 from ..backends.base import Backend
-from ..backends.sqlite.store import Store
 from ..config import Config
 from ..jobs.runner import JobRunner
 from ..progress.engine import ProgressEngine
@@ -23,7 +22,6 @@ class Services:
 
     config: Config
     backend: Backend
-    store: Store
     progress: ProgressEngine
     runner: JobRunner
     http: httpx.AsyncClient

@@ -181,11 +181,16 @@ class RedisJobQueue:
     # -- job-id lookups (short ids, jobs/ids.py) ------------------------------------------
 
     @storage_errors
-    async def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
-        """Job ids that start with ``prefix``, in id order."""
-        raw = await self.conn.client.zrangebylex(
-            self.conn.key("job-ids"), f"[{prefix}", f"({prefix}\xff", start=0, num=limit)
-        return [m.decode() for m in raw]
+    async def ids_starting_with(self, prefix: str, limit: int) -> list[dict[str, Any]]:
+        """Jobs whose id starts with ``prefix``, in id order. Ids are lowercase hex, so
+        the lowercase prefix finds what a person typed in capitals."""
+        key = self.conn.key("job-ids")
+        found: set[str] = set()
+        for variant in {prefix.lower(), prefix}:
+            raw = await self.conn.client.zrangebylex(key, f"[{variant}", f"({variant}\xff",
+                                                     start=0, num=limit)
+            found.update(m.decode() for m in raw)
+        return await self._get_many(sorted(found)[:limit])
 
     @storage_errors
     async def neighbours(self, job_id: str) -> tuple[str | None, str | None]:

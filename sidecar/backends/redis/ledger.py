@@ -9,6 +9,9 @@ Keys (prefix ``igbridge:``), per job:
 - ``ledger:{job}:counts``: hash state → number of items in it, kept by the same
   scripts that change an item, so a jobs page costs one read per job.
 
+and ``imported``: hash source id → how many jobs hold it ``imported`` (any job's
+ledger: what ``finished_source_ids`` reads).
+
 ``record`` is one Lua script: every outcome of the call or none, and a link already
 known stays when an outcome carries none.
 """
@@ -35,7 +38,7 @@ end
 return 1
 """
 
-# KEYS: order, items, counts. ARGV: (source id, state, outcome JSON) triples.
+# KEYS: order, items, counts, imported. ARGV: (source id, state, outcome JSON) triples.
 _RECORD = """
 for i = 1, #ARGV, 3 do
   local sid, state, new = ARGV[i], ARGV[i + 1], cjson.decode(ARGV[i + 2])
@@ -44,6 +47,7 @@ for i = 1, #ARGV, 3 do
   if raw then
     item = cjson.decode(raw)
     redis.call('HINCRBY', KEYS[3], item.state, -1)
+    if item.state == 'imported' then redis.call('HINCRBY', KEYS[4], sid, -1) end
   else
     item = {post_url = cjson.null, thumbnail_url = cjson.null,
             caption_excerpt = cjson.null, taken_at = cjson.null}
@@ -57,6 +61,7 @@ for i = 1, #ARGV, 3 do
   if new.thumbnail_url ~= cjson.null then item.thumbnail_url = new.thumbnail_url end
   redis.call('HSET', KEYS[2], sid, cjson.encode(item))
   redis.call('HINCRBY', KEYS[3], state, 1)
+  if state == 'imported' then redis.call('HINCRBY', KEYS[4], sid, 1) end
 end
 return 1
 """
@@ -106,7 +111,8 @@ class RedisLedger:
                 "wp_post_id": wp_post_id, "reason": reason,
                 "detail": orjson.dumps(detail).decode() if detail is not None else None,
                 "post_url": post_url, "thumbnail_url": thumbnail_url}).decode()]
-        await self.conn.client.eval(_RECORD, 3, *self._keys(job_id), *args)  # type: ignore[misc]
+        await self.conn.client.eval(_RECORD, 4, *self._keys(job_id),  # type: ignore[misc]
+                                    self.conn.key("imported"), *args)
 
     @storage_errors
     async def page(self, job_id: str, *, limit: int,
@@ -144,3 +150,10 @@ class RedisLedger:
             answers = await pipe.execute()
         return {job_id: {k.decode(): int(v) for k, v in raw.items() if int(v) > 0}
                 for job_id, raw in zip(job_ids, answers, strict=True)}
+
+    @storage_errors
+    async def finished_source_ids(self, source_ids: Sequence[str]) -> set[str]:
+        if not source_ids:
+            return set()
+        counts = await self.conn.client.hmget(self.conn.key("imported"), list(source_ids))  # type: ignore[misc]
+        return {sid for sid, n in zip(source_ids, counts, strict=True) if n and int(n) > 0}
