@@ -35,10 +35,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from saq import Job, Worker
 from saq.job import ABORT_ID_PREFIX
 from saq.queue.redis import RedisQueue
@@ -60,11 +63,46 @@ SWEPT = "swept"
 
 
 class _Queue(RedisQueue):
-    """SAQ's Redis queue, with the sweep's wait for an abort answer cut to a second:
-    the workers it sweeps are dead, and the takeover budget is 15 s."""
+    """SAQ's Redis queue, with the sweep's wait for an abort answer cut to a second (the
+    workers it sweeps are dead, and the takeover budget is 15 s), and calm while Redis
+    is away: a worker slot waits a second between tries instead of spinning, and the
+    upkeep says so in one line instead of a traceback a second."""
+
+    async def dequeue(
+        self, timeout: float = 0.0, poll_interval: float = 0.0,  # noqa: ASYNC109 - SAQ's
+    ) -> Job | None:
+        try:
+            return await super().dequeue(timeout, poll_interval)
+        except REDIS_AWAY as exc:
+            _say_redis_away("taking jobs", exc)
+            await asyncio.sleep(REDIS_AWAY_WAIT_SECONDS)
+            return None
 
     async def sweep(self, lock: int = 60, abort: float = SWEEP_ABORT_WAIT_SECONDS) -> list[str]:
-        return await super().sweep(lock, abort)
+        try:
+            return await super().sweep(lock, abort)
+        except REDIS_AWAY as exc:
+            _say_redis_away("sweeping", exc)
+            return []
+
+    async def schedule(self, lock: int = 1) -> list[str]:
+        try:
+            return await super().schedule(lock)
+        except REDIS_AWAY as exc:
+            _say_redis_away("scheduling", exc)
+            return []
+
+
+REDIS_AWAY = (RedisConnectionError, RedisTimeoutError, OSError)
+REDIS_AWAY_WAIT_SECONDS = 1.0
+REDIS_AWAY_LOG_SECONDS = 30.0  # one line per this long of an outage, not one per try
+_last_said = [0.0]
+
+
+def _say_redis_away(doing: str, exc: Exception) -> None:
+    if time.monotonic() - _last_said[0] >= REDIS_AWAY_LOG_SECONDS:
+        _last_said[0] = time.monotonic()
+        log.warning("job queue: Redis unreachable while %s: %s", doing, exc)
 
 
 class SaqDispatcher:

@@ -1,0 +1,147 @@
+"""Jobs on the Redis engine across real sidecar processes sharing one real Redis (a
+redis-server of the test's own on a free port): a job submitted to one process runs on
+whichever worker takes it and ends with its ledger right everywhere; a cancel sent to
+one process stops the job where it runs; Redis going away is a 503 naming it, and
+nothing it acknowledged is lost once it is back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.media_server import MediaServer
+from tests.support.redis_server import RedisServer
+from tests.support.sidecar_process import SidecarProcess
+
+FINISHED = ("complete", "error", "cancelled")
+SAMPLE_EXPORT = Path(__file__).parents[2] / "sidecar" / "sample" / "instagram-export-sample.zip"
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis", durable=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def processes(tmp_path: Path, redis: RedisServer) -> Iterator[Callable[[str], SidecarProcess]]:
+    """``start("a")``: a sidecar on the test's Redis with its own data dir."""
+    started: list[SidecarProcess] = []
+
+    def start(name: str) -> SidecarProcess:
+        process = SidecarProcess(tmp_path / name, env={"IGBRIDGE_BACKEND": redis.url})
+        started.append(process.start())
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+def client(process: SidecarProcess) -> httpx.Client:
+    return httpx.Client(base_url=process.url, headers=process.headers, timeout=10.0)
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
+def finished_job(api: httpx.Client, job_id: str) -> dict[str, Any]:
+    def ended() -> dict[str, Any] | None:
+        job: dict[str, Any] = api.get(f"/api/jobs/{job_id}").json()
+        return job if job["status"] in FINISHED else None
+
+    found: dict[str, Any] = wait_for(f"job {job_id} ended", ended)
+    return found
+
+
+def submit(api: httpx.Client, kind: str, source: dict[str, Any]) -> str:
+    reply = api.post("/api/jobs", json={"kind": kind, "source": source})
+    assert reply.status_code == 202, reply.text
+    return str(reply.json()["job_id"])
+
+
+SCRAPE = {"type": "export", "path": str(SAMPLE_EXPORT)}
+
+
+def test_a_job_submitted_to_one_process_runs_once_and_every_process_sees_its_ledger(
+        processes: Callable[[str], SidecarProcess]) -> None:
+    a, b = processes("a"), processes("b")
+    with client(a) as on_a, client(b) as on_b:
+        job_ids = [submit(on_a, "scrape", SCRAPE) for _ in range(3)]
+        for job_id in job_ids:
+            job = finished_job(on_a, job_id)
+            assert (job["status"], job["error"], job["attempts"]) == ("complete", None, 1)
+            assert job["counts"]["failed"] == job["counts"]["pending"] == 0
+            assert job["counts"]["total"] == len(job["items"]) > 0
+            seen_on_b = on_b.get(f"/api/jobs/{job_id}").json()
+            assert {k: seen_on_b[k] for k in ("status", "counts", "items", "attempts")} == {
+                k: job[k] for k in ("status", "counts", "items", "attempts")}
+            # A unique prefix names the job on any process.
+            assert on_b.get(f"/api/jobs/{job_id[:10]}").json()["job_id"] == job_id
+        listed = on_b.get("/api/jobs", params={"limit": 10}).json()
+        assert [j["job_id"] for j in listed["jobs"]] == list(reversed(job_ids))
+
+
+def test_a_cancel_sent_to_another_process_stops_the_job_where_it_runs(
+        processes: Callable[[str], SidecarProcess]) -> None:
+    from tests.fakes.media_files import png
+
+    media = MediaServer().start()
+    try:
+        # Each download hangs until the server stops: the job runs until cancelled.
+        urls = [media.add(f"/slow/{n}.png", png(8, 8), delay=600) for n in range(3)]
+        a = processes("a")
+        with client(a) as on_a:
+            job_id = submit(on_a, "cache_images", {"type": "urls", "urls": urls})
+            wait_for("the job running on A",
+                     lambda: on_a.get("/healthz").json()["jobs_running"] == 1)
+            b = processes("b")  # B exists only now: the job cannot be running there
+            with client(b) as on_b:
+                reply = on_b.post(f"/api/jobs/{job_id}/cancel")
+                assert reply.status_code == 200, reply.text
+                assert reply.json()["status"] == "cancelled"
+                assert on_b.get("/healthz").json()["jobs_running"] == 0
+            wait_for("A stopped the job", lambda: on_a.get("/healthz").json()["jobs_running"] == 0)
+            job = on_a.get(f"/api/jobs/{job_id}").json()
+            assert (job["status"], job["error"]) == ("cancelled", "Cancelled")
+            again = on_a.post(f"/api/jobs/{job_id}/cancel")
+            assert again.status_code == 409, again.text
+    finally:
+        media.stop()
+
+
+def test_redis_unreachable_is_a_503_naming_it_and_nothing_is_lost_once_it_is_back(
+        processes: Callable[[str], SidecarProcess], redis: RedisServer) -> None:
+    a = processes("a")
+    with client(a) as on_a:
+        before = finished_job(on_a, submit(on_a, "scrape", SCRAPE))
+        assert before["status"] == "complete"
+        redis.stop()
+        refused = on_a.post("/api/jobs", json={"kind": "scrape", "source": SCRAPE})
+        assert refused.status_code == 503, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "storage_error"
+        assert f"Redis at 127.0.0.1:{redis.port} is unreachable" in error["message"]
+        read = on_a.get(f"/api/jobs/{before['job_id']}")
+        assert read.status_code == 503, read.text
+        redis.start()
+        kept = on_a.get(f"/api/jobs/{before['job_id']}").json()
+        assert {k: kept[k] for k in ("status", "counts", "items")} == {
+            k: before[k] for k in ("status", "counts", "items")}
+        after = finished_job(on_a, submit(on_a, "scrape", SCRAPE))
+        assert after["status"] == "complete"
+        assert after["items"] == before["items"]
