@@ -6,6 +6,10 @@ nothing it acknowledged is lost once it is back."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -145,3 +149,56 @@ def test_redis_unreachable_is_a_503_naming_it_and_nothing_is_lost_once_it_is_bac
         after = finished_job(on_a, submit(on_a, "scrape", SCRAPE))
         assert after["status"] == "complete"
         assert after["items"] == before["items"]
+
+
+def start_worker(data_dir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``igbridge worker``: jobs without HTTP, in a process group of its own."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("IGBRIDGE_")}
+    with (data_dir.parent / f"{data_dir.name}-worker.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sidecar", "worker", "--data-dir", str(data_dir)],
+            env={**base, "IGBRIDGE_SECRET": "worker-secret-0123456789", **env},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def test_igbridge_worker_runs_jobs_without_http(
+        processes: Callable[[str], SidecarProcess], redis: RedisServer, tmp_path: Path) -> None:
+    from tests.fakes.media_files import png
+
+    media = MediaServer().start()
+    worker = start_worker(tmp_path / "w", {"IGBRIDGE_BACKEND": redis.url,
+                                          "IGBRIDGE_MAX_JOBS": "1"})
+    try:
+        url = media.add("/slow/0.png", png(8, 8), delay=600)
+        a = SidecarProcess(tmp_path / "a", env={"IGBRIDGE_BACKEND": redis.url,
+                                                "IGBRIDGE_MAX_JOBS": "1"}).start()
+        try:
+            with client(a) as on_a:
+                hanging = submit(on_a, "cache_images", {"type": "urls", "urls": [url]})
+                wait_for("the hanging job running", lambda: on_a.get(
+                    f"/api/jobs/{hanging}").json()["status"] == "running")
+                # One slot each: whichever took the hanging job, the other runs this one.
+                # Either way the worker ran a job: the hanging one (A runs none), or this.
+                a_runs_hanging = on_a.get("/healthz").json()["jobs_running"] == 1
+                job = finished_job(on_a, submit(on_a, "scrape", SCRAPE))
+                assert (job["status"], job["error"]) == ("complete", None)
+                assert on_a.get("/healthz").json()["jobs_running"] == int(a_runs_hanging)
+                on_a.post(f"/api/jobs/{hanging}/cancel")
+                assert on_a.get(f"/api/jobs/{hanging}").json()["status"] == "cancelled"
+        finally:
+            a.kill()
+        assert worker.poll() is None, "the worker exited"
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+        media.stop()
+
+
+def test_igbridge_worker_needs_redis(tmp_path: Path) -> None:
+    worker = start_worker(tmp_path / "w", {})
+    assert worker.wait(60) == 1
+    said = (tmp_path / "w-worker.log").read_text()
+    assert "igbridge worker shares jobs through Redis: set IGBRIDGE_BACKEND=redis://" in said
