@@ -306,7 +306,10 @@ class JobRunner:
                 await self._attempts(job_id)
         except asyncio.CancelledError:
             if not self._stopping and await self.dispatcher.cancel_requested(job_id):
-                await self._finish(job_id, "cancelled", await self._cancel_message(job_id))
+                # Shielded: a second stop request (SAQ's own abort check) must not cut
+                # the outcome in half.
+                await asyncio.shield(self._finish(job_id, "cancelled",
+                                                  await self._cancel_message(job_id)))
             raise
 
     async def _ensure_session(self, job: dict[str, Any]) -> bool:
