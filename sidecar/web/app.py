@@ -59,9 +59,10 @@ class JsonSafeRequest(Request):
 
 async def open_backend(config: Config) -> SqliteBackend:
     """The storage and job engine, chosen here once (``IGBRIDGE_BACKEND``, checked by
-    ``config.py``: only ``sqlite`` exists until the Redis engine lands)."""
+    ``config.py``: ``sqlite``, or a ``redis://`` URL, whose engine is not built yet)."""
     if config.backend != "sqlite":
-        raise ConfigError(f"IGBRIDGE_BACKEND={config.backend!r} is not available")
+        raise ConfigError("IGBRIDGE_BACKEND: the Redis engine is not in this version yet;"
+                          " use 'sqlite'")
     return await SqliteBackend.open(config.db_path)
 
 
