@@ -71,8 +71,6 @@ async def open_backend(config: Config) -> Backend:
     ``config.py``): ``sqlite``, or ``redis://…`` shared by several processes."""
     if uses_redis(config):
         return await RedisBackend.open(config.backend)
-    if config.backend != "sqlite":
-        raise ConfigError(f"IGBRIDGE_BACKEND={config.backend!r} is not available")
     return await SqliteBackend.open(config.db_path)
 
 
