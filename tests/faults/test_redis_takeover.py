@@ -83,3 +83,39 @@ def test_kill_9_of_the_process_running_an_import_another_finishes_it_once(
         b.kill()
         proxy.stop()
         redis.stop()
+
+
+def test_two_processes_importing_the_same_posts_at_once_make_each_post_once(
+    stack: Stack, tmp_path: Path,
+) -> None:
+    redis = RedisServer(tmp_path / "redis").start()
+    tag = f"overlap-{time.time_ns()}"
+    export = build_export(tmp_path / f"{tag}.zip", tag, 8, seed=3)
+    env = {"IGBRIDGE_BACKEND": redis.url, "IGBRIDGE_IMPORT_CONCURRENCY": "2",
+           "IGBRIDGE_IMPORT_BATCH": "2", "IGBRIDGE_MAX_JOBS": "1"}
+    a = wordpress_sidecar(stack, tmp_path / "a", env=env)
+    b = wordpress_sidecar(stack, tmp_path / "b", env=env)
+    try:
+        a.start()
+        b.start()
+        with httpx.Client(base_url=a.url, headers=a.headers, timeout=10) as on_a:
+            # One slot each: the two jobs run at the same time, one in each process.
+            first = submit_import(on_a, {"type": "export", "path": str(export)})
+            second = submit_import(on_a, {"type": "export", "path": str(export)})
+            jobs = [wait_job(on_a, job_id, timeout=120) for job_id in (first, second)]
+        for job in jobs:
+            assert (job["status"], job["error"]) == ("complete", None), job
+            assert job["counts"]["failed"] == job["counts"]["pending"] == 0, job["items"]
+        ids = sorted(i["source_id"] for i in jobs[0]["items"])
+        assert ids == sorted(i["source_id"] for i in jobs[1]["items"])
+        assert copies_in_wordpress(stack, ids) == dict.fromkeys(ids, 1)
+        # Each post was made by exactly one of the jobs; the other found it made.
+        made = Counter(i["source_id"] for job in jobs for i in job["items"]
+                       if i["state"] == "imported")
+        assert made == dict.fromkeys(ids, 1)
+        post_ids = {i["source_id"]: i["wp_post_id"] for i in jobs[0]["items"]}
+        assert post_ids == {i["source_id"]: i["wp_post_id"] for i in jobs[1]["items"]}
+    finally:
+        a.kill()
+        b.kill()
+        redis.stop()

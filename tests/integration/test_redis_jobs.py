@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes.apify_server import FakeApify
+from tests.fakes.instagram_items import ItemFactory
 from tests.support.media_server import MediaServer
 from tests.support.redis_server import RedisServer
 from tests.support.sidecar_process import SidecarProcess
@@ -34,12 +36,21 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def processes(tmp_path: Path, redis: RedisServer) -> Iterator[Callable[[str], SidecarProcess]]:
-    """``start("a")``: a sidecar on the test's Redis with its own data dir."""
+def fake() -> Iterator[FakeApify]:
+    with FakeApify() as server:
+        yield server
+
+
+@pytest.fixture
+def processes(tmp_path: Path, redis: RedisServer,
+              fake: FakeApify) -> Iterator[Callable[[str], SidecarProcess]]:
+    """``start("a")``: a sidecar on the test's Redis (and fake Apify), own data dir."""
     started: list[SidecarProcess] = []
 
     def start(name: str) -> SidecarProcess:
-        process = SidecarProcess(tmp_path / name, env={"IGBRIDGE_BACKEND": redis.url})
+        process = SidecarProcess(tmp_path / name, env={
+            "IGBRIDGE_BACKEND": redis.url, "APIFY_TOKEN": fake.token,
+            "IGBRIDGE_APIFY_API_URL": fake.url, "IGBRIDGE_APIFY_POLL_SECONDS": "0.05"})
         started.append(process.start())
         return process
 
@@ -101,31 +112,28 @@ def test_a_job_submitted_to_one_process_runs_once_and_every_process_sees_its_led
 
 
 def test_a_cancel_sent_to_another_process_stops_the_job_where_it_runs(
-        processes: Callable[[str], SidecarProcess]) -> None:
-    from tests.fakes.media_files import png
-
-    media = MediaServer().start()
-    try:
-        # Each download hangs until the server stops: the job runs until cancelled.
-        urls = [media.add(f"/slow/{n}.png", png(8, 8), delay=600) for n in range(3)]
-        a = processes("a")
-        with client(a) as on_a:
-            job_id = submit(on_a, "cache_images", {"type": "urls", "urls": urls})
-            wait_for("the job running on A",
-                     lambda: on_a.get("/healthz").json()["jobs_running"] == 1)
-            b = processes("b")  # B exists only now: the job cannot be running there
-            with client(b) as on_b:
-                reply = on_b.post(f"/api/jobs/{job_id}/cancel")
-                assert reply.status_code == 200, reply.text
-                assert reply.json()["status"] == "cancelled"
-                assert on_b.get("/healthz").json()["jobs_running"] == 0
-            wait_for("A stopped the job", lambda: on_a.get("/healthz").json()["jobs_running"] == 0)
-            job = on_a.get(f"/api/jobs/{job_id}").json()
-            assert (job["status"], job["error"]) == ("cancelled", "Cancelled")
-            again = on_a.post(f"/api/jobs/{job_id}/cancel")
-            assert again.status_code == 409, again.text
-    finally:
-        media.stop()
+        processes: Callable[[str], SidecarProcess], fake: FakeApify) -> None:
+    # An Apify run that stays RUNNING until it is aborted: the job runs until cancelled.
+    fake.add_profile("slow", [ItemFactory(fake, "slow").image()], hold=True)
+    a = processes("a")
+    with client(a) as on_a:
+        job_id = submit(on_a, "scrape", {"type": "apify", "username": "slow", "limit": 5})
+        wait_for("the job polling its Apify run on A",
+                 lambda: bool(fake.runs) and fake.run_for("slow").polls >= 2)
+        assert on_a.get("/healthz").json()["jobs_running"] == 1
+        b = processes("b")  # B exists only now: the job cannot be running there
+        with client(b) as on_b:
+            reply = on_b.post(f"/api/jobs/{job_id}/cancel")
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["status"] == "cancelled"
+            assert on_b.get("/healthz").json()["jobs_running"] == 0
+        wait_for("A stopped the job", lambda: on_a.get("/healthz").json()["jobs_running"] == 0)
+        # A's own cancel path ran there: it aborted the Apify run.
+        wait_for("the Apify run aborted", lambda: fake.aborted == [fake.run_for("slow").id])
+        job = on_a.get(f"/api/jobs/{job_id}").json()
+        assert job["status"] == "cancelled"
+        again = on_a.post(f"/api/jobs/{job_id}/cancel")
+        assert again.status_code == 409, again.text
 
 
 def test_redis_unreachable_is_a_503_naming_it_and_nothing_is_lost_once_it_is_back(
