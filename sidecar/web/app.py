@@ -113,7 +113,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         lock = lock_file or lock_data_dir(config)
         backend = await open_backend(config)
         store = backend.store
-        progress = ProgressEngine(store)
+        progress = ProgressEngine(backend.events)
         await progress.start()
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0),
