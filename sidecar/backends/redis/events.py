@@ -166,8 +166,12 @@ class RedisEventLog:
             return None
         except RedisError as exc:
             raise unreachable(self.settings, exc) from exc
-        deleted = str(info.get("max-deleted-entry-id") or "0-0")
-        if position < _position(deleted):
+        # Trimming (MAXLEN) drops the oldest entries: whatever came after the position
+        # is whole only while the oldest entry kept is its successor or nothing was
+        # dropped. (Redis 7.0 keeps max-deleted-entry-id for XDEL only, not for trims.)
+        trimmed = int(info.get("entries-added", 0)) > int(info.get("length", 0))
+        first = info.get("recorded-first-entry-id") or (info.get("first-entry") or ["0-0"])[0]
+        if trimmed and position < _position(str(first)):
             return (f"the events after the Last-Event-ID are no longer kept (the log keeps"
                     f" the newest {self.settings.maxlen})")
         return None
