@@ -97,17 +97,27 @@ log's ``event_id(position)``: an opaque string to every client."""
 NO_POSITION: Position = (0, 0)  # before the first event
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    """An event to append. ``data`` is the frame's JSON; when the log assigns positions
-    (``EventLog.assigns_ids``) a progress event's ``data`` ends without
-    ``last_event_id``, which the log adds with the id it assigns."""
+class NewEvent(Protocol):
+    """An event to append (the progress engine's own event objects: no copy is made
+    per event on the hot path). ``data`` is the frame's JSON; when the log assigns
+    positions (``EventLog.assigns_ids``) a progress event's ``data`` ends without
+    ``last_event_id``, which the log adds with the id it assigns, and ``position`` is
+    not read; otherwise ``position`` is the caller's."""
 
-    session_id: str
-    type: str
-    data: str
-    created: float
-    position: Position | None = None  # the caller's, when the log does not assign them
+    @property
+    def session_id(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def data(self) -> str: ...
+
+    @property
+    def created(self) -> float: ...
+
+    @property
+    def position(self) -> Position: ...
 
 
 @dataclass(frozen=True)
