@@ -19,7 +19,6 @@ from .. import __version__
 from ..backends.base import Backend
 from ..backends.redis.backend import RedisBackend
 from ..backends.sqlite.backend import SqliteBackend
-from ..backends.sqlite.store import Store
 from ..config import Config, ensure_secret
 from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
 from ..jobs.dispatch import Dispatcher, InProcessDispatcher
@@ -63,31 +62,25 @@ class JsonSafeRequest(Request):
 
 
 def uses_redis(config: Config) -> bool:
-    return config.backend.startswith(("redis://", "rediss://"))
+    return config.backend != "sqlite"  # config.py checked it is a redis:// URL then
 
 
 async def open_backend(config: Config) -> Backend:
     """The storage and job engine, chosen here once (``IGBRIDGE_BACKEND``, checked by
-    ``config.py``): ``sqlite``, or ``redis://…`` shared by several processes."""
+    ``config.py``): ``sqlite``, or ``redis://…`` shared by several processes (the event
+    log on Redis Streams, jobs on SAQ, the rest in Redis: ``backends/redis``)."""
     if uses_redis(config):
         return await RedisBackend.open(config.backend)
     return await SqliteBackend.open(config.db_path)
 
 
-def open_dispatcher(config: Config) -> Dispatcher:
+def open_dispatcher(config: Config, backend: Backend) -> Dispatcher:
     """How jobs get to run: this process's tasks on SQLite; on Redis a SAQ queue that
     every process works from (``jobs/saq_dispatch.py``)."""
-    if uses_redis(config):
-        return SaqDispatcher(config.backend, name="igbridge", concurrency=config.max_jobs)
+    if isinstance(backend, RedisBackend):
+        return SaqDispatcher(backend.settings.url, name="igbridge",
+                             concurrency=config.max_jobs)
     return InProcessDispatcher()
-
-
-async def open_local_store(config: Config, backend: Backend) -> Store:
-    """The SQLite file of the event log until it has a port of its own (the eventlog
-    branch): the engine's own on SQLite, this process's data dir on Redis."""
-    if isinstance(backend, SqliteBackend):
-        return backend.store
-    return await Store.open(config.db_path)
 
 
 def lock_data_dir(config: Config) -> IO[str]:
@@ -137,8 +130,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     async def open_resources() -> None:
         lock = lock_file or lock_data_dir(config)
         backend = await open_backend(config)
-        store = await open_local_store(config, backend)
-        progress = ProgressEngine(store)
+        progress = ProgressEngine(backend.events)
         await progress.start()
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0),
@@ -153,7 +145,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         apify_token = ApifyToken(config.apify_token, config.data_dir)
         runner = JobRunner(config, backend, progress, http, default_kinds(),
                            uploads=upload_store, apify_token=apify_token,
-                           dispatcher=open_dispatcher(config))
+                           dispatcher=open_dispatcher(config, backend))
         found = Services(config, backend, progress, runner, http, lock, upload_store,
                          apify_token)
         app.extensions["igbridge"] = found
@@ -174,8 +166,6 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         await found.progress.close()
         await found.http.aclose()
         await found.backend.close()
-        if not isinstance(found.backend, SqliteBackend):
-            await found.progress.store.close()  # this process's own file (open_local_store)
         found.lock_file.close()
 
     @app.before_request

@@ -23,7 +23,7 @@ from dev.stack import Stack
 from tests.faults.exports import build_export
 from tests.faults.fault_proxy import FaultProxy
 from tests.faults.support import copies_in_wordpress, submit_import, wait_job, wordpress_sidecar
-from tests.support.redis_server import RedisServer
+from tests.redis_server import RedisServer
 from tests.support.sidecar_process import SidecarProcess
 
 BATCH = rb"POST /wp-json/batch/v1 HTTP/1\.1"
@@ -47,7 +47,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float) -> Any:
 def test_kill_9_of_the_process_running_an_import_another_finishes_it_once(
     stack: Stack, tmp_path: Path, record_figure: Callable[[str, object], None], nth: int,
 ) -> None:
-    redis = RedisServer(tmp_path / "redis").start()
+    redis = RedisServer.start(tmp_path / "redis")
     tag = f"takeover{nth}-{time.time_ns()}"
     export = build_export(tmp_path / f"{tag}.zip", tag, 6, seed=nth)
     proxy = FaultProxy("127.0.0.1", stack.wp_port, seed=nth).start()
@@ -88,7 +88,7 @@ def test_kill_9_of_the_process_running_an_import_another_finishes_it_once(
 def test_two_processes_importing_the_same_posts_at_once_make_each_post_once(
     stack: Stack, tmp_path: Path,
 ) -> None:
-    redis = RedisServer(tmp_path / "redis").start()
+    redis = RedisServer.start(tmp_path / "redis")
     tag = f"overlap-{time.time_ns()}"
     export = build_export(tmp_path / f"{tag}.zip", tag, 8, seed=3)
     env = {"IGBRIDGE_BACKEND": redis.url, "IGBRIDGE_IMPORT_CONCURRENCY": "2",

@@ -1,5 +1,5 @@
-"""Jobs on the Redis engine across real sidecar processes sharing one real Redis (a
-redis-server of the test's own on a free port): a job submitted to one process runs on
+"""Jobs on the Redis engine across real sidecar processes sharing one real Redis (the
+session's redis-server, emptied for each test): a job submitted to one process runs on
 whichever worker takes it and ends with its ledger right everywhere; a cancel sent to
 one process stops the job where it runs; Redis going away is a 503 naming it, and
 nothing it acknowledged is lost once it is back."""
@@ -20,19 +20,12 @@ import pytest
 
 from tests.fakes.apify_server import FakeApify
 from tests.fakes.instagram_items import ItemFactory
+from tests.redis_server import RedisServer
 from tests.support.media_server import MediaServer
-from tests.support.redis_server import RedisServer
 from tests.support.sidecar_process import SidecarProcess
 
 FINISHED = ("complete", "error", "cancelled")
 SAMPLE_EXPORT = Path(__file__).parents[2] / "sidecar" / "sample" / "instagram-export-sample.zip"
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis", durable=True).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -42,14 +35,15 @@ def fake() -> Iterator[FakeApify]:
 
 
 @pytest.fixture
-def processes(tmp_path: Path, redis: RedisServer,
+def processes(tmp_path: Path, redis_url: str,
               fake: FakeApify) -> Iterator[Callable[[str], SidecarProcess]]:
-    """``start("a")``: a sidecar on the test's Redis (and fake Apify), own data dir."""
+    """``start("a")``: a sidecar on the session's Redis (emptied for the test; AOF with
+    fsync always) and the fake Apify, with its own data dir."""
     started: list[SidecarProcess] = []
 
     def start(name: str) -> SidecarProcess:
         process = SidecarProcess(tmp_path / name, env={
-            "IGBRIDGE_BACKEND": redis.url, "APIFY_TOKEN": fake.token,
+            "IGBRIDGE_BACKEND": redis_url, "APIFY_TOKEN": fake.token,
             "IGBRIDGE_APIFY_API_URL": fake.url, "IGBRIDGE_APIFY_POLL_SECONDS": "0.05"})
         started.append(process.start())
         return process
@@ -137,20 +131,20 @@ def test_a_cancel_sent_to_another_process_stops_the_job_where_it_runs(
 
 
 def test_redis_unreachable_is_a_503_naming_it_and_nothing_is_lost_once_it_is_back(
-        processes: Callable[[str], SidecarProcess], redis: RedisServer) -> None:
+        processes: Callable[[str], SidecarProcess], redis_server: RedisServer) -> None:
     a = processes("a")
     with client(a) as on_a:
         before = finished_job(on_a, submit(on_a, "scrape", SCRAPE))
         assert before["status"] == "complete"
-        redis.stop()
+        redis_server.stop()
         refused = on_a.post("/api/jobs", json={"kind": "scrape", "source": SCRAPE})
         assert refused.status_code == 503, refused.text
         error = refused.json()["error"]
         assert error["code"] == "storage_error"
-        assert f"Redis at 127.0.0.1:{redis.port} is unreachable" in error["message"]
+        assert f"Redis at 127.0.0.1:{redis_server.port}/0 is unreachable" in error["message"]
         read = on_a.get(f"/api/jobs/{before['job_id']}")
         assert read.status_code == 503, read.text
-        redis.start()
+        redis_server.start_again()
         kept = on_a.get(f"/api/jobs/{before['job_id']}").json()
         assert {k: kept[k] for k in ("status", "counts", "items")} == {
             k: before[k] for k in ("status", "counts", "items")}
@@ -171,15 +165,15 @@ def start_worker(data_dir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]
 
 
 def test_igbridge_worker_runs_jobs_without_http(
-        processes: Callable[[str], SidecarProcess], redis: RedisServer, tmp_path: Path) -> None:
+        processes: Callable[[str], SidecarProcess], redis_url: str, tmp_path: Path) -> None:
     from tests.fakes.media_files import png
 
     media = MediaServer().start()
-    worker = start_worker(tmp_path / "w", {"IGBRIDGE_BACKEND": redis.url,
+    worker = start_worker(tmp_path / "w", {"IGBRIDGE_BACKEND": redis_url,
                                           "IGBRIDGE_MAX_JOBS": "1"})
     try:
         url = media.add("/slow/0.png", png(8, 8), delay=600)
-        a = SidecarProcess(tmp_path / "a", env={"IGBRIDGE_BACKEND": redis.url,
+        a = SidecarProcess(tmp_path / "a", env={"IGBRIDGE_BACKEND": redis_url,
                                                 "IGBRIDGE_MAX_JOBS": "1"}).start()
         try:
             with client(a) as on_a:

@@ -1,34 +1,26 @@
 """What only the Redis engine has: per-post locks shared by processes, and its errors
-when Redis is gone. On a redis-server of the module's own."""
+when Redis is gone. On the test session's redis-server (``tests/redis_server.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
 from sidecar.backends.redis.backend import RedisBackend
+from sidecar.backends.redis.connection import RedisConnection, parse_url
+from sidecar.backends.redis.jobs import RedisJobQueue
+from sidecar.backends.redis.locks import RedisPostLocks
 from sidecar.errors import StorageError
-from tests.support.redis_server import RedisServer
-from tests.support.sidecar_process import free_port
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
+from tests.redis_server import free_port
 
 
 @pytest.fixture
-async def two_processes(redis_server: RedisServer,
-                        tmp_path: Path) -> AsyncIterator[tuple[RedisBackend, RedisBackend]]:
-    """Two engines on one Redis, as two sidecar processes have them."""
-    prefix = f"test:{tmp_path.name}:"
-    first = await RedisBackend.open(redis_server.url, prefix=prefix)
-    second = await RedisBackend.open(redis_server.url, prefix=prefix)
+async def two_processes(redis_url: str) -> AsyncIterator[tuple[RedisBackend, RedisBackend]]:
+    """Two engines on one (emptied) Redis, as two sidecar processes have them."""
+    first = await RedisBackend.open(redis_url)
+    second = await RedisBackend.open(redis_url)
     yield first, second
     await first.close()
     await second.close()
@@ -73,14 +65,14 @@ async def test_a_holder_whose_lock_lapsed_never_frees_the_next_holders(
     assert await first.conn.client.get(key) == b"someone-else"
 
 
-async def test_redis_gone_is_a_storage_error_naming_it(tmp_path: Path) -> None:
-    port = free_port()
-    backend = await RedisBackend.open(f"redis://127.0.0.1:{port}/0")
+async def test_redis_gone_is_a_storage_error_naming_it() -> None:
+    port = free_port()  # nobody listens there
+    conn = RedisConnection.open(parse_url(f"redis://127.0.0.1:{port}/0"))
     try:
-        with pytest.raises(StorageError, match=f"Redis at 127.0.0.1:{port} is unreachable"):
-            await backend.jobs.add("j", "j", "import", {}, {}, {})
-        with pytest.raises(StorageError, match=f"Redis at 127.0.0.1:{port} is unreachable"):
-            async with backend.post_locks.hold("http://wp.test", ["p1"]):
+        with pytest.raises(StorageError, match=f"Redis at 127.0.0.1:{port}/0 is unreachable"):
+            await RedisJobQueue(conn).add("j", "j", "import", {}, {}, {})
+        with pytest.raises(StorageError, match=f"Redis at 127.0.0.1:{port}/0 is unreachable"):
+            async with RedisPostLocks(conn).hold("http://wp.test", ["p1"]):
                 pass
     finally:
-        await backend.close()
+        await conn.close()

@@ -1,2 +1,2 @@
-"""The Redis engine (``IGBRIDGE_BACKEND=redis://host:port/db``): several sidecar
-processes share jobs, ledgers, the media index and saved sources through one Redis."""
+"""The Redis engine: the same ports as ``backends/sqlite``, shared by any number of
+sidecar processes (``IGBRIDGE_BACKEND=redis://host:port/db``)."""

@@ -1,11 +1,14 @@
 """The Redis engine behind the ports of ``backends/base.py``: a thin composition of
-one connection and the parts that use it."""
+its parts, each opened on the same clients."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .connection import RedisConnection
+from redis.asyncio import Redis
+
+from .connection import RedisConnection, RedisSettings, open_client, parse_url
+from .events import RedisEventLog
 from .jobs import RedisJobQueue
 from .ledger import RedisLedger
 from .locks import RedisPostLocks
@@ -15,7 +18,11 @@ from .sources import RedisSourceStore
 
 @dataclass(frozen=True)
 class RedisBackend:
-    conn: RedisConnection
+    settings: RedisSettings
+    client: Redis
+    blocking: Redis  # the event log's XREAD loop
+    conn: RedisConnection  # jobs, ledger, media, sources, locks
+    events: RedisEventLog
     jobs: RedisJobQueue
     ledger: RedisLedger
     media: RedisMediaIndex
@@ -23,10 +30,23 @@ class RedisBackend:
     post_locks: RedisPostLocks
 
     @classmethod
-    async def open(cls, url: str, *, prefix: str | None = None) -> RedisBackend:
-        conn = RedisConnection.open(url, **({"prefix": prefix} if prefix else {}))
-        return cls(conn, RedisJobQueue(conn), RedisLedger(conn), RedisMediaIndex(conn),
-                   RedisSourceStore(conn), RedisPostLocks(conn))
+    async def open(cls, url: str) -> RedisBackend:
+        settings = parse_url(url)
+        client = open_client(settings)
+        blocking = open_client(settings, blocking=True)
+        conn = RedisConnection.open(settings)
+        try:
+            events = await RedisEventLog.open(client, blocking, settings)
+        except BaseException:
+            await client.aclose()
+            await blocking.aclose()
+            await conn.close()
+            raise
+        return cls(settings, client, blocking, conn, events, RedisJobQueue(conn),
+                   RedisLedger(conn), RedisMediaIndex(conn), RedisSourceStore(conn),
+                   RedisPostLocks(conn))
 
     async def close(self) -> None:
+        await self.blocking.aclose()
+        await self.client.aclose()
         await self.conn.close()

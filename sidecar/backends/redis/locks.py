@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from ...errors import StorageError
-from .connection import RedisConnection
+from .connection import RedisConnection, unreachable
 
 LOCK_TTL_MS = 10_000
 REFRESH_SECONDS = LOCK_TTL_MS / 1000 / 3
@@ -66,7 +65,7 @@ class RedisPostLocks:
         try:
             return bool(await self.conn.client.set(key, token, nx=True, px=LOCK_TTL_MS))
         except (RedisError, OSError) as exc:
-            raise StorageError(f"Redis at {self.conn.where} is unreachable: {exc}") from exc
+            raise unreachable(self.conn.settings, exc) from exc
 
     async def _refresh(self, held: list[str], token: str) -> None:
         while True:
