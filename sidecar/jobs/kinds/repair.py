@@ -53,6 +53,7 @@ SITE_JOB_LIMIT = 1000
 NOTHING_TO_DO = "nothing to do"
 EDITED = "edited in WordPress since import: caption left as is"
 CAPTION_UPDATED = "caption updated"
+MEDIA_LOST = "caption left as is: not every media of the post could be had to write it anew"
 NO_HASHES = ("imported before igbridge kept what it wrote: caption not checked")
 
 # An image or video block's opening comment and everything up to its end: its ``id``
@@ -227,9 +228,12 @@ class PostRepair:
                                reason="; ".join([NOTHING_TO_DO, *self.notes]), post_url=link)
         fields: dict[str, Any] = {}
         renewed: dict[int, UploadedMedia] = {}
+        rewrite = False  # the whole content written anew, as the import would now
         if missing or not edited:
             uploaded, renewed = await self._media(post_id, referenced, set(missing))
-            if not edited:  # the content is the import's: write it as the import would now
+            # Never written anew without every media: that would drop one from the post.
+            rewrite = not edited and all(m is not None for m in uploaded)
+            if rewrite:
                 rendered = self.mapping.render(self.post, [m for m in uploaded if m])
                 fields = {"content": rendered.content,
                           "meta": imported_hashes(self.post, rendered.content)}
@@ -242,13 +246,13 @@ class PostRepair:
         if renewed:
             done.append(f"repaired media: {len(renewed)} re-uploaded")
         if caption_changed:
-            done.append(EDITED if edited else CAPTION_UPDATED)
+            done.append(CAPTION_UPDATED if rewrite else EDITED if edited else MEDIA_LOST)
         if unmatched:
             self.notes.append("attachment " + ", ".join(map(str, unmatched))
                               + " is gone and no file of the post could replace it")
         if fields:
             await self.wp.update_post(post_id, route=self.route, answer="id", **fields)
-        repaired = bool(renewed) or (caption_changed and not edited)
+        repaired = bool(renewed) or (caption_changed and rewrite)
         state = (ItemState.FAILED if unmatched and not repaired
                  else ItemState.IMPORTED if repaired else ItemState.SKIPPED)
         return ItemOutcome(source_id, state, post_id, reason="; ".join(done + self.notes),
