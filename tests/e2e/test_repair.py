@@ -263,3 +263,27 @@ def test_a_whole_site_repair_names_every_post_it_looked_at(
     assert reasons(job)[items[0]["id"]] == ("imported", "repaired media: 1 re-uploaded")
     assert len(import_apify.runs) == runs  # the site's own record: no new scrape
     assert {i["source_id"] for i in job["items"]} >= {i["id"] for i in items}
+
+
+def test_a_repair_is_a_job_like_any_other_live_and_cancellable(
+    api: SidecarApi, import_apify: FakeApify, import_fresh: Fresh,
+    import_waiter: Any,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 1,
+                             newest=datetime(2024, 8, 8, 9, 0, tzinfo=UTC))
+    import_apify.add_profile(factory.username, items, hold=True)  # Apify keeps running
+    saved = create_source(api, {"type": "apify", "username": factory.username})
+    reply = api.post(f"/api/sources/{saved['source_id']}/repair")
+    assert reply.status_code == 202, reply.text
+    job_id = reply.json()["job_id"]
+    import_waiter(lambda: any(r.profile.username == factory.username and r.polls >= 2
+                              for r in import_apify.runs.values()), "the run to be polled")
+
+    cancelled = api.post(f"/api/jobs/{job_id}/cancel")
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert api.job(job_id)["status"] == "cancelled"
+    assert import_apify.run_for(factory.username).id in import_apify.aborted
+    events = api.follow(job_id)
+    assert events[-1]["type"] == "cancelled"
+    assert events[0]["operation"] == "Repairing imported posts"
