@@ -10,9 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..backends.base import JobQueue
-from ..backends.sqlite import sources as saved
-from ..backends.sqlite.store import Store
+from ..backends.base import JobQueue, SourceStore
 from ..domain.content import UploadedMedia
 from ..domain.mapping import Mapping
 from ..domain.models import Media, Post
@@ -29,11 +27,11 @@ SAMPLE_POST = Post(
 )
 
 
-async def preview(store: Store, jobs: JobQueue, mapping: dict[str, Any], *,
+async def preview(sources: SourceStore, jobs: JobQueue, mapping: dict[str, Any], *,
                   source_id: str | None = None, post: dict[str, Any] | None = None,
                   ) -> dict[str, Any]:
     """What the import would make of one post with ``mapping`` (already validated)."""
-    chosen, origin = await _post_to_show(store, jobs, source_id, post)
+    chosen, origin = await _post_to_show(sources, jobs, source_id, post)
     applied = Mapping.from_json(mapping)
     media = [UploadedMedia(m.kind, 0, m.url or "", m.alt or chosen.alt) for m in chosen.media]
     rendered = applied.render(chosen, media)
@@ -53,7 +51,7 @@ async def preview(store: Store, jobs: JobQueue, mapping: dict[str, Any], *,
     }
 
 
-async def _post_to_show(store: Store, jobs: JobQueue, source_id: str | None,
+async def _post_to_show(sources: SourceStore, jobs: JobQueue, source_id: str | None,
                         post: dict[str, Any] | None) -> tuple[Post, str]:
     if post is not None:
         try:
@@ -61,7 +59,7 @@ async def _post_to_show(store: Store, jobs: JobQueue, source_id: str | None,
         except (KeyError, ValueError, TypeError) as exc:
             raise ValidationFailed(f"post: not a post as the sidecar keeps it ({exc})") from None
     if source_id is not None:
-        row = await saved.fetch_source(store.reader, source_id)
+        row = await sources.get(source_id)
         if row is None:
             raise NotFound(f"no saved source {source_id}")
         job_id = (row["last_sync"] or {}).get("job_id")

@@ -26,7 +26,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...backends.sqlite import store as db
 from ...domain.content import UploadedMedia
 from ...domain.mapping import Mapping, content_hash
 from ...domain.models import ItemState, Post
@@ -78,7 +77,7 @@ async def run_repair(ctx: JobContext) -> str:
                total=len(posts))
     if todo:
         async with WordPressClient.from_config(ctx.config) as wp:
-            cache = MediaCache(ctx.config, ctx.store, ctx.http)
+            cache = MediaCache(ctx.config, ctx.backend.media, ctx.http)
             for post_type, group in _by_post_type(todo, mappings).items():
                 route = await wp.post_type_route(post_type)
                 for start in range(0, len(group), LOOKUP_IDS):
@@ -276,10 +275,10 @@ class PostRepair:
                                   f"source: {exc.message}")
                 uploaded.append(None)
                 continue
-            known = await db.fetch_wp_media(self.ctx.store.reader, site, cached.sha256)
+            known = await self.ctx.backend.media.uploaded(site, cached.sha256)
             gone = known is not None and known[0] in missing
             if gone and known is not None:
-                await db.forget_wp_media(self.ctx.store, site, [known[0]])
+                await self.ctx.backend.media.forget_uploaded(site, [known[0]])
             new = await upload_once(self.ctx, self.wp, self.cache, self.post, media, index,
                                     post_id, cached)
             if gone and known is not None:
