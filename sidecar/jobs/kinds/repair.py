@@ -79,7 +79,15 @@ async def run_repair(ctx: JobContext) -> str:
         async with WordPressClient.from_config(ctx.config) as wp:
             cache = MediaCache(ctx.config, ctx.backend.media, ctx.http)
             for post_type, group in _by_post_type(todo, mappings).items():
-                route = await wp.post_type_route(post_type)
+                try:
+                    route = await wp.post_type_route(post_type)
+                except (TransientError, WordPressAuthError):
+                    raise
+                except IgbridgeError as exc:  # a post type gone since the import
+                    await ctx.set_items([ItemOutcome(p.source_id, ItemState.FAILED,
+                                                     reason=exc.message) for p in group])
+                    done += len(group)
+                    continue
                 for start in range(0, len(group), LOOKUP_IDS):
                     chunk = group[start:start + LOOKUP_IDS]
                     found = await wp.find_posts_by_source_ids([p.source_id for p in chunk],
