@@ -1,7 +1,9 @@
 """The media index on Redis: cached files by sha256 and URL, uploads by site.
 
 Keys (prefix ``igbridge:``): ``media:file:{sha256}`` hash (path, content_type, size),
-``media:url:{url}`` → sha256, ``media:wp:{site}`` hash sha256 → JSON ``[id, url]``.
+``media:url:{url}`` → sha256, ``media:wp:{site}`` hash sha256 → JSON ``[id, url]`` and
+``media:wp-ids:{site}`` hash id → sha256 (to forget attachments by id: repair); one
+script keeps the two in step.
 Every process shares the index; the files themselves stay in each process's own data
 dir, and the cache checks that a file exists before it trusts a path (a path another
 host recorded is downloaded again). What one process uploaded to WordPress no other
@@ -17,6 +19,30 @@ from typing import Any
 import orjson
 
 from .connection import RedisConnection, storage_errors
+
+# KEYS: by sha256, by id. ARGV: sha256, id, the [id, url] JSON.
+_RECORD_UPLOADED = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then redis.call('HDEL', KEYS[2], tostring(cjson.decode(old)[1])) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS: by sha256, by id. ARGV: the ids gone from the site.
+_FORGET_UPLOADED = """
+for i = 1, #ARGV do
+  local sha = redis.call('HGET', KEYS[2], ARGV[i])
+  if sha then
+    local current = redis.call('HGET', KEYS[1], sha)
+    if current and tostring(cjson.decode(current)[1]) == ARGV[i] then
+      redis.call('HDEL', KEYS[1], sha)
+    end
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  end
+end
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -59,8 +85,18 @@ class RedisMediaIndex:
         wp_media_id, url = orjson.loads(raw)
         return int(wp_media_id), str(url)
 
+    def _uploads(self, site: str) -> list[str]:
+        return [self.conn.key("media", "wp", site), self.conn.key("media", "wp-ids", site)]
+
     @storage_errors
     async def record_uploaded(self, site: str, sha256: str, wp_media_id: int,
                               url: str) -> None:
-        await self.conn.client.hset(  # type: ignore[misc]
-            self.conn.key("media", "wp", site), sha256, orjson.dumps([wp_media_id, url]).decode())
+        await self.conn.client.eval(  # type: ignore[misc]
+            _RECORD_UPLOADED, 2, *self._uploads(site), sha256, str(int(wp_media_id)),
+            orjson.dumps([int(wp_media_id), url]).decode())
+
+    @storage_errors
+    async def forget_uploaded(self, site: str, wp_media_ids: Sequence[int]) -> None:
+        if wp_media_ids:
+            await self.conn.client.eval(  # type: ignore[misc]
+                _FORGET_UPLOADED, 2, *self._uploads(site), *[str(int(i)) for i in wp_media_ids])
