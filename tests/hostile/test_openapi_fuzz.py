@@ -80,6 +80,8 @@ OPERATIONS = [
     ("PATCH", "/api/sources/{source_id}"),
     ("DELETE", "/api/sources/{source_id}"),
     ("POST", "/api/sources/{source_id}/sync"),
+    ("POST", "/api/sources/{source_id}/repair"),
+    ("POST", "/api/sources/preview-mapping"),
 ]
 PUBLIC = {("GET", "/healthz")}
 # Reads whose only input is none or a free-form path id: nothing a negative case could
@@ -95,6 +97,7 @@ BODY_OPERATIONS = {op for op in OPERATIONS if op[0] in ("POST", "PUT")} - {
     ("POST", "/api/progress/sessions/{session_id}/cancel"),
     ("POST", "/api/settings/apify-token/check"),
     ("POST", "/api/sources/{source_id}/sync"),
+    ("POST", "/api/sources/{source_id}/repair"),
 }
 
 
