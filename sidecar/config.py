@@ -131,9 +131,10 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
     data_dir = Path(str(overrides.pop("data_dir", None) or env.get("IGBRIDGE_DATA_DIR") or
                         Path.home() / ".local" / "share" / "igbridge"))
     backend = env.get("IGBRIDGE_BACKEND", "sqlite").strip() or "sqlite"
-    if backend != "sqlite":
+    # A redis:// URL's host, database and options are checked when it is opened.
+    if backend != "sqlite" and not backend.startswith(("redis://", "rediss://")):
         raise ConfigError(
-            f"IGBRIDGE_BACKEND={backend!r} is not available in this version; use 'sqlite'"
+            f"IGBRIDGE_BACKEND={backend!r} must be 'sqlite' or a redis://host:port/db URL"
         )
     origins = tuple(
         o.strip().rstrip("/") for o in env.get("IGBRIDGE_ALLOWED_ORIGINS", "").split(",")

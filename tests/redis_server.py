@@ -1,105 +1,98 @@
-"""A real redis-server for tests: Debian's binary on a free port, its own directory, AOF on.
+"""A real ``redis-server`` on a free 127.0.0.1 port, in a temporary directory, for tests.
 
-Starts in milliseconds, so every test that wants one gets a fresh one (the
-``redis_server`` fixture). ``kill()`` is a crash (SIGKILL of its process group),
-``restart()`` starts it again on the same port and directory, replaying its
-append-only file. The configuration is ``dev/redis_server.py``'s, the same as
-``make stack-up SIDECARS=2`` runs.
+``RedisServer.start(dir)`` runs Debian's redis-server with AOF on (``appendfsync
+always``: a test that restarts it finds every acknowledged write) and no RDB
+snapshots; ``stop()``/``start_again()`` restart it on the same port and files, as a
+Redis that went away and came back; ``kill()`` is kill -9. The ``redis_server``
+fixture (tests/conftest.py) is one per test session; ``redis_url`` is its URL with
+every key flushed before the test.
 """
 
 from __future__ import annotations
 
-import os
-import signal
+import shutil
+import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
-from dev import redis_server as config
-from tests.support.sidecar_process import SidecarProcess, free_port
+import redis
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
 class RedisServer:
-    def __init__(self, directory: Path, *, port: int | None = None,
-                 appendfsync: str = "everysec"):
-        self.directory = directory
-        self.port = port or free_port()
-        self.appendfsync = appendfsync
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = directory / "redis.log"
+    dir: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
-    def url(self, db: int = 0) -> str:
-        return config.url(self.port, db)
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 30.0) -> RedisServer:
-        argv = config.prepare(self.directory, self.port, appendfsync=self.appendfsync)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+    @classmethod
+    def start(cls, dir: Path, port: int | None = None) -> RedisServer:
+        if shutil.which("redis-server") is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        server = cls(dir=dir, port=port or free_port())
+        server.start_again()
+        return server
+
+    def start_again(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.dir), "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--protected-mode", "no",
+             "--logfile", str(self.dir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        self.wait_until_ready()
+
+    def wait_until_ready(self, timeout: float = 20.0) -> None:
+        """Until it answers PING (a condition, not a sleep: a short poll of it)."""
+        client = redis.Redis(port=self.port, socket_timeout=1.0)
         deadline = time.monotonic() + timeout
-        while not config.answers_ping(self.port):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}:\n"
-                                   + self.log_path.read_text()[-3000:])
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError("redis-server did not answer PING:\n"
-                                   + self.log_path.read_text()[-3000:])
-            time.sleep(0.01)
-        return self
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except redis.exceptions.BusyLoadingError:
+                    pass
+                except redis.exceptions.ConnectionError:
+                    if self.process is not None and self.process.poll() is not None:
+                        raise RuntimeError(
+                            f"redis-server exited: {(self.dir / 'redis.log').read_text()[-2000:]}"
+                        ) from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on port {self.port} did not start")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """A clean shutdown (the AOF is complete)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        self.process = None
 
     def kill(self) -> None:
-        """SIGKILL: what the last second of writes is worth is in docs/durability.md."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=20)
+        self.process = None
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM: Redis fsyncs its AOF and exits."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise
-
-    def restart(self) -> RedisServer:
-        self.kill()
-        return self.start()
-
-
-# The sidecar's words for an engine it lacks (sidecar/config.py, web/app.py).
-ENGINE_MISSING = "is not available"
-
-
-@pytest.fixture(scope="session")
-def redis_engine(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Skip, saying so, while the sidecar refuses ``IGBRIDGE_BACKEND=redis://``; any
-    other failure of a sidecar on Redis to start fails the test."""
-    root = tmp_path_factory.mktemp("redis-engine-probe")
-    redis = RedisServer(root / "redis").start()
-    probe = SidecarProcess(root / "data", env={"IGBRIDGE_BACKEND": redis.url()})
-    try:
-        probe.start()
-    except RuntimeError as error:
-        if ENGINE_MISSING in str(error):
-            pytest.skip("the sidecar refuses IGBRIDGE_BACKEND=redis:// (the Redis engine "
-                        "is not on this branch yet)")
-        raise
-    finally:
-        probe.kill()
-        redis.kill()
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A fresh Redis for one test."""
-    server = RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        server.kill()
+    def flush(self) -> None:
+        client = redis.Redis(port=self.port)
+        try:
+            client.flushall()
+        finally:
+            client.close()

@@ -16,6 +16,7 @@ from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
 from .. import __version__
+from ..backends.redis.backend import RedisBackend
 from ..backends.sqlite.backend import SqliteBackend
 from ..config import Config, ensure_secret
 from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
@@ -57,12 +58,19 @@ class JsonSafeRequest(Request):
             ) from None
 
 
-async def open_backend(config: Config) -> SqliteBackend:
-    """The storage and job engine, chosen here once (``IGBRIDGE_BACKEND``, checked by
-    ``config.py``: only ``sqlite`` exists until the Redis engine lands)."""
-    if config.backend != "sqlite":
-        raise ConfigError(f"IGBRIDGE_BACKEND={config.backend!r} is not available")
-    return await SqliteBackend.open(config.db_path)
+async def open_backend(config: Config) -> tuple[SqliteBackend, RedisBackend | None]:
+    """The storage and job engine, chosen here once (``IGBRIDGE_BACKEND``). With a
+    ``redis://`` URL the progress event log is Redis's, shared by every process; jobs,
+    ledger, media index and sources stay in this process's SQLite file until the Redis
+    engine has them too."""
+    local = await SqliteBackend.open(config.db_path)
+    if config.backend == "sqlite":
+        return local, None
+    try:
+        return local, await RedisBackend.open(config.backend)
+    except BaseException:
+        await local.close()
+        raise
 
 
 def lock_data_dir(config: Config) -> IO[str]:
@@ -111,9 +119,9 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     @app.before_serving
     async def open_resources() -> None:
         lock = lock_file or lock_data_dir(config)
-        backend = await open_backend(config)
+        backend, shared = await open_backend(config)
         store = backend.store
-        progress = ProgressEngine(store)
+        progress = ProgressEngine(shared.events if shared else backend.events)
         await progress.start()
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0),
@@ -129,7 +137,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         runner = JobRunner(config, backend, store, progress, http, default_kinds(),
                            uploads=upload_store, apify_token=apify_token)
         found = Services(config, backend, store, progress, runner, http, lock, upload_store,
-                         apify_token)
+                         apify_token, shared=shared)
         app.extensions["igbridge"] = found
         await runner.start()
         found.background.append(asyncio.create_task(_compact_periodically(found)))
@@ -148,6 +156,8 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         await found.progress.close()
         await found.http.aclose()
         await found.backend.close()
+        if found.shared is not None:
+            await found.shared.close()
         found.lock_file.close()
 
     @app.before_request

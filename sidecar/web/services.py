@@ -8,6 +8,7 @@ from typing import IO
 
 import httpx
 
+from ..backends.redis.backend import RedisBackend
 from ..backends.sqlite.backend import SqliteBackend
 from ..backends.sqlite.store import Store
 from ..config import Config
@@ -30,6 +31,8 @@ class Services:
     lock_file: IO[str]
     uploads: UploadStore
     apify_token: ApifyToken
+    # The Redis engine, when IGBRIDGE_BACKEND names one (the progress event log's).
+    shared: RedisBackend | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def end_streams(self) -> None:

@@ -2,8 +2,7 @@
 Redis engine and nginx in front, WordPress pointed at nginx; an import through it makes
 every post once; ``up`` again restarts only a dead part; ``down`` stops it all.
 
-Its own stack under a temporary root. Skipped, saying so, while the sidecar has no
-Redis engine (it refuses ``IGBRIDGE_BACKEND=redis://``).
+Its own stack under a temporary root.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import pytest
 from dev.stack import Stack, Topology, UpOutcome, _group_members, start_stack, up
 from sidecar.sample.make_sample import sample_export_path
 from tests.e2e.conftest import SidecarApi, WordPressApi
-from tests.redis_server import redis_engine  # noqa: F401 (a fixture)
 from tests.scale.follower import Follower
 
 pytestmark = pytest.mark.wordpress
@@ -29,8 +27,7 @@ TWO = Topology.of(2)
 
 
 @pytest.fixture
-def scaled(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    request.getfixturevalue("redis_engine")  # skips without the Redis engine
+def scaled(tmp_path: Path) -> Iterator[Stack]:
     running = start_stack(tmp_path / "devstack", topology=TWO)
     try:
         yield running

@@ -14,6 +14,11 @@ from tests.support.sidecar_process import SidecarProcess
 from tests.support.sse import Frame, iter_frames
 
 
+@pytest.fixture
+def sidecar(engine_sidecar: SidecarProcess) -> SidecarProcess:
+    """These tests run against both engines (SQLite, and the event log on Redis)."""
+    return engine_sidecar
+
 def post_updates(api: httpx.Client, session_id: str, steps: range) -> None:
     for step in steps:
         reply = api.post(f"/api/progress/sessions/{session_id}/updates",

@@ -1,9 +1,8 @@
 """Several real sidecar processes on one real Redis, with a real nginx in front.
 
-``cluster(n)`` starts Redis (``tests/redis_server.py``), ``n`` sidecars on the Redis
-engine (each its own port and data dir) and nginx with the configuration
-``make stack-up SIDECARS=n`` and docker-compose.yml use. Tests needing the Redis
-engine are skipped, saying so, while the sidecar refuses ``IGBRIDGE_BACKEND=redis://``.
+``cluster(n)`` starts a Redis of its own (``tests/redis_server.py``), ``n`` sidecars on
+the Redis engine (each its own port and data dir) and nginx with the configuration
+``make stack-up SIDECARS=n`` and docker-compose.yml use.
 """
 
 from __future__ import annotations
@@ -16,11 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.redis_server import (  # noqa: F401 (fixtures)
-    RedisServer,
-    redis_engine,
-    redis_server,
-)
+from tests.redis_server import RedisServer
 from tests.support.nginx_process import NginxProcess
 from tests.support.sidecar_process import SidecarProcess
 
@@ -60,21 +55,19 @@ class Cluster:
 
 
 def redis_sidecar(data_dir: Path, redis: RedisServer, **env: str) -> SidecarProcess:
-    return SidecarProcess(data_dir, env={"IGBRIDGE_BACKEND": redis.url(),
+    return SidecarProcess(data_dir, env={"IGBRIDGE_BACKEND": redis.url,
                                          "IGBRIDGE_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
                                          **env})
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, request: pytest.FixtureRequest
-            ) -> Iterator[Callable[[int], Cluster]]:
-    """``cluster(n)``: Redis, ``n`` sidecar processes on it, nginx in front."""
-    request.getfixturevalue("redis_engine")  # skips without the Redis engine
+def cluster(tmp_path: Path) -> Iterator[Callable[[int], Cluster]]:
+    """``cluster(n)``: a Redis of its own, ``n`` sidecar processes on it, nginx in front."""
     started: list[Cluster] = []
 
     def start(count: int) -> Cluster:
         root = tmp_path / f"cluster-{len(started)}"
-        redis = RedisServer(root / "redis").start()
+        redis = RedisServer.start(root / "redis")
         sidecars = [redis_sidecar(root / f"sidecar-{i + 1}", redis) for i in range(count)]
         balancer = NginxProcess(root / "nginx", [s.port for s in sidecars],
                                 heartbeat_seconds=HEARTBEAT_SECONDS)

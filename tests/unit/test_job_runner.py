@@ -28,7 +28,7 @@ async def runner(tmp_path: Path) -> AsyncIterator[JobRunner]:
     config = load_config(env={"IGBRIDGE_DATA_DIR": str(tmp_path)})
     backend = await SqliteBackend.open(config.db_path)
     store = backend.store
-    progress = ProgressEngine(store)
+    progress = ProgressEngine(backend.events)
     await progress.start()
     async with httpx.AsyncClient() as http:
         kinds = {"two": JobKind("two", two_items, "Two items", ("urls",))}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import store as db
+from .events import SqliteEventLog
 
 
 @dataclass(frozen=True)
@@ -72,16 +73,17 @@ class SqliteLedger:
 
 @dataclass(frozen=True)
 class SqliteBackend:
-    """The engine; ``store`` is also what the progress log and media cache use directly."""
+    """The engine; ``store`` is also what the media cache uses directly."""
 
     store: db.Store
     jobs: SqliteJobQueue
     ledger: SqliteLedger
+    events: SqliteEventLog
 
     @classmethod
     async def open(cls, path: Path) -> SqliteBackend:
         store = await db.Store.open(path)
-        return cls(store, SqliteJobQueue(store), SqliteLedger(store))
+        return cls(store, SqliteJobQueue(store), SqliteLedger(store), SqliteEventLog(store))
 
     async def close(self) -> None:
         await self.store.close()

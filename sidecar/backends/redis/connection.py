@@ -1,0 +1,83 @@
+"""Where the Redis engine's data lives: the URL, the clients, the key names, the epoch.
+
+``IGBRIDGE_BACKEND=redis://[:password@]host:port/db[?maxlen=N]``. Every key starts
+with ``igbridge:``. The epoch is a random word stored in Redis and created when it is
+missing: it is part of every event id, so an id handed out by a Redis that was since
+flushed or replaced is recognised as not of this log (the client gets a reset).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ...errors import ConfigError, StorageError
+
+PREFIX = "igbridge:"
+# Events kept in the stream (trimmed with MAXLEN ~): about eight minutes at 200
+# events/s (100 sessions x 2 updates/s), so a client back within minutes replays.
+DEFAULT_MAXLEN = 100_000
+EPOCH_KEY = PREFIX + "epoch"
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str  # without igbridge's own query parameters
+    where: str  # host:port/db, for messages (never the password)
+    maxlen: int
+
+
+def parse_url(url: str) -> RedisSettings:
+    """A ``redis://`` URL, checked; igbridge's ``maxlen`` parameter taken out of it."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ConfigError(f"IGBRIDGE_BACKEND={url!r} must be sqlite or a redis:// URL")
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        raise ConfigError(f"IGBRIDGE_BACKEND has a bad port: {url!r}") from None
+    db = parts.path.lstrip("/") or "0"
+    if not db.isdigit():
+        raise ConfigError(f"IGBRIDGE_BACKEND: the database must be a number, got {db!r}")
+    query = parse_qs(parts.query)
+    unknown = sorted(set(query) - {"maxlen"})
+    if unknown:
+        raise ConfigError(f"IGBRIDGE_BACKEND: unknown parameter(s) {', '.join(unknown)}"
+                          " (only maxlen)")
+    maxlen = DEFAULT_MAXLEN
+    if "maxlen" in query:
+        raw = query["maxlen"][-1]
+        if not raw.isdigit() or int(raw) < 100:
+            raise ConfigError(f"IGBRIDGE_BACKEND: maxlen must be a whole number of at least"
+                              f" 100 events, got {raw!r}")
+        maxlen = int(raw)
+    host = parts.hostname or "127.0.0.1"
+    clean = parts._replace(query="").geturl()
+    return RedisSettings(url=clean, where=f"{host}:{port}/{db}", maxlen=maxlen)
+
+
+def open_client(settings: RedisSettings, *, blocking: bool = False) -> Redis:
+    """A client (a pool of connections); ``blocking`` for the one XREAD loop, whose
+    reads wait longer than a command's timeout would allow."""
+    return Redis.from_url(
+        settings.url, decode_responses=True, socket_connect_timeout=2.0,
+        socket_timeout=None if blocking else 5.0, health_check_interval=0 if blocking else 15,
+    )
+
+
+def unreachable(settings: RedisSettings, exc: Exception) -> StorageError:
+    return StorageError(f"Redis at {settings.where} is unreachable or refused the write: {exc}")
+
+
+async def current_epoch(client: Redis, settings: RedisSettings) -> str:
+    """The epoch, created when missing (a new or flushed Redis)."""
+    try:
+        await client.set(EPOCH_KEY, secrets.token_hex(4), nx=True)
+        epoch = await client.get(EPOCH_KEY)
+    except RedisError as exc:
+        raise unreachable(settings, exc) from exc
+    return str(epoch)
