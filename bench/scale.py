@@ -48,7 +48,7 @@ FRAMES_FLOOR_RATIO = 0.5  # Redis one process against SQLite
 BALANCED_P99_MS = 100.0
 TAKEOVER_LIMIT_SECONDS = 15.0
 CANCEL_LIMIT_SECONDS = 2.0
-COST_EVENTS = 500
+COST_EVENTS = 2000
 COST_STREAMS = 10
 CONNECTION_STREAMS = 100
 JOB_URLS = 400
@@ -253,6 +253,8 @@ class Costs:
     bytes_in_per_event: float
     bytes_out_per_event: float
     memory_per_event: float
+    redis_cpu_us_per_event: float
+    sidecar_cpu_us_per_event: float  # the HTTP update, its commit and COST_STREAMS frames
     connections_idle: list[int]  # Redis clients with 1 process, then with 2
     connections_one_by_one: int  # 1 process, CONNECTION_STREAMS streams opened in turn
     connections_at_once: int  # then CONNECTION_STREAMS more opened at the same moment
@@ -288,6 +290,9 @@ async def event_costs(root: Path) -> Costs:
                 calls0 = _command_calls(_info(client, "commandstats"))
                 stats0 = _info(client, "stats")
                 memory0 = int(_info(client, "memory")["used_memory"])
+                assert deployment.redis is not None
+                redis_cpu0 = deployment.redis.cpu_seconds()
+                sidecar_cpu0 = deployment.sidecars[0].cpu_seconds()
                 path = f"/api/progress/sessions/{session_id}/updates"
                 for step in range(1, COST_EVENTS + 1):
                     await conn.request("POST", path, {"step": step, "message": "Importing"})
@@ -298,6 +303,8 @@ async def event_costs(root: Path) -> Costs:
                 calls1 = _command_calls(_info(client, "commandstats"))
                 stats1 = _info(client, "stats")
                 memory1 = int(_info(client, "memory")["used_memory"])
+                redis_cpu = deployment.redis.cpu_seconds() - redis_cpu0
+                sidecar_cpu = deployment.sidecars[0].cpu_seconds() - sidecar_cpu0
             finally:
                 conn.close()
                 await close_watchers(tasks)
@@ -332,6 +339,8 @@ async def event_costs(root: Path) -> Costs:
         bytes_out_per_event=(int(stats1["total_net_output_bytes"])
                              - int(stats0["total_net_output_bytes"])) / COST_EVENTS,
         memory_per_event=(memory1 - memory0) / COST_EVENTS,
+        redis_cpu_us_per_event=redis_cpu * 1e6 / COST_EVENTS,
+        sidecar_cpu_us_per_event=sidecar_cpu * 1e6 / COST_EVENTS,
         connections_idle=[idle_one, idle_two],
         connections_one_by_one=one_by_one,
         connections_at_once=at_once,
@@ -405,6 +414,12 @@ async def run(settings: Settings) -> ScenarioResult:
         note=f"1 process, {COST_STREAMS} streams on the session"))
     result.figures.append(Figure.info("Redis memory per event", round(costs.memory_per_event),
                                       "B", note="before trimming"))
+    result.figures.append(Figure.info(
+        "Redis CPU per event", round(costs.redis_cpu_us_per_event), "µs",
+        note="the append script, the process's XREAD and the route's reads"))
+    result.figures.append(Figure.info(
+        "sidecar CPU per event", round(costs.sidecar_cpu_us_per_event), "µs",
+        note=f"one POST …/updates answered after its append, {COST_STREAMS} frames out"))
     idle_one, idle_two = costs.connections_idle
     result.figures.append(Figure.info(
         "Redis connections per process", idle_one, "",
