@@ -1,7 +1,8 @@
-"""Several sidecar processes on one Redis behind nginx (issue 13): any process serves any
-stream, requests are spread over them, and a process killed with SIGKILL mid-stream
-costs its clients nothing: they reconnect through nginx with Last-Event-ID and see
-every event exactly once.
+"""Several sidecar processes on one Redis behind nginx (issue 13): requests and streams
+are spread over the processes and every stream still shows everything once, and a
+process killed with SIGKILL mid-stream costs its clients nothing: they reconnect
+through nginx with Last-Event-ID and see every event exactly once. (Straight to the
+processes, without nginx: tests/integration/test_redis_processes.py.)
 """
 
 from __future__ import annotations
@@ -89,20 +90,6 @@ def test_streams_and_updates_spread_over_processes_show_everything_once(
     processes = {running.upstream(s) for s in running.sidecars}
     assert set(running.nginx.upstreams("/api/progress/sessions/")) == processes
     assert set(running.nginx.upstreams("/api/progress/stream")) == processes
-
-
-def test_a_stream_on_one_process_shows_updates_posted_to_the_other(
-        cluster: Callable[[int], Cluster]) -> None:
-    running = cluster(2)
-    a, b = running.sidecars
-    (session_id,) = new_sessions(running.client(a.url), 1)
-    follower = Follower(a.url, f"/api/progress/stream/{session_id}", running.headers,
-                        {session_id}).start()
-    assert follower.subscribed.wait(STREAM_TIMEOUT)
-    on_b = running.client(b.url)
-    post_steps(on_b, [session_id], range(1, 6))
-    complete_all(on_b, [session_id])
-    assert_everything_once([follower], [session_id], [1, 2, 3, 4, 5])
 
 
 def test_kill_9_of_a_process_mid_stream_loses_nothing_and_repeats_nothing(
