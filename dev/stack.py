@@ -874,11 +874,6 @@ class Topology:
     def balanced(self) -> bool:
         return self.backend == "redis"
 
-    def describe(self) -> str:
-        if not self.balanced:
-            return "one sidecar on SQLite"
-        return f"{self.sidecars} sidecar{'s' if self.sidecars > 1 else ''} on Redis behind nginx"
-
 
 def _topology_of(stack: Stack) -> Topology:
     return Topology(stack.sidecar_count, stack.backend)
@@ -1036,8 +1031,8 @@ def _describe(stack: Stack) -> str:
     ]
     if stack.balanced:
         lines += [
-            f"sidecar    {stack.sidecar_url}  (nginx in front of "
-            f"{_topology_of(stack).describe()}){started}",
+            f"sidecar    {stack.sidecar_url}  (nginx, in front of "
+            f"{stack.sidecar_count} sidecar processes on Redis){started}",
             *(f"  process  {url}" for url in stack.direct_sidecar_urls()),
             f"redis      {stack.redis_url}  (AOF: {stack.root / 'redis'})",
         ]
