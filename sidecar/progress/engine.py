@@ -33,7 +33,6 @@ from ..backends.base import (
     NO_POSITION,
     EventLog,
     LoggedEvent,
-    NewEvent,
     Position,
     SessionState,
     StaleSessions,
@@ -72,16 +71,20 @@ def iso(ts: float | None) -> str | None:
     return _last_iso[1]
 
 
+# An update's (step, total, message, details, phase).
+UpdateArgs = tuple[int | None, int | None, str | None, dict[str, Any] | None, str | None]
+
+
 @dataclass(frozen=True)
 class Change:
     """What an update asked for, kept to apply it again on a fresher snapshot when a
     shared log refuses the batch (another process wrote to the session meanwhile)."""
 
-    kind: str  # "create", "update" or "finish"
-    args: dict[str, Any]
+    kind: str  # "create", "update" (args: UpdateArgs) or "finish" (status, message)
+    args: tuple[Any, ...] = ()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Event:
     session_id: str
     type: str
@@ -259,10 +262,8 @@ class ProgressEngine:
             snapshot=snapshot, committed=dict(snapshot), started_at=now
         )
         self._live[session_id].meter.observe(0, now)
-        event = self._enqueue(session_id, "progress", snapshot, created=now,
-                              change=Change("create", {}), answer=True)
-        assert event.answer is not None
-        return await event.answer
+        self._enqueue(session_id, "progress", snapshot, now, Change("create"))
+        return await self._answer_of_last_event()
 
     def update(
         self,
@@ -275,33 +276,43 @@ class ProgressEngine:
         phase: str | None = None,
     ) -> dict[str, Any]:
         """Append a progress event. Microseconds: the commit happens in the writer."""
-        return self._update(session_id, dict(step=step, total=total, message=message,
-                                             details=details, phase=phase), answer=False)[0]
-
-    async def record_update(self, session_id: str, **args: Any) -> dict[str, Any]:
-        """``update`` and wait for its commit: the committed snapshot, with its id."""
-        return await self.committed_answer(self._update(session_id, args, answer=True)[1])
-
-    def enqueue_update(self, session_id: str, **args: Any) -> asyncio.Future[dict[str, Any]]:
-        """``update`` whose committed snapshot (or refusal) the future will hold."""
-        event = self._update(session_id, args, answer=True)[1]
-        assert event.answer is not None
-        return event.answer
-
-    def _update(self, session_id: str, args: dict[str, Any],
-                *, answer: bool) -> tuple[dict[str, Any], Event]:
         live = self._require_live(session_id)
         now = self.clock()
-        self._apply_update(live, now, **args)
-        event = self._enqueue(session_id, "progress", live.snapshot, created=now,
-                              change=Change("update", args) if self.shared else None,
-                              answer=answer)
-        return dict(live.snapshot), event
+        self._apply_update(live, now, step, total, message, details, phase)
+        self._enqueue(session_id, "progress", live.snapshot, now,
+                      Change("update", (step, total, message, details, phase))
+                      if self.shared else None)
+        return dict(live.snapshot)
+
+    async def record_update(
+        self, session_id: str, *, step: int | None = None, total: int | None = None,
+        message: str | None = None, details: dict[str, Any] | None = None,
+        phase: str | None = None,
+    ) -> dict[str, Any]:
+        """``update`` and wait for its commit: the committed snapshot, with its id."""
+        return await self.enqueue_update(session_id, step=step, total=total, message=message,
+                                         details=details, phase=phase)
+
+    def enqueue_update(
+        self, session_id: str, *, step: int | None = None, total: int | None = None,
+        message: str | None = None, details: dict[str, Any] | None = None,
+        phase: str | None = None,
+    ) -> asyncio.Future[dict[str, Any]]:
+        """``update`` whose committed snapshot (or refusal) the future will hold."""
+        self.update(session_id, step=step, total=total, message=message, details=details,
+                    phase=phase)
+        return self._answer_of_last_event()
+
+    def _answer_of_last_event(self) -> asyncio.Future[dict[str, Any]]:
+        """A future for the event just queued: no await since, so the writer has not
+        taken it yet, and it is the queue's last."""
+        event = self._queue[-1]
+        event.answer = asyncio.get_running_loop().create_future()
+        return event.answer
 
     def _apply_update(
-        self, live: _LiveSession, now: float, *, step: int | None = None,
-        total: int | None = None, message: str | None = None,
-        details: dict[str, Any] | None = None, phase: str | None = None,
+        self, live: _LiveSession, now: float, step: int | None, total: int | None,
+        message: str | None, details: dict[str, Any] | None, phase: str | None,
     ) -> None:
         snap = live.snapshot
         # Everything is checked before anything changes: a refused update leaves no trace.
@@ -335,28 +346,22 @@ class ProgressEngine:
 
     def finish(self, session_id: str, status: str, message: str = "") -> dict[str, Any]:
         """Append the terminal event (``complete``, ``error`` or ``cancelled``)."""
-        return self._finish(session_id, status, message, answer=False)[0]
-
-    async def record_finish(self, session_id: str, status: str,
-                            message: str = "") -> dict[str, Any]:
-        """``finish`` and wait for its commit: the committed snapshot, with its id."""
-        return await self.committed_answer(
-            self._finish(session_id, status, message, answer=True)[1])
-
-    def _finish(self, session_id: str, status: str, message: str,
-                *, answer: bool) -> tuple[dict[str, Any], Event]:
         if status not in TERMINAL:
             raise ValidationFailed(f"{status!r} is not a terminal status")
         live = self._require_live(session_id)
         now = self.clock()
         self._apply_finish(live, now, status, message)
-        event = self._enqueue(
-            session_id, TERMINAL_EVENT_TYPE[status], live.snapshot, created=now,
-            change=Change("finish", {"status": status, "message": message})
-            if self.shared else None, answer=answer)
+        self._enqueue(session_id, TERMINAL_EVENT_TYPE[status], live.snapshot, now,
+                      Change("finish", (status, message)) if self.shared else None)
         # Any further update is a 409, decided in memory.
         self._finishing[session_id] = self._live.pop(session_id)
-        return dict(live.snapshot), event
+        return dict(live.snapshot)
+
+    async def record_finish(self, session_id: str, status: str,
+                            message: str = "") -> dict[str, Any]:
+        """``finish`` and wait for its commit: the committed snapshot, with its id."""
+        self.finish(session_id, status, message)
+        return await self._answer_of_last_event()
 
     def _apply_finish(self, live: _LiveSession, now: float, status: str, message: str) -> None:
         snap = live.snapshot
@@ -401,10 +406,8 @@ class ProgressEngine:
             raise NotFound(f"no running session {session_id}")
         return live
 
-    def _enqueue(
-        self, session_id: str, type_: str, snap: dict[str, Any], *, created: float,
-        change: Change | None = None, answer: bool = False,
-    ) -> Event:
+    def _enqueue(self, session_id: str, type_: str, snap: dict[str, Any], created: float,
+                 change: Change | None) -> None:
         # Serialized once, here: the same text is stored, replayed and streamed, and it
         # is the snapshot as of this event (the writer derives the session's row from it).
         # A log that assigns ids adds last_event_id itself, at the end of the text.
@@ -420,19 +423,10 @@ class ProgressEngine:
             del body["last_event_id"]
             data = orjson.dumps(body).decode()
             position, text_id = NO_POSITION, ""
-        return self._queue_event(Event(
-            session_id=session_id, type=type_, data=data, terminal=type_ in TERMINAL,
-            created=created, id=text_id, position=position, change=change,
-        ), answer)
-
-    def _queue_event(self, event: Event, answer: bool) -> Event:
         self._seq += 1
-        event.seq = self._seq
-        if answer:
-            event.answer = asyncio.get_running_loop().create_future()
-        self._queue.append(event)
+        self._queue.append(Event(session_id, type_, data, type_ in TERMINAL, created,
+                                 self._seq, text_id, position, change))
         self._queued.set()
-        return event
 
     def publish_job(self, session_id: str, job: dict[str, Any]) -> None:
         """A job lifecycle event ``{"type": "job", "job": {...}}`` for the all-sessions
@@ -441,16 +435,14 @@ class ProgressEngine:
         if self._numbering:
             position, text_id = (self._next_id, 0), str(self._next_id)
             self._next_id += 1
-        self._queue_event(Event(
+        self._seq += 1
+        self._queue.append(Event(
             session_id=session_id, type=JOB_EVENT_TYPE,
             data=orjson.dumps({"type": JOB_EVENT_TYPE, "job": job}).decode(),
-            terminal=False, created=self.clock(), id=text_id, position=position,
-        ), False)
-
-    @staticmethod
-    async def committed_answer(event: Event) -> dict[str, Any]:
-        assert event.answer is not None
-        return await event.answer
+            terminal=False, created=self.clock(), seq=self._seq, id=text_id,
+            position=position,
+        ))
+        self._queued.set()
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed (raises StorageError)."""
@@ -510,10 +502,7 @@ class ProgressEngine:
                 ))
             expected = {s: self._committed_position(s) for s in latest} if self.shared else {}
             try:
-                positions = await self.log.append(
-                    [NewEvent(e.session_id, e.type, e.data, e.created,
-                              e.position if self._numbering else None) for e in batch],
-                    states, expected)
+                positions = await self.log.append(batch, states, expected)
             except StaleSessions as stale:
                 batch = await self._redo(batch, set(stale.session_ids))
                 if not batch:
@@ -589,10 +578,9 @@ class ProgressEngine:
         if live is None:
             raise Conflict(f"session {session_id} was finished by another process")
         if change.kind == "update":
-            self._apply_update(live, event.created, **change.args)
+            self._apply_update(live, event.created, *change.args)
         else:
-            self._apply_finish(live, event.created, change.args["status"],
-                               change.args["message"])
+            self._apply_finish(live, event.created, *change.args)
             self._finishing[session_id] = self._live.pop(session_id)
         body = {"type": event.type, **live.snapshot}
         del body["last_event_id"]
@@ -626,7 +614,13 @@ class ProgressEngine:
         """A shared log: every process's commits, this one's included, reach the streams
         here and only here, so none is delivered twice."""
         async for logged in self.log.follow(self.committed):
-            self._deliver([Event.logged(e) for e in logged])
+            events = [Event.logged(e) for e in logged]
+            for event in events:
+                # A session another process finished is no longer this one's to update
+                # (its own terminal events left the live set when they were queued).
+                if event.terminal:
+                    self._live.pop(event.session_id, None)
+            self._deliver(events)
 
     def _reopen_unfinished(self, lost: list[Event]) -> None:
         """A session whose terminal event was lost is live again, as it is stored: it

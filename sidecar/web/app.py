@@ -120,7 +120,6 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     async def open_resources() -> None:
         lock = lock_file or lock_data_dir(config)
         backend, shared = await open_backend(config)
-        store = backend.store
         progress = ProgressEngine(shared.events if shared else backend.events)
         await progress.start()
         http = httpx.AsyncClient(
@@ -134,14 +133,15 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
             retention_seconds=config.retention_days * 86400))
         await upload_store.open()
         apify_token = ApifyToken(config.apify_token, config.data_dir)
-        runner = JobRunner(config, backend, store, progress, http, default_kinds(),
+        runner = JobRunner(config, backend, progress, http, default_kinds(),
                            uploads=upload_store, apify_token=apify_token)
-        found = Services(config, backend, store, progress, runner, http, lock, upload_store,
-                         apify_token, shared=shared)
+        found = Services(config, backend, progress, runner, http, lock, upload_store,
+                         apify_token,
+                         close_shared=shared.close if shared else None)
         app.extensions["igbridge"] = found
         await runner.start()
         found.background.append(asyncio.create_task(_compact_periodically(found)))
-        found.background.append(asyncio.create_task(run_schedules(store, runner),
+        found.background.append(asyncio.create_task(run_schedules(backend.sources, runner),
                                                     name="schedules"))
 
     @app.after_serving
@@ -156,8 +156,8 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         await found.progress.close()
         await found.http.aclose()
         await found.backend.close()
-        if found.shared is not None:
-            await found.shared.close()
+        if found.close_shared is not None:
+            await found.close_shared()
         found.lock_file.close()
 
     @app.before_request

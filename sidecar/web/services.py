@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import IO
 
 import httpx
 
-from ..backends.redis.backend import RedisBackend
-from ..backends.sqlite.backend import SqliteBackend
-from ..backends.sqlite.store import Store
+from ..backends.base import Backend
 from ..config import Config
 from ..jobs.runner import JobRunner
 from ..progress.engine import ProgressEngine
@@ -23,16 +22,15 @@ class Services:
     """Everything a request handler may use, opened once per process."""
 
     config: Config
-    backend: SqliteBackend
-    store: Store
+    backend: Backend
     progress: ProgressEngine
     runner: JobRunner
     http: httpx.AsyncClient
     lock_file: IO[str]
     uploads: UploadStore
     apify_token: ApifyToken
-    # The Redis engine, when IGBRIDGE_BACKEND names one (the progress event log's).
-    shared: RedisBackend | None = None
+    # Closes the Redis engine, when IGBRIDGE_BACKEND names one (the event log's).
+    close_shared: Callable[[], Awaitable[None]] | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def end_streams(self) -> None:

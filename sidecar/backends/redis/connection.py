@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ...errors import ConfigError, StorageError
+from ...errors import StorageError
 
 PREFIX = "igbridge:"
 # Events kept in the stream (trimmed with MAXLEN ~): about eight minutes at 200
@@ -32,32 +32,13 @@ class RedisSettings:
 
 
 def parse_url(url: str) -> RedisSettings:
-    """A ``redis://`` URL, checked; igbridge's ``maxlen`` parameter taken out of it."""
+    """A ``redis://`` URL (``config.py`` has checked it); igbridge's ``maxlen`` taken out
+    of it, what is left handed to redis-py."""
     parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss"):
-        raise ConfigError(f"IGBRIDGE_BACKEND={url!r} must be sqlite or a redis:// URL")
-    try:
-        port = parts.port or 6379
-    except ValueError:
-        raise ConfigError(f"IGBRIDGE_BACKEND has a bad port: {url!r}") from None
-    db = parts.path.lstrip("/") or "0"
-    if not db.isdigit():
-        raise ConfigError(f"IGBRIDGE_BACKEND: the database must be a number, got {db!r}")
-    query = parse_qs(parts.query)
-    unknown = sorted(set(query) - {"maxlen"})
-    if unknown:
-        raise ConfigError(f"IGBRIDGE_BACKEND: unknown parameter(s) {', '.join(unknown)}"
-                          " (only maxlen)")
-    maxlen = DEFAULT_MAXLEN
-    if "maxlen" in query:
-        raw = query["maxlen"][-1]
-        if not raw.isdigit() or int(raw) < 100:
-            raise ConfigError(f"IGBRIDGE_BACKEND: maxlen must be a whole number of at least"
-                              f" 100 events, got {raw!r}")
-        maxlen = int(raw)
-    host = parts.hostname or "127.0.0.1"
-    clean = parts._replace(query="").geturl()
-    return RedisSettings(url=clean, where=f"{host}:{port}/{db}", maxlen=maxlen)
+    maxlen = parse_qs(parts.query).get("maxlen", [str(DEFAULT_MAXLEN)])[-1]
+    where = f"{parts.hostname}:{parts.port}/{parts.path.lstrip('/') or '0'}"
+    return RedisSettings(url=parts._replace(query="").geturl(), where=where,
+                         maxlen=int(maxlen))
 
 
 def open_client(settings: RedisSettings, *, blocking: bool = False) -> Redis:

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from ...errors import BadRequest
-from ..base import NO_POSITION, LoggedEvent, NewEvent, Position, SessionState
+from ..base import LoggedEvent, NewEvent, Position, SessionState
 from . import store as db
 
 
@@ -47,16 +47,14 @@ class SqliteEventLog:
     async def append(self, events: Sequence[NewEvent], sessions: Sequence[SessionState],
                      expected: Mapping[str, Position | None]) -> list[Position]:
         # One process writes this file (the data dir's lock): ``expected`` always holds.
-        positions = [e.position or NO_POSITION for e in events]
         await db.append_events(
             self.store,
-            [(p[0], e.session_id, e.type, e.data, e.created)
-             for p, e in zip(positions, events, strict=True)],
+            [(e.position[0], e.session_id, e.type, e.data, e.created) for e in events],
             [(s.session_id, s.operation, s.status, orjson.dumps(s.snapshot).decode(),
-              s.created_at, s.updated_at, s.finished_at, positions[s.event_index][0])
+              s.created_at, s.updated_at, s.finished_at, events[s.event_index].position[0])
              for s in sessions],
         )
-        return positions
+        return [e.position for e in events]
 
     async def events_after(self, after: Position, *, sessions: Sequence[str] | None,
                            with_job_events: bool, limit: int) -> list[LoggedEvent]:

@@ -8,7 +8,6 @@ from typing import Any
 from quart import Blueprint
 from quart_schema import document_response, validate_querystring, validate_request
 
-from ...backends.sqlite import store as db
 from ...errors import Conflict, IgbridgeError, NotFound, StorageError
 from ..routing import Reply, credential, errors, services
 from ..schemas import (
@@ -110,7 +109,7 @@ async def fail_session(session_id: str, data: FinishSession) -> Reply:
 async def cancel_session(session_id: str) -> Reply:
     credential(allow_token=False)
     found = services()
-    if await db.fetch_job(found.store.reader, session_id):
+    if await found.backend.jobs.get(session_id):
         await found.runner.cancel(session_id)
         return await found.progress.get_snapshot(session_id), 200
     return await _finish(session_id, "cancelled", "Cancelled")
