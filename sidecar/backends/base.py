@@ -11,6 +11,7 @@ timestamps as float seconds since the epoch, no connection objects.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -186,6 +187,15 @@ class SourceStore(Protocol):
         ...
 
 
+class PostLocks(Protocol):
+    """Locks on posts shared by every process of an engine used by several."""
+
+    def hold(self, site: str, source_ids: Sequence[str]) -> AbstractAsyncContextManager[None]:
+        """Hold every one of ``source_ids`` of the WordPress ``site`` at once: no other
+        holder, in any process, holds any of them until this one lets go."""
+        ...
+
+
 class Backend(Protocol):
     @property
     def jobs(self) -> JobQueue: ...
@@ -201,6 +211,11 @@ class Backend(Protocol):
 
     @property
     def sources(self) -> SourceStore: ...
+
+    @property
+    def post_locks(self) -> PostLocks | None:
+        """``None`` for an engine only one process uses (its in-process locks do)."""
+        ...
 
     async def close(self) -> None: ...
 

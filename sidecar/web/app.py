@@ -16,12 +16,15 @@ from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
 from .. import __version__
+from ..backends.base import Backend
 from ..backends.redis.backend import RedisBackend
 from ..backends.sqlite.backend import SqliteBackend
 from ..config import Config, ensure_secret
 from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
+from ..jobs.dispatch import Dispatcher, InProcessDispatcher
 from ..jobs.kinds import default_kinds
 from ..jobs.runner import JobRunner
+from ..jobs.saq_dispatch import SaqDispatcher
 from ..jobs.scheduler import run_schedules
 from ..progress.engine import ProgressEngine
 from ..sources.apify_token import ApifyToken
@@ -58,19 +61,26 @@ class JsonSafeRequest(Request):
             ) from None
 
 
-async def open_backend(config: Config) -> tuple[SqliteBackend, RedisBackend | None]:
-    """The storage and job engine, chosen here once (``IGBRIDGE_BACKEND``). With a
-    ``redis://`` URL the progress event log is Redis's, shared by every process; jobs,
-    ledger, media index and sources stay in this process's SQLite file until the Redis
-    engine has them too."""
-    local = await SqliteBackend.open(config.db_path)
-    if config.backend == "sqlite":
-        return local, None
-    try:
-        return local, await RedisBackend.open(config.backend)
-    except BaseException:
-        await local.close()
-        raise
+def uses_redis(config: Config) -> bool:
+    return config.backend != "sqlite"  # config.py checked it is a redis:// URL then
+
+
+async def open_backend(config: Config) -> Backend:
+    """The storage and job engine, chosen here once (``IGBRIDGE_BACKEND``, checked by
+    ``config.py``): ``sqlite``, or ``redis://…`` shared by several processes (the event
+    log on Redis Streams, jobs on SAQ, the rest in Redis: ``backends/redis``)."""
+    if uses_redis(config):
+        return await RedisBackend.open(config.backend)
+    return await SqliteBackend.open(config.db_path)
+
+
+def open_dispatcher(config: Config, backend: Backend) -> Dispatcher:
+    """How jobs get to run: this process's tasks on SQLite; on Redis a SAQ queue that
+    every process works from (``jobs/saq_dispatch.py``)."""
+    if isinstance(backend, RedisBackend):
+        return SaqDispatcher(backend.settings.url, name="igbridge",
+                             concurrency=config.max_jobs)
+    return InProcessDispatcher()
 
 
 def lock_data_dir(config: Config) -> IO[str]:
@@ -119,8 +129,8 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     @app.before_serving
     async def open_resources() -> None:
         lock = lock_file or lock_data_dir(config)
-        backend, shared = await open_backend(config)
-        progress = ProgressEngine(shared.events if shared else backend.events)
+        backend = await open_backend(config)
+        progress = ProgressEngine(backend.events)
         await progress.start()
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0),
@@ -134,10 +144,10 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         await upload_store.open()
         apify_token = ApifyToken(config.apify_token, config.data_dir)
         runner = JobRunner(config, backend, progress, http, default_kinds(),
-                           uploads=upload_store, apify_token=apify_token)
+                           uploads=upload_store, apify_token=apify_token,
+                           dispatcher=open_dispatcher(config, backend))
         found = Services(config, backend, progress, runner, http, lock, upload_store,
-                         apify_token,
-                         close_shared=shared.close if shared else None)
+                         apify_token)
         app.extensions["igbridge"] = found
         await runner.start()
         found.background.append(asyncio.create_task(_compact_periodically(found)))
@@ -156,8 +166,6 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         await found.progress.close()
         await found.http.aclose()
         await found.backend.close()
-        if found.close_shared is not None:
-            await found.close_shared()
         found.lock_file.close()
 
     @app.before_request

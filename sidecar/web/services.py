@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -29,8 +28,6 @@ class Services:
     lock_file: IO[str]
     uploads: UploadStore
     apify_token: ApifyToken
-    # Closes the Redis engine, when IGBRIDGE_BACKEND names one (the event log's).
-    close_shared: Callable[[], Awaitable[None]] | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def end_streams(self) -> None:

@@ -1,7 +1,7 @@
 """The contract of the backend ports (``sidecar/backends/base.py``), run against every
-engine: the ``backend`` fixture takes one parameter per engine (only SQLite until the
-Redis engine's jobs and ledger land); the ``engine`` fixture runs the progress engine
-over each engine's ``EventLog`` (SQLite, and Redis on a real redis-server)."""
+engine: the ``backend`` fixture takes one parameter per engine (SQLite, and Redis on
+the session's real redis-server, flushed for each test); the ``engine`` fixture runs the
+progress engine over each engine's ``EventLog``."""
 
 from __future__ import annotations
 
@@ -19,17 +19,23 @@ from sidecar.errors import BadRequest, Conflict, ValidationFailed
 from sidecar.progress.engine import ProgressEngine, Subscription
 
 
-async def open_sqlite(tmp_path: Path) -> Backend:
+async def open_sqlite(tmp_path: Path, redis_url: str) -> Backend:
     return await SqliteBackend.open(tmp_path / "db.sqlite3")
 
 
-# Each engine and how a test opens a fresh, empty one.
-ENGINES: dict[str, Callable[[Path], Awaitable[Backend]]] = {"sqlite": open_sqlite}
+async def open_redis(tmp_path: Path, redis_url: str) -> Backend:
+    return await RedisBackend.open(redis_url)
+
+
+# Each engine and how a test opens a fresh, empty one (Redis: ``redis_url`` is flushed).
+ENGINES: dict[str, Callable[[Path, str], Awaitable[Backend]]] = {"sqlite": open_sqlite,
+                                                                 "redis": open_redis}
 
 
 @pytest.fixture(params=sorted(ENGINES))
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    engine = await ENGINES[request.param](tmp_path)
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    engine = await ENGINES[request.param](tmp_path, url)
     yield engine
     await engine.close()
 
@@ -327,7 +333,7 @@ async def open_redis_log(tmp_path: Path, redis_url: str) -> tuple[EventLog, Clos
 
 
 Closer = Callable[[], Awaitable[None]]
-# Each engine's event log (the Redis engine's jobs and ledger join ENGINES when they land).
+# Each engine's event log.
 EVENT_LOGS: dict[str, Callable[[Path, str], Awaitable[tuple[EventLog, Closer]]]] = {
     "sqlite": open_sqlite_log, "redis": open_redis_log}
 

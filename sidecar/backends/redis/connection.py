@@ -8,8 +8,11 @@ flushed or replaced is recognised as not of this log (the client gets a reset).
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from redis.asyncio import Redis
@@ -62,3 +65,52 @@ async def current_epoch(client: Redis, settings: RedisSettings) -> str:
     except RedisError as exc:
         raise unreachable(settings, exc) from exc
     return str(epoch)
+
+
+# -- the jobs, ledger, media, sources and locks side: byte replies, prefixed keys -------
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class RedisConnection:
+    """What the engine's parts besides the event log share: one client (byte replies:
+    they decode what they read themselves), the settings, the key prefix."""
+
+    client: Redis
+    settings: RedisSettings
+    prefix: str = PREFIX
+
+    @classmethod
+    def open(cls, settings: RedisSettings) -> RedisConnection:
+        return cls(Redis.from_url(settings.url, socket_connect_timeout=2.0, socket_timeout=5.0,
+                                  health_check_interval=15), settings)
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    @property
+    def where(self) -> str:
+        return self.settings.where
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def storage_errors(
+    method: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Redis failing becomes the ``StorageError`` every caller already handles."""
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisError, OSError) as exc:
+            conn = getattr(args[0], "conn", None) if args else None
+            if isinstance(conn, RedisConnection):
+                raise unreachable(conn.settings, exc) from exc
+            raise StorageError(f"Redis is unreachable or refused the command: {exc}") from exc
+
+    return guarded

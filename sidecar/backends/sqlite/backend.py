@@ -156,6 +156,8 @@ class SqliteBackend:
     media: SqliteMediaIndex
     sources: SqliteSourceStore
     events: SqliteEventLog
+    # One process per data dir: the import's in-process locks are all it needs.
+    post_locks: None = None
 
     @classmethod
     async def open(cls, path: Path) -> SqliteBackend:
