@@ -185,6 +185,16 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         return None
 
     @app.after_request
+    async def close_after_refused_body(response: Response) -> Response:
+        # A request refused before its body was read (a chunk without Upload-Offset, a
+        # wrong secret) leaves that body on the connection, and the server drops it;
+        # saying so keeps a keep-alive client from sending its next request into that.
+        declares_body = request.content_length or "Transfer-Encoding" in request.headers
+        if response.status_code >= 400 and declares_body:
+            response.headers["Connection"] = "close"
+        return response
+
+    @app.after_request
     async def add_cors(response: Response) -> Response:
         origin = request.headers.get("Origin")
         if origin and _origin_ok(origin, config):
