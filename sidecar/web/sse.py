@@ -65,9 +65,8 @@ async def plan_stream(
     client_id: str | None,
 ) -> StreamPlan | None:
     """Validate the request and subscribe; None means nothing will ever come (204)."""
-    log = engine.log
-    requested = log.parse_id(client_id) if client_id is not None else None
-    foreign = client_id is not None and requested is None
+    requested = engine.log.parse_id(client_id) if client_id is not None else None
+    finished: dict[str, dict[str, Any]] = {}
     if sessions is not None:
         sessions = list(dict.fromkeys(sessions))
         credential.require_read(sessions)
@@ -83,26 +82,39 @@ async def plan_stream(
         ):
             return None
         subscription = engine.subscribe(frozenset(sessions))
-        # From here to the end of this block: no await, so the snapshots and the
-        # mark describe one instant of the committed log.
-        mark = engine.committed
+    else:
+        subscription = engine.subscribe(None, credential.sessions)
+    try:
+        return await _plan(engine, subscription, sessions, requested, client_id, finished)
+    except BaseException:
+        engine.unsubscribe(subscription)  # no stream will drain it
+        raise
+
+
+async def _plan(engine: ProgressEngine, subscription: Subscription, sessions: list[str] | None,
+                requested: Position | None, client_id: str | None,
+                finished: dict[str, dict[str, Any]]) -> StreamPlan:
+    """The rest of the plan, once subscribed: the mark, the snapshots, the resume point."""
+    log = engine.log
+    # Up to the first await: the mark describes one instant of the committed log, and
+    # this process's own snapshots (SQLite) that same instant.
+    mark = engine.committed
+    if sessions is not None:
         snapshots = []
         for session_id in sessions:
             snap = engine.committed_snapshot(session_id) or finished.get(session_id)
-            if snap is None or engine.shared:  # finished between the two steps above
+            if snap is None or engine.shared:  # a shared log: read after the mark
                 snap = await engine.get_snapshot(session_id)
             snapshots.append(snap)
         open_sessions = {s["session_id"] for s in snapshots if s["status"] not in TERMINAL}
         replay_sessions: list[str] | None = sessions
     else:
-        allowed = credential.sessions
-        subscription = engine.subscribe(None, allowed)
-        mark = engine.committed
+        allowed = subscription.allowed
         snapshots = await engine.active_snapshots(allowed)
         open_sessions = set()
         replay_sessions = sorted(allowed) if allowed is not None else None
     reset = None
-    if foreign:
+    if client_id is not None and requested is None:
         reset = "the Last-Event-ID is from an earlier run of the event log (it was reset)"
     elif requested is not None:
         if engine.shared:

@@ -157,6 +157,11 @@ def test_redis_away_is_a_503_naming_it_and_streams_resume_when_it_is_back(
             health = httpx.get(f"{b.url}/healthz", timeout=10)
             assert health.status_code == 503
             assert "Redis at 127.0.0.1" in health.json()["problem"]
+            # A stream asked for meanwhile is a 503 too, and leaves no subscriber behind.
+            no_stream = on_a.get(f"/api/progress/stream/{session_id}")
+            assert no_stream.status_code == 503
+            assert "Redis at 127.0.0.1" in no_stream.json()["error"]["message"]
+            assert httpx.get(f"{a.url}/healthz", timeout=10).json()["streams_open"] == 0
 
             server.start_again()
             assert httpx.get(f"{b.url}/healthz", timeout=10).status_code == 200
