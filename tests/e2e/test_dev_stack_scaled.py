@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from dev import nginx
 from dev.stack import Stack, Topology, UpOutcome, _group_members, start_stack, up
 from sidecar.sample.make_sample import sample_export_path
 from tests.e2e.conftest import SidecarApi, WordPressApi
@@ -69,6 +70,9 @@ def test_two_sidecars_on_redis_behind_nginx_import_each_post_once(scaled: Stack)
     assert len(items) == 8
     for item in items:
         wordpress.post_of(item["source_id"])  # exactly one post each
+    # nginx spread the requests over both processes.
+    assert set(nginx.upstreams_in_log(scaled.nginx_dir)) == {
+        url.removeprefix("http://") for url in scaled.direct_sidecar_urls()}
 
 
 def test_up_again_restarts_only_the_dead_sidecar_and_down_stops_everything(
