@@ -359,8 +359,8 @@ def test_volume_init_hands_new_volumes_to_www_data(compose: dict[str, Any]) -> N
 
 def _sidecar_variables() -> set[str]:
     """Every IGBRIDGE_* / APIFY_* name sidecar/config.py reads, and DESIGN.md's list."""
-    names = set(re.findall(r'"((?:IGBRIDGE|APIFY)_[A-Z0-9_]+)"',
-                           Path(sidecar_config.__file__).read_text()))
+    # Each setting is a Config field; its variable is what config.py says it is.
+    names = {sidecar_config.variable_name(field) for field in sidecar_config.Config.model_fields}
     design = REPO.parent / "shared" / "DESIGN.md"
     if design.exists():
         section = design.read_text().partition("## Configuration")[2].partition("\n## ")[0]
