@@ -4,6 +4,7 @@ engines, each with its own clients) on one real redis-server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -15,6 +16,8 @@ from sidecar.backends.redis.backend import RedisBackend
 from sidecar.backends.redis.connection import MAX_CONNECTIONS
 from sidecar.errors import Conflict, NotFound, StorageError, ValidationFailed
 from sidecar.progress.engine import Event, ProgressEngine, Subscription
+from sidecar.web import sse
+from sidecar.web.auth import Credential
 from tests.redis_server import RedisServer
 
 Opener = Callable[..., Awaitable[ProgressEngine]]
@@ -180,3 +183,42 @@ async def test_a_burst_of_reads_shares_a_bounded_pool(
     # This process's clients: the event log's pool, the XREAD loop's and the other
     # parts' pool, each bounded; the admin connection itself is one more.
     assert len(clients) <= 2 * MAX_CONNECTIONS + 2 + 1
+
+
+async def test_a_client_resuming_on_a_process_behind_its_id_gets_nothing_twice(
+        open_engine: Opener) -> None:
+    """B's follow loop is behind the client's Last-Event-ID and the replay after it is
+    empty: once B catches up, the events up to that id are not sent again."""
+    a, b = await open_engine(), await open_engine()
+    watching_b = b.subscribe(None)
+    await a.create_session("op", 10, session_id="s")
+    await a.record_update("s", step=1)
+    await until(watching_b, lambda got: len(got) == 2)
+    b.unsubscribe(watching_b)
+    assert b._follower is not None
+    b._follower.cancel()  # B's follow loop lags from here on
+    with contextlib.suppress(asyncio.CancelledError):
+        await b._follower
+    for step in (2, 3, 4):
+        last = await a.record_update("s", step=step)
+    plan = await sse.plan_stream(b, Credential("secret", None), ["s"],
+                                 str(last["last_event_id"]))
+    assert plan is not None
+    assert plan.resume_after is not None
+    b._follower = asyncio.create_task(b._follow_loop())  # B catches up
+    # A heartbeat says the (empty) replay is over: only then does A write again.
+    stream = sse.event_stream(b, plan, heartbeat=0.05, retry_ms=100)
+    steps: list[int] = []
+    wrote = False
+    async for chunk in stream:
+        for frame in chunk.decode().split("\n\n"):
+            data = [line[6:] for line in frame.split("\n") if line.startswith("data: ")]
+            if data and json.loads(data[0]).get("type") != "snapshot":
+                steps.append(json.loads(data[0])["step"])
+        if 5 in steps:
+            break
+        if chunk == sse.HEARTBEAT and not wrote:
+            wrote = True
+            await a.record_update("s", step=5)
+    await stream.aclose()
+    assert steps == [5]
