@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from sidecar.backends.redis.backend import RedisBackend
-from sidecar.backends.redis.connection import MAX_CONNECTIONS
+from sidecar.backends.redis.connection import MAX_CONNECTIONS, version_problem
 from sidecar.errors import Conflict, NotFound, StorageError, ValidationFailed
 from sidecar.progress.engine import Event, ProgressEngine, Subscription
 from sidecar.web import sse
@@ -222,3 +222,17 @@ async def test_a_client_resuming_on_a_process_behind_its_id_gets_nothing_twice(
             await a.record_update("s", step=5)
     await stream.aclose()
     assert steps == [5]
+
+
+async def test_a_redis_older_than_7_is_refused_naming_its_version(redis_url: str) -> None:
+    """The trim check reads XINFO STREAM's entries-added (Redis 7.0): an older server
+    would make every resume look whole, so it is refused at open."""
+    problem = version_problem("6.2.14", "db:6379/0")
+    assert problem is not None
+    assert "Redis at db:6379/0 is version 6.2.14" in problem
+    assert "7.0 or newer" in problem
+    assert version_problem("7.0.15", "db:6379/0") is None
+    assert version_problem("10.1.0", "db:6379/0") is None
+    assert "cannot read" in (version_problem("unstable", "db:6379/0") or "")
+    backend = await RedisBackend.open(redis_url)  # this machine's 7.x: accepted
+    await backend.close()

@@ -73,6 +73,34 @@ def unreachable(settings: RedisSettings, exc: Exception) -> StorageError:
     return StorageError(f"Redis at {settings.where} is unreachable or refused the write: {exc}")
 
 
+# XINFO STREAM's entries-added (how the event log tells a trimmed id from a kept one)
+# came with Redis 7.0; an older server would make every resume look whole.
+MIN_REDIS_VERSION = (7, 0)
+
+
+def version_problem(version: str, where: str) -> str | None:
+    """Why this Redis server cannot hold igbridge's data (None: it can)."""
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return f"Redis at {where} reports a version igbridge cannot read: {version!r}"
+    if found < MIN_REDIS_VERSION:
+        wanted = ".".join(map(str, MIN_REDIS_VERSION))
+        return (f"Redis at {where} is version {version}; igbridge needs Redis {wanted} or"
+                f" newer (its event log reads XINFO STREAM entries-added)")
+    return None
+
+
+async def require_supported_version(client: Redis, settings: RedisSettings) -> None:
+    try:
+        info = await client.info("server")
+    except RedisError as exc:
+        raise unreachable(settings, exc) from exc
+    problem = version_problem(str(info.get("redis_version", "")), settings.where)
+    if problem is not None:
+        raise StorageError(problem)
+
+
 async def current_epoch(client: Redis, settings: RedisSettings) -> str:
     """The epoch, created when missing (a new or flushed Redis)."""
     try:

@@ -28,7 +28,14 @@ from redis.exceptions import RedisError, ResponseError
 
 from ...errors import BadRequest, StorageError
 from ..base import NO_POSITION, LoggedEvent, NewEvent, Position, SessionState, StaleSessions
-from .connection import EPOCH_KEY, PREFIX, RedisSettings, current_epoch, unreachable
+from .connection import (
+    EPOCH_KEY,
+    PREFIX,
+    RedisSettings,
+    current_epoch,
+    require_supported_version,
+    unreachable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +139,7 @@ class RedisEventLog:
 
     @classmethod
     async def open(cls, client: Redis, blocking: Redis, settings: RedisSettings) -> RedisEventLog:
+        await require_supported_version(client, settings)
         return cls(client, blocking, settings, await current_epoch(client, settings))
 
     # -- ids -------------------------------------------------------------------
