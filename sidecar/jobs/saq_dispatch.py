@@ -19,7 +19,9 @@ What SAQ does and what igbridge does:
 - **Retries.** SAQ retries only what its sweep re-queued (a process that died or shut
   down: ``MAX_TAKEOVERS``); the job itself never raises to SAQ, so a failing job is
   retried by the one policy of ``jobs/retry.py`` and nothing else (no multiplied
-  retries). A job taken over more than ``MAX_TAKEOVERS`` times ends ``error``.
+  retries). A job taken over more than ``MAX_TAKEOVERS`` times ends ``error``: SAQ
+  gets one attempt more than that, which the runner ends (were it SAQ's sweep that ran
+  out of attempts, it would drop the job and igbridge's row would stay ``running``).
 - **Timeouts.** SAQ's timeout is off: an hour-long import is normal, and a job that
   makes progress heartbeats. The job runner's own limits (request timeouts, the retry
   budget) bound a job that stops making progress.
@@ -135,7 +137,7 @@ class SaqDispatcher:
             try:
                 await self.queue.enqueue(
                     RUN_FUNCTION, key=job_id, job_id=job_id, timeout=0,
-                    heartbeat=HEARTBEAT_SECONDS, retries=MAX_TAKEOVERS + 1, ttl=3600,
+                    heartbeat=HEARTBEAT_SECONDS, retries=MAX_TAKEOVERS + 2, ttl=3600,
                 )
             except (OSError, aioredis.RedisError) as exc:
                 raise StorageError(f"Redis refused the job queue: {exc}") from exc
