@@ -14,6 +14,7 @@ import redis
 
 from sidecar.backends.redis.backend import RedisBackend
 from sidecar.backends.redis.connection import MAX_CONNECTIONS, version_problem
+from sidecar.backends.redis.events import EVENTS
 from sidecar.errors import Conflict, NotFound, StorageError, ValidationFailed
 from sidecar.progress.engine import Event, ProgressEngine, Subscription
 from sidecar.web import sse
@@ -236,3 +237,33 @@ async def test_a_redis_older_than_7_is_refused_naming_its_version(redis_url: str
     assert "cannot read" in (version_problem("unstable", "db:6379/0") or "")
     backend = await RedisBackend.open(redis_url)  # this machine's 7.x: accepted
     await backend.close()
+
+
+async def test_an_entry_the_follow_loop_cannot_read_does_not_stop_it(
+        open_engine: Opener, redis_url: str) -> None:
+    """Anything but Redis away used to end the follow loop silently: every stream of
+    the process went quiet. A foreign entry is skipped; the loop goes on."""
+    engine = await open_engine()
+    sub = engine.subscribe(None)
+    writer = redis.Redis.from_url(redis_url)
+    try:
+        writer.xadd(EVENTS, {"not": "igbridge's"})
+    finally:
+        writer.close()
+    await engine.create_session("op", 2, session_id="after")
+    await engine.record_update("after", step=1)
+    events = await until(sub, lambda got: len(got) == 2)
+    assert [e.session_id for e in events] == ["after", "after"]
+    assert engine.follow_problem is None
+
+
+async def test_a_follow_loop_that_is_not_running_is_a_problem_named_for_healthz(
+        open_engine: Opener) -> None:
+    engine = await open_engine()
+    assert engine.follow_problem is None
+    assert engine._follower is not None
+    engine._follower.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await engine._follower
+    assert engine.follow_problem == (
+        "the event log's follow loop is not running: streams get no new events")

@@ -304,7 +304,13 @@ class RedisEventLog:
             if not reply:
                 continue
             entries = reply[0][1]
-            batch = [self._logged(entry_id, fields) for entry_id, fields in entries]
+            batch = []
+            for entry_id, fields in entries:
+                try:
+                    batch.append(self._logged(entry_id, fields))
+                except KeyError as exc:  # not written by igbridge: skipped, with a warning
+                    log.warning("event log: skipping entry %s of %s, missing field %s",
+                                entry_id, EVENTS, exc)
             # The log moved to another epoch (flushed): new ids are of that one.
             self.epoch = entries[-1][1].get("e", self.epoch)
             last = entries[-1][0]
