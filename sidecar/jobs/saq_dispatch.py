@@ -48,6 +48,7 @@ from saq import Job, Worker
 from saq.job import ABORT_ID_PREFIX
 from saq.queue.redis import RedisQueue
 
+from ..backends.redis.connection import BLOCKING_MARGIN_SECONDS, bounded_client, parse_url
 from ..errors import StorageError
 from .dispatch import MAX_TAKEOVERS, RunJob
 
@@ -61,6 +62,10 @@ CANCEL_WATCH_SECONDS = 0.25  # how often a worker looks for cancels of its jobs
 CANCEL_MARK = "cancelled"  # the abort reason of a cancel (a sweep's is "swept")
 ABORT_KEY_TTL_SECONDS = 300  # a cancel stays visible this long
 RUN_FUNCTION = "run_job"
+DEQUEUE_TIMEOUT_SECONDS = 5  # a worker slot's BLMOVE blocks this long at most
+# Connections besides the worker slots': the sweep, abort and schedule timers, the
+# touch and cancel-watch loops, SAQ's pub/sub, enqueues from requests.
+SAQ_OWN_CONNECTIONS = 8
 SWEPT = "swept"
 
 
@@ -109,7 +114,14 @@ def _say_redis_away(doing: str, exc: Exception) -> None:
 
 class SaqDispatcher:
     def __init__(self, url: str, *, name: str, concurrency: int) -> None:
-        self.queue = _Queue(aioredis.Redis.from_url(url), name=name, swept_error_message=SWEPT)
+        # A bounded pool (as the engine's other clients), and a socket timeout above the
+        # dequeue's block time: a Redis host that vanished without a reset fails the
+        # BLMOVE instead of hanging every worker slot.
+        client = bounded_client(
+            parse_url(url), max_connections=concurrency + SAQ_OWN_CONNECTIONS,
+            socket_timeout=DEQUEUE_TIMEOUT_SECONDS + BLOCKING_MARGIN_SECONDS,
+            socket_keepalive=True, health_check_interval=15)
+        self.queue = _Queue(client, name=name, swept_error_message=SWEPT)
         self.concurrency = concurrency
         self._run: RunJob | None = None
         self._worker: Worker[Any] | None = None
@@ -123,7 +135,7 @@ class SaqDispatcher:
             self.queue, [(RUN_FUNCTION, self._perform)], concurrency=self.concurrency,
             timers={"sweep": SWEEP_SECONDS, "abort": 1, "schedule": 1, "worker_info": 10},
             # A blocking dequeue that returns now and then, so a lost connection shows.
-            dequeue_timeout=5,
+            dequeue_timeout=DEQUEUE_TIMEOUT_SECONDS,
         )
         self._worker.SIGNALS = []  # the server (Hypercorn) or the CLI owns the signals
         self._tasks = [

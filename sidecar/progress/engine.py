@@ -55,7 +55,7 @@ MAX_SUBSCRIBER_BACKLOG = 10_000
 # each time) is given up with a StorageError.
 MAX_STALE_RETRIES = 5
 # A shared log's follow loop that failed starts again after this long.
-FOLLOW_RESTART_SECONDS = 1.0
+FOLLOW_RESTART_SECONDS = 0.5
 
 
 _last_iso: tuple[int, str] = (-1, "")
@@ -626,7 +626,14 @@ class ProgressEngine:
                     self._deliver_followed(logged)
                 raise RuntimeError("the event log's follow ended")  # it never should
             except Exception as exc:
-                if self._follow_failure is None:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # A cancel that redis-py turned into a connection error: still a cancel.
+                    raise asyncio.CancelledError from exc
+                if self._follow_failure is None and isinstance(exc, StorageError):
+                    log.warning("event log: %s; following again every %s s", exc,
+                                FOLLOW_RESTART_SECONDS)
+                elif self._follow_failure is None:
                     log.exception("event log: the follow loop failed; restarting it")
                 self._follow_failure = f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(FOLLOW_RESTART_SECONDS)

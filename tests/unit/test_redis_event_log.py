@@ -19,6 +19,7 @@ from sidecar.errors import Conflict, NotFound, StorageError, ValidationFailed
 from sidecar.progress.engine import Event, ProgressEngine, Subscription
 from sidecar.web import sse
 from sidecar.web.auth import Credential
+from tests.faults.fault_proxy import FaultProxy
 from tests.redis_server import RedisServer
 
 Opener = Callable[..., Awaitable[ProgressEngine]]
@@ -211,18 +212,19 @@ async def test_a_client_resuming_on_a_process_behind_its_id_gets_nothing_twice(
     stream = sse.event_stream(b, plan, heartbeat=0.05, retry_ms=100)
     steps: list[int] = []
     wrote = False
-    async for chunk in stream:
-        for frame in chunk.decode().split("\n\n"):
-            data = [line[6:] for line in frame.split("\n") if line.startswith("data: ")]
-            if data and json.loads(data[0]).get("type") != "snapshot":
-                steps.append(json.loads(data[0])["step"])
-        if 5 in steps:
-            break
-        if chunk == sse.HEARTBEAT and not wrote:
-            wrote = True
-            await a.record_update("s", step=5)
+    async with asyncio.timeout(30):
+        async for chunk in stream:
+            for frame in chunk.decode().split("\n\n"):
+                data = [line[6:] for line in frame.split("\n") if line.startswith("data: ")]
+                if data and json.loads(data[0]).get("type") != "snapshot":
+                    steps.append(json.loads(data[0])["step"])
+            if 5 in steps:
+                break
+            if chunk == sse.HEARTBEAT and not wrote:
+                wrote = True
+                await a.record_update("s", step=5)
     await stream.aclose()
-    assert steps == [5]
+    assert steps == [5], (steps, b._follower)
 
 
 async def test_a_redis_older_than_7_is_refused_naming_its_version(redis_url: str) -> None:
@@ -267,3 +269,31 @@ async def test_a_follow_loop_that_is_not_running_is_a_problem_named_for_healthz(
         await engine._follower
     assert engine.follow_problem == (
         "the event log's follow loop is not running: streams get no new events")
+
+
+async def test_a_redis_that_goes_silent_without_a_reset_is_noticed_and_streams_resume(
+        open_engine: Opener, redis_server: RedisServer, redis_url: str) -> None:
+    """A proxy of the test's own between the engine and Redis stops forwarding without
+    closing anything (a host that vanished): the follow loop's read times out instead
+    of waiting forever, ``/healthz``'s check says so, and once forwarding resumes the
+    streams get every event again."""
+    proxy = FaultProxy("127.0.0.1", redis_server.port).start()
+    try:
+        engine = await open_engine(f"redis://127.0.0.1:{proxy.port}/0")
+        writer = await open_engine(redis_url)  # another process, with a working network
+        sub = engine.subscribe(None)
+        await writer.create_session("op", 3, session_id="s")
+        await until(sub, lambda got: len(got) == 1)
+        proxy.stall()
+        await writer.record_update("s", step=1)
+        problem = await engine.log.problem()  # what /healthz reports
+        assert problem is not None
+        assert "unreachable" in problem
+        proxy.pass_through()
+        await writer.record_update("s", step=2)
+        events = await until(sub, lambda got: len(got) == 3)
+        assert [json.loads(e.data)["step"] for e in events] == [0, 1, 2]
+        assert await engine.log.problem() is None
+        assert engine.follow_problem is None
+    finally:
+        proxy.stop()

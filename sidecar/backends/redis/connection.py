@@ -49,13 +49,22 @@ def parse_url(url: str) -> RedisSettings:
                          maxlen=int(maxlen))
 
 
-def open_client(settings: RedisSettings, *, blocking: bool = False) -> Redis:
-    """A client (a pool of connections); ``blocking`` for the one XREAD loop, whose
-    reads wait longer than a command's timeout would allow."""
+COMMAND_TIMEOUT_SECONDS = 5.0
+# A blocking read (XREAD BLOCK, SAQ's BLMOVE) answers within its block time; this much
+# longer without a byte means the host vanished without a reset (a cable, a VM gone):
+# the read fails and is tried again on a new connection instead of waiting forever.
+BLOCKING_MARGIN_SECONDS = 5.0
+
+
+def open_client(settings: RedisSettings, *, blocking_seconds: float | None = None) -> Redis:
+    """A client (a pool of connections); ``blocking_seconds`` for the one XREAD loop,
+    whose reads wait that long for an event before they answer."""
+    if blocking_seconds is None:
+        return bounded_client(settings, decode_responses=True,
+                              socket_timeout=COMMAND_TIMEOUT_SECONDS, health_check_interval=15)
     return bounded_client(
-        settings, decode_responses=True, socket_timeout=None if blocking else 5.0,
-        health_check_interval=0 if blocking else 15, max_connections=2 if blocking else None,
-    )
+        settings, decode_responses=True, max_connections=2, health_check_interval=0,
+        socket_timeout=blocking_seconds + BLOCKING_MARGIN_SECONDS, socket_keepalive=True)
 
 
 def bounded_client(settings: RedisSettings, *, max_connections: int | None = None,
@@ -128,8 +137,8 @@ class RedisConnection:
 
     @classmethod
     def open(cls, settings: RedisSettings) -> RedisConnection:
-        return cls(bounded_client(settings, socket_timeout=5.0, health_check_interval=15),
-                   settings)
+        return cls(bounded_client(settings, socket_timeout=COMMAND_TIMEOUT_SECONDS,
+                                  health_check_interval=15), settings)
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)

@@ -106,6 +106,14 @@ return {'OK', mstext, seq}
 """
 
 
+def _still_cancelled() -> None:
+    """redis-py's read under a socket timeout can turn a cancel into a timeout error or
+    a plain return; the follow loop must still stop when it was cancelled."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def _position(entry_id: str) -> Position:
     ms, _, seq = entry_id.partition("-")
     return (int(ms), int(seq))
@@ -296,11 +304,13 @@ class RedisEventLog:
             try:
                 reply = await self.blocking.xread({EVENTS: last}, count=FOLLOW_COUNT,
                                                   block=FOLLOW_BLOCK_MS)
-            except RedisError as exc:
+            except RedisError as exc:  # away, or silent past the socket timeout
+                _still_cancelled()
                 log.warning("event log: Redis at %s unreachable, retrying: %s",
                             self.settings.where, exc)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
+            _still_cancelled()
             if not reply:
                 continue
             entries = reply[0][1]
