@@ -39,8 +39,8 @@ def open_key(directory: Path, barrier: Barrier, results: Queue[Any]) -> None:
     barrier.wait()
     try:
         store = asyncio.run(_store(directory))
-        results.put(("key", store._key.hex()))  # noqa: SLF001 - what names the folders
-    except Exception as exc:  # noqa: BLE001 - reported to the test
+        results.put(("key", store._key.hex()))  # what names the folders
+    except Exception as exc:  # reported to the test
         results.put(("error", repr(exc)))
 
 
@@ -54,7 +54,7 @@ def create(directory: Path, name: str, size: int, last_modified: int, barrier: B
 
     try:
         results.put(asyncio.run(run()))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         results.put(("error", repr(exc)))
 
 
@@ -76,7 +76,7 @@ def send_every_chunk(directory: Path, upload_id: str, data: bytes, barrier: Barr
 
     try:
         results.put(asyncio.run(run()))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         results.put(("error", repr(exc)))
 
 
@@ -94,5 +94,5 @@ def delete_or_purge(directory: Path, upload_id: str, purge: bool, barrier: Barri
 
     try:
         results.put(asyncio.run(run()))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         results.put(("error", repr(exc)))
