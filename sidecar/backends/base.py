@@ -350,8 +350,9 @@ class EventLog(Protocol):
         ...
 
     async def compact(self, cutoff: float) -> int:
-        """Drop the fine-grained events of sessions finished before ``cutoff`` (their
-        final snapshot and terminal event stay); returns how many sessions."""
+        """Retention for sessions finished before ``cutoff``: their fine-grained events
+        go where the log keeps every event (SQLite; a Redis stream is bounded by its
+        trimming instead), their final snapshot stays; returns how many sessions."""
         ...
 
     def follow(self, after: Position) -> AsyncIterator[list[LoggedEvent]]:
