@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Barrier
+from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 from typing import Any
 
 from sidecar.errors import IgbridgeError
-from sidecar.uploads.storage import UploadLimits, UploadStore
+from sidecar.uploads.storage import LOCK_FILE, UploadLimits, UploadStore, _flock
 
 CHUNK = 16 * 1024
 LIMITS = UploadLimits(max_file_bytes=10 * 1024 * 1024, max_chunk_bytes=CHUNK,
@@ -96,3 +96,11 @@ def delete_or_purge(directory: Path, upload_id: str, purge: bool, barrier: Barri
         results.put(asyncio.run(run()))
     except Exception as exc:
         results.put(("error", repr(exc)))
+
+
+def hold_upload_lock(directory: Path, upload_id: str, held: Event, release: Event) -> None:
+    """Holds the upload's lock, as a process committing a chunk does, until ``release``."""
+    store = asyncio.run(_store(directory))
+    with _flock(store._folder(upload_id) / LOCK_FILE):
+        held.set()
+        release.wait(120)

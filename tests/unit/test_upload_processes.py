@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import multiprocessing
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -100,3 +102,40 @@ def test_deleting_and_purging_on_every_process_at_once_deletes_once(tmp_path: Pa
     assert sorted(purged) == [0] * (PROCESSES - 1) + [1]  # counted by the one that did it
     assert asyncio.run(store.all()) == []
     assert sorted(p.name for p in directory.iterdir()) == ["create.lock", "key"]
+
+
+def waiters_on(path: Path) -> int:
+    """How many flock waiters the kernel lists for ``path`` (``/proc/locks``: ``->``)."""
+    inode = f":{path.stat().st_ino} "
+    return sum(1 for line in Path("/proc/locks").read_text().splitlines()
+               if "->" in line and "FLOCK" in line and inode in line)
+
+
+def test_a_chunk_waits_for_the_process_holding_the_uploads_lock(tmp_path: Path) -> None:
+    directory = tmp_path / "uploads"
+    store = asyncio.run(open_store(directory))
+    upload, _ = asyncio.run(store.create("export.zip", len(SAMPLE), 1))
+    held, release = CONTEXT.Event(), CONTEXT.Event()
+    holder = CONTEXT.Process(target=upload_processes.hold_upload_lock,
+                             args=(directory, upload.upload_id, held, release))
+    holder.start()
+    try:
+        assert held.wait(60)
+        [lock] = directory.glob("*/lock")
+        answers: list[object] = []
+        sender = threading.Thread(target=lambda: answers.append(asyncio.run(store.append(
+            upload.upload_id, 0, upload_processes._body(SAMPLE[:CHUNK])))))
+        sender.start()
+        # A condition, not a sleep: until the kernel lists the chunk's commit as waiting
+        # on the lock (or it finished without waiting, which is the bug).
+        deadline = time.monotonic() + 60
+        while not waiters_on(lock) and sender.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sender.is_alive(), "the chunk was committed while another process held the lock"
+        assert waiters_on(lock) == 1
+        assert asyncio.run(store.get(upload.upload_id)).offset == 0
+    finally:
+        release.set()
+        holder.join(30)
+    sender.join(60)
+    assert [a.offset for a in answers] == [CHUNK]  # type: ignore[attr-defined]
