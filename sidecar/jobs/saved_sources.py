@@ -179,3 +179,13 @@ async def start_sync(
             options["scheduled_for"] = iso(scheduled_for)
         job = await runner.submit("sync", sync_job_source(row), options, job_id=job_id)
         return job, True
+
+
+async def start_preview(store: Store, runner: JobRunner, source_id: str) -> dict[str, Any]:
+    """A preview of the saved source: every post up to its limit (not only the new
+    ones: a preview shows what is imported already too), described with its mapping,
+    which an "import selected" from it then uses."""
+    row = await require(store, source_id)
+    source = {k: v for k, v in sync_job_source(row).items() if k != "only_newer_than"}
+    return await runner.submit("preview", source,
+                               {"mapping": row["mapping"], "saved_source_id": source_id})

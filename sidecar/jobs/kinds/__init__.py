@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..context import JobKind
 from .cache_images import run_cache_images
 from .import_posts import run_import
+from .preview import run_preview
 from .scrape import run_scrape
 from .sync import run_sync
 
@@ -16,5 +17,6 @@ def default_kinds() -> dict[str, JobKind]:
         JobKind("scrape", run_scrape, "Scraping Instagram", ("apify", "export")),
         JobKind("import", run_import, "Importing into WordPress", ("apify", "export")),
         JobKind("sync", run_sync, "Syncing a saved source", ("apify", "export")),
+        JobKind("preview", run_preview, "Previewing posts", ("apify", "export")),
     ]
     return {k.name: k for k in kinds}

@@ -94,3 +94,13 @@ async def sync_source(source_id: str) -> Reply:
     if started:
         return accepted(job), 202
     return {**accepted(job), "reply": "a sync of this source is already running"}, 200
+
+
+@blueprint.post("/api/sources/<source_id>/preview")
+@errors
+@document_response(JobAccepted, 202)
+async def preview_source(source_id: str) -> Reply:
+    """202 with a ``preview`` job of the saved source (it writes nothing to WordPress)."""
+    credential(allow_token=False)
+    found = services()
+    return accepted(await saved_sources.start_preview(found.store, found.runner, source_id)), 202
