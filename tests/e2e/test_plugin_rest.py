@@ -31,6 +31,9 @@ SAMPLE_EXPORT = Path(__file__).resolve().parents[2] / "sidecar" / "sample" / (
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "jobs", None),
     ("POST", "jobs", {"kind": "import", "source": {"type": "apify", "username": "natgeo"}}),
+    ("POST", "jobs", {"kind": "import", "source": {"type": "preview", "job_id": "abc-123",
+                                                   "select": ["17841400000000001"]}}),
+    ("POST", "sources/0123456789abcdef0123456789abcdef/preview", None),
     ("GET", "jobs/abc-123", None),
     ("GET", "jobs/abc-123/items", None),
     ("POST", "jobs/abc-123/cancel", None),
