@@ -210,7 +210,18 @@ def test_the_estimate_is_capped_by_max_total_charge_and_pay_per_event_is_charged
                   price_per_result(0.05, started_at="2025-01-01T00:00:00.000Z"),
                   price_per_result(9.0, started_at="2999-01-01T00:00:00.000Z")]
 
-    capped = preview(api, source)
+    job_id = api.start_job(source, kind="preview")
+    events = api.follow(job_id)
+    capped = api.job(job_id)
+
+    # The estimate is told before the run starts; the charge once it has ended.
+    messages = [e["message"] for e in events]
+    estimate = next(n for n, e in enumerate(events) if (e.get("details") or {}).get("cost"))
+    assert messages[estimate] == ("Apify run estimated at $0.2000 at most "
+                                  "(20 results × $0.0500, capped at $0.2000)")
+    assert "charged_usd" not in events[estimate]["details"]["cost"]
+    assert estimate < messages.index("Apify: Starting the crawler.")
+    assert messages[-1].endswith("Apify run estimated $0.2000, charged $0.2000")
 
     # 20 results × $0.05 = $1.00, but every run is started with maxTotalChargeUsd $0.20.
     assert capped["cost"]["estimate_usd"] == pytest.approx(0.2)
