@@ -263,16 +263,24 @@ def test_a_saved_sources_preview_imports_the_picked_posts_with_its_mapping(
     assert (post["status"], post["title"]["raw"]) == ("draft", "2024-06-09")
 
 
-def test_an_export_preview_reads_the_zip_and_imports_the_picked_ones(
+def test_an_uploaded_export_preview_reads_the_zip_and_imports_the_picked_ones(
     api: SidecarApi, stack: Stack, tmp_path: Path, import_wp: WordPressApi,
     import_export_photos: Callable[..., Path],
 ) -> None:
     start = 1_700_000_000 + int(time.time()) % 10_000_000 * 10
     export = import_export_photos(tmp_path / "export.zip", ["Sunrise", "Noon", "Dusk"],
-                                  start=start)
+                                  start=start).read_bytes()
+    # Uploaded as the plugin does it: the sidecar keeps the file, the job names its id.
+    created = api.post("/api/uploads", {"name": "export.zip", "size": len(export)})
+    assert created.status_code == 201, created.text
+    upload_id = created.json()["upload_id"]
+    sent = httpx.patch(f"{api.url}/api/uploads/{upload_id}", content=export, timeout=30,
+                       headers={**api.headers, "Upload-Offset": "0",
+                                "Content-Type": "application/offset+octet-stream"})
+    assert sent.status_code == 200, sent.text
     before = wp_counts(stack)
 
-    job = preview(api, {"type": "export", "path": str(export)})
+    job = preview(api, {"type": "export", "upload_ids": [upload_id]})
 
     assert job["status"] == "complete", job
     assert job["cost"] is None
