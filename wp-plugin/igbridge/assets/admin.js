@@ -215,7 +215,7 @@ function render(job) {
   actionCell.replaceChildren();
   if (active) actionCell.append(actionButton(t('cancel'), 'cancel', job));
   else if (job.counts?.failed > 0) actionCell.append(actionButton(t('retry'), 'retry', job));
-  if (job.kind === 'preview' && job.status !== 'error') actionCell.append(link(t('pick_posts'), previewUrl(job.job_id), 'button button-small'));
+  if (job.kind === 'preview' && (active || job.status === 'complete')) actionCell.append(link(t('pick_posts'), previewUrl(job.job_id), 'button button-small'));
   const frame = early.get(job.session_id);
   if (frame) {
     early.delete(job.session_id);

@@ -140,8 +140,6 @@ class IGBridge_Preview_Page
             'pv_charged'        => __('Charged for this run: $%s.', 'igbridge'),
             'pv_unknown'        => __('unknown', 'igbridge'),
             'pv_failed'         => __('The preview did not finish:', 'igbridge'),
-            'pv_all_new'        => __('Select the new ones', 'igbridge'),
-            'pv_clear'          => __('Select none', 'igbridge'),
         );
     }
 
