@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from dev.stack import Stack
 from tests.e2e.conftest import SidecarApi, WordPressApi
@@ -101,11 +101,34 @@ def test_a_saved_sources_preview_button_opens_its_grid(
     saved = import_api.post("/api/sources", {"type": "apify", "username": username})
     assert saved.status_code == 201, saved.text
 
+    # Each thumbnail's first request is refused as an expired token would be: the screen
+    # mints a new token and asks again.
+    refused: list[str] = []
+    minted: list[str] = []
+
+    def expire_first(route: Route) -> None:
+        if route.request.url.split("?")[0] not in refused:
+            refused.append(route.request.url.split("?")[0])
+            route.fulfill(status=403, content_type="application/json",
+                          body='{"error": {"code": "forbidden", "message": "expired"}}')
+        else:
+            route.fallback()
+
+    page.route("**/api/jobs/*/thumbnails/*", expire_first)
+    page.on("request", lambda r: minted.append(r.url) if "stream-token" in r.url else None)
     page.goto(f"{import_stack.wp_url}/wp-admin/admin.php?page=igbridge-sources")
     row = page.locator("#igbridge-sources-body tr", has_text=f"@{username}")
-    row.get_by_role("button", name="Preview").click()
+    try:
+        row.get_by_role("button", name="Preview").click()
 
-    page.wait_for_url(re.compile(r"page=igbridge-preview&job=\w+"))
-    expect(page.locator("#igbridge-preview-grid").get_by_role("checkbox")).to_have_count(
-        2, timeout=60_000)
+        page.wait_for_url(re.compile(r"page=igbridge-preview&job=\w+"))
+        expect(page.locator("#igbridge-preview-grid").get_by_role("checkbox")).to_have_count(
+            2, timeout=60_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#igbridge-preview-grid img')]"
+            ".every(i => i.complete && i.naturalWidth > 0)")
+    finally:
+        page.unroute("**/api/jobs/*/thumbnails/*")
+    assert len(refused) == 2
+    assert len(minted) >= 2  # the grid's first token, and one after the refusals
     assert import_api.get(f"/api/sources/{saved.json()['source_id']}").status_code == 200

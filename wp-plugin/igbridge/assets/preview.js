@@ -35,8 +35,28 @@ function count() {
   submit.disabled = !boxes().some((b) => b.checked);
 }
 
+/** The stream token thumbnails are read with; minted again when one has expired (a lazy image scrolled to late). */
+let token = null;
+const freshToken = () => (token = api('stream-token', { method: 'POST' }).then((answer) => answer.token));
+
+function thumbnail(path) {
+  const img = Object.assign(el('img'), { alt: '', loading: 'lazy' });
+  let retried = false;
+  const load = async (minted) => {
+    const src = new URL(sidecar + path);
+    src.searchParams.set('token', await minted);
+    img.src = src.href;
+  };
+  img.addEventListener('error', () => {
+    if (!retried) load(freshToken()).catch(() => {});
+    retried = true;
+  });
+  load(token).catch(() => {});
+  return img;
+}
+
 /** One post: a labelled checkbox with its thumbnail, caption, date, kind and what WordPress has. */
-function tile(item, token) {
+function tile(item) {
   const li = el('li', `igbridge-tile igbridge-tile--${item.preview}`);
   const label = el('label');
   const box = el('input');
@@ -46,11 +66,7 @@ function tile(item, token) {
   box.dataset.preview = item.preview;
   box.addEventListener('change', count);
   const picture = el('span', 'igbridge-tile__picture', item.thumbnail_url ? '' : t(`pv_${item.kind}`));
-  if (item.thumbnail_url && sidecar) {
-    const src = new URL(sidecar + item.thumbnail_url);
-    src.searchParams.set('token', token);
-    picture.append(Object.assign(el('img'), { src: src.href, alt: '' }));
-  }
+  if (item.thumbnail_url && sidecar) picture.append(thumbnail(item.thumbnail_url));
   const caption = el('span', 'igbridge-tile__caption', item.caption_excerpt || item.source_id);
   const meta = el('span', 'igbridge-item__meta',
     [item.taken_at ? new Date(item.taken_at).toLocaleDateString() : '', t(`pv_${item.kind}`), t(`pv_${item.preview}`)]
@@ -61,11 +77,11 @@ function tile(item, token) {
 }
 
 async function showItems(job) {
-  const { token } = await api('stream-token', { method: 'POST' });
+  await freshToken();
   let cursor = null;
   do {
     const page = await api(`jobs/${encodeURIComponent(job.job_id)}/items`, { query: { limit: ITEMS_PAGE, cursor } });
-    grid.append(...(page.items ?? []).filter((i) => i.preview).map((i) => tile(i, token)));
+    grid.append(...(page.items ?? []).filter((i) => i.preview).map(tile));
     cursor = page.next_cursor ?? null;
   } while (cursor);
   form.hidden = false;
