@@ -395,12 +395,14 @@ def _media_of(node: Mapping[str, Any], kind_field: str = "type") -> Media | None
         width, height = dimensions.get("width"), dimensions.get("height")
     else:
         width, height = node.get("dimensionsWidth"), node.get("dimensionsHeight")
+    poster = node.get("displayUrl") or first_image if kind == "video" else None
     return Media(
         kind=kind,
         url=url,
         width=_int_or_none(width),
         height=_int_or_none(height),
         alt=_text(node.get("alt")),
+        poster_url=poster if isinstance(poster, str) and poster != url else None,
     )
 
 

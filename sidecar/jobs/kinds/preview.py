@@ -19,7 +19,7 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from ...domain.models import ItemState, Post
+from ...domain.models import ItemState, Media, Post
 from ...errors import MediaError
 from ...media.cache import CachedMedia, MediaCache
 from ...progress.phases import PhasePlan
@@ -133,9 +133,14 @@ def _charge_words(cost: dict[str, Any]) -> str:
     return "Apify run " + words
 
 
-def _thumbnail_media(post: Post) -> Any:
-    """The post's first photo (a video's frames are not at hand without its file)."""
-    return next((m for m in post.media if m.kind == "image"), None)
+def _thumbnail_media(post: Post) -> Media | None:
+    """The post's first photo, or else its first video's still frame (Apify gives one; a
+    video in an export has none without reading the video itself)."""
+    photo = next((m for m in post.media if m.kind == "image"), None)
+    if photo is not None:
+        return photo
+    poster = next((m.poster_url for m in post.media if m.poster_url), None)
+    return Media(kind="image", url=poster) if poster else None
 
 
 async def cache_thumbnails(ctx: JobContext, posts: list[Post]) -> dict[str, CachedMedia]:
@@ -163,7 +168,7 @@ async def cache_thumbnails(ctx: JobContext, posts: list[Post]) -> dict[str, Cach
                 found[post.source_id] = answer
         settled(len(group))
 
-    async def from_url(post: Post, media: Any) -> None:
+    async def from_url(post: Post, media: Media) -> None:
         try:
             async with slots:
                 answer = await fetch_media(ctx, cache, post, media)
