@@ -1,6 +1,7 @@
-"""Configuration, read once from ``IGBRIDGE_*`` environment variables.
+"""Configuration, read once from ``IGBRIDGE_*`` environment variables (pydantic-settings).
 
 Bad values fail at start-up with a message naming the variable, never late in a job.
+An empty variable means its default.
 """
 
 from __future__ import annotations
@@ -9,44 +10,99 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from .errors import ConfigError
 
 DEFAULT_PORT = 8765
 SECRET_FILE = "secret"  # noqa: S105 - a file name
+PREFIX = "IGBRIDGE_"
+# Not settings: what the stream tells a browser to wait before reconnecting, and how
+# often running jobs say they are alive.
+SSE_RETRY_MS = 2000
+JOB_HEARTBEAT_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
-class Config:
-    data_dir: Path
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "igbridge"
+
+
+class Config(BaseSettings):
+    """Every setting; each field is the variable ``IGBRIDGE_<NAME>`` (``APIFY_TOKEN``
+    keeps its own name), with its bounds."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True,
+                                      frozen=True, extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
     secret: str = ""
     host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    allowed_origins: tuple[str, ...] = ()
+    port: int = Field(DEFAULT_PORT, ge=0)
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
     public_url: str = ""
     wp_url: str = ""
     wp_user: str = ""
     wp_app_password: str = ""
-    apify_token: str = ""
+    apify_token: str = Field("", validation_alias="APIFY_TOKEN")
     apify_actor: str = "apify/instagram-scraper"
     apify_api_url: str = "https://api.apify.com"
+    # ``sqlite``, or ``redis://host:port/db`` for the Redis engine (issue 13).
     backend: str = "sqlite"
-    retention_days: float = 30.0
-    heartbeat_seconds: float = 15.0
-    sse_retry_ms: int = 2000
-    max_jobs: int = 4
-    import_concurrency: int = 4
-    import_batch: int = 10
-    download_concurrency: int = 6
-    media_max_bytes: int = 200 * 1024 * 1024
-    upload_max_bytes: int = 20 * 1024**3  # one file of an uploaded export
-    upload_reserve_bytes: int = 512 * 1024**2  # uploads never take the disk's last bytes
-    job_attempts: int = 3
-    backoff_base_seconds: float = 0.5
-    job_heartbeat_seconds: float = 2.0
-    apify_poll_seconds: float = 2.0
+    retention_days: float = Field(30.0, ge=0.0)
+    heartbeat_seconds: float = Field(15.0, ge=0.05)
+    max_jobs: int = Field(4, ge=1)
+    import_concurrency: int = Field(4, ge=1)
+    import_batch: int = Field(10, ge=1, le=25)  # WordPress's /batch/v1 takes 25 at most
+    download_concurrency: int = Field(6, ge=1)
+    media_max_bytes: int = Field(200 * 1024 * 1024, ge=1)
+    upload_max_bytes: int = Field(20 * 1024**3, ge=1)  # one file of an uploaded export
+    # Uploads never take the disk's last bytes.
+    upload_reserve_bytes: int = Field(512 * 1024**2, ge=0)
+    job_attempts: int = Field(3, ge=1)
+    backoff_base_seconds: float = Field(0.5, ge=0.0, validation_alias="IGBRIDGE_BACKOFF_SECONDS")
+    apify_poll_seconds: float = Field(2.0, ge=0.01)
+
+    @field_validator("public_url", "wp_url", "apify_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+        for origin in origins:
+            if not origin.startswith(("http://", "https://")):
+                raise ValueError(f"entry {origin!r} must be an http(s) origin")
+        return origins
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        value = value.strip() or "sqlite"
+        if value != "sqlite":
+            check_redis_url(value)
+        return value
+
+    @property
+    def sse_retry_ms(self) -> int:
+        return SSE_RETRY_MS
+
+    @property
+    def job_heartbeat_seconds(self) -> float:
+        return JOB_HEARTBEAT_SECONDS
 
     @property
     def db_path(self) -> Path:
@@ -61,43 +117,75 @@ class Config:
         return self.data_dir / "uploads"
 
     def with_overrides(self, **changes: object) -> Config:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return self.model_copy(update=changes)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0,
-         maximum: int | None = None) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def check_redis_url(value: str) -> None:
+    """``redis://host:port/db``: anything else is refused with what is wrong (the URL
+    itself is not repeated: it may carry a password)."""
+    usage = "use 'sqlite' or redis://host:port/db"
+    if "://" not in value:
+        raise ValueError(f"must be 'sqlite' or redis://host:port/db, got {value!r}")
+    parts = urlsplit(value)
+    if parts.scheme != "redis":
+        raise ValueError(f"names no backend this sidecar has: {parts.scheme}:// ({usage})")
     try:
-        value = int(raw)
+        port = parts.port
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
-    return value
+        raise ValueError(f"has a port that is not a number from 1 to 65535 ({usage})") from None
+    if not parts.hostname:
+        raise ValueError(f"has no host ({usage})")
+    if port is None or port == 0:
+        raise ValueError(f"needs a port from 1 to 65535 ({usage})")
+    db = parts.path.removeprefix("/")
+    if not db.isdigit() or not db.isascii():
+        raise ValueError(f"needs a database number after the port, as in /0 ({usage})")
+    if parts.query or parts.fragment:
+        raise ValueError(f"takes no query or fragment ({usage})")
 
 
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+class _Environment(EnvSettingsSource):
+    """The variables of a given mapping: ``os.environ``, or a caller's own (tests, the
+    compose check), after ``_FILE`` secrets are read."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty,
+                              self.env_parse_none_str)
 
 
-def _url(env: Mapping[str, str], name: str, default: str = "") -> str:
-    raw = env.get(name, "").strip() or default
-    if raw and not raw.startswith(("http://", "https://")):
-        raise ConfigError(f"{name} must start with http:// or https://, got {raw!r}")
-    return raw.rstrip("/")
+def variable_name(field: str) -> str:
+    """The environment variable a field is read from."""
+    alias = Config.model_fields[field].validation_alias if field in Config.model_fields else None
+    return alias if isinstance(alias, str) else PREFIX + field.upper()
+
+
+_TYPE_WORDS = {"int_parsing": "a whole number", "int_from_float": "a whole number",
+               "float_parsing": "a number"}
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One pydantic error as a sentence naming its variable."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = variable_name(field) if field in Config.model_fields else field
+    raw, kind, ctx = error.get("input"), error["type"], error.get("ctx", {})
+    if kind in _TYPE_WORDS:
+        return f"{name} must be {_TYPE_WORDS[kind]}, got {raw!r}"
+    annotation = Config.model_fields[field].annotation if field in Config.model_fields else str
+    shown = annotation(raw) if annotation in (int, float) and isinstance(raw, str) else raw
+    if kind == "greater_than_equal":
+        return f"{name} must be at least {ctx['ge']}, got {shown}"
+    if kind == "less_than_equal":
+        return f"{name} must be at most {ctx['le']}, got {shown}"
+    if kind == "value_error":
+        return f"{name} {ctx['error']}"
+    return f"{name}: {error['msg']}"
+
+
+_SECRET_VARIABLES = ("IGBRIDGE_SECRET", "IGBRIDGE_WP_APP_PASSWORD", "APIFY_TOKEN")
 
 
 def is_loopback(host: str) -> bool:
@@ -107,9 +195,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-_SECRET_VARIABLES = ("IGBRIDGE_SECRET", "IGBRIDGE_WP_APP_PASSWORD", "APIFY_TOKEN")
 
 
 def _resolve_secret_files(env: Mapping[str, str]) -> dict[str, str]:
@@ -126,55 +211,14 @@ def _resolve_secret_files(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Config:
-    """Build the Config from the environment; ``overrides`` (CLI flags) win over it."""
-    env = _resolve_secret_files(os.environ if env is None else env)
-    data_dir = Path(str(overrides.pop("data_dir", None) or env.get("IGBRIDGE_DATA_DIR") or
-                        Path.home() / ".local" / "share" / "igbridge"))
-    backend = env.get("IGBRIDGE_BACKEND", "sqlite").strip() or "sqlite"
-    if backend != "sqlite":
-        raise ConfigError(
-            f"IGBRIDGE_BACKEND={backend!r} is not available in this version; use 'sqlite'"
-        )
-    origins = tuple(
-        o.strip().rstrip("/") for o in env.get("IGBRIDGE_ALLOWED_ORIGINS", "").split(",")
-        if o.strip()
-    )
-    for origin in origins:
-        if not origin.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"IGBRIDGE_ALLOWED_ORIGINS entry {origin!r} must be an http(s) origin"
-            )
-    config = Config(
-        data_dir=data_dir,
-        secret=env.get("IGBRIDGE_SECRET", ""),
-        host=env.get("IGBRIDGE_HOST", "127.0.0.1"),
-        port=_int(env, "IGBRIDGE_PORT", DEFAULT_PORT, minimum=0),
-        allowed_origins=origins,
-        public_url=_url(env, "IGBRIDGE_PUBLIC_URL"),
-        wp_url=_url(env, "IGBRIDGE_WP_URL"),
-        wp_user=env.get("IGBRIDGE_WP_USER", ""),
-        wp_app_password=env.get("IGBRIDGE_WP_APP_PASSWORD", ""),
-        apify_token=env.get("APIFY_TOKEN", ""),
-        apify_actor=env.get("IGBRIDGE_APIFY_ACTOR", "apify/instagram-scraper") or
-        "apify/instagram-scraper",
-        apify_api_url=_url(env, "IGBRIDGE_APIFY_API_URL", "https://api.apify.com"),
-        backend=backend,
-        retention_days=_float(env, "IGBRIDGE_RETENTION_DAYS", 30.0),
-        heartbeat_seconds=_float(env, "IGBRIDGE_HEARTBEAT_SECONDS", 15.0, minimum=0.05),
-        max_jobs=_int(env, "IGBRIDGE_MAX_JOBS", 4, minimum=1),
-        import_concurrency=_int(env, "IGBRIDGE_IMPORT_CONCURRENCY", 4, minimum=1),
-        import_batch=_int(env, "IGBRIDGE_IMPORT_BATCH", 10, minimum=1, maximum=25),
-        download_concurrency=_int(env, "IGBRIDGE_DOWNLOAD_CONCURRENCY", 6, minimum=1),
-        media_max_bytes=_int(env, "IGBRIDGE_MEDIA_MAX_BYTES", 200 * 1024 * 1024, minimum=1),
-        upload_max_bytes=_int(env, "IGBRIDGE_UPLOAD_MAX_BYTES", 20 * 1024**3, minimum=1),
-        upload_reserve_bytes=_int(env, "IGBRIDGE_UPLOAD_RESERVE_BYTES", 512 * 1024**2),
-        job_attempts=_int(env, "IGBRIDGE_JOB_ATTEMPTS", 3, minimum=1),
-        backoff_base_seconds=_float(env, "IGBRIDGE_BACKOFF_SECONDS", 0.5),
-        apify_poll_seconds=_float(env, "IGBRIDGE_APIFY_POLL_SECONDS", 2.0, minimum=0.01),
-    )
-    if overrides:
-        config = config.with_overrides(**overrides)
-    return config
+    """Build the Config from the environment; ``overrides`` (CLI flags) win over it.
+    The one place settings are read; every bad value is a ``ConfigError`` naming it."""
+    environ = _resolve_secret_files(os.environ if env is None else env)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Config.model_validate({**_Environment(Config, environ)(), **given})
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from None
 
 
 def ensure_secret(config: Config) -> Config:

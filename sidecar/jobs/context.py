@@ -8,8 +8,7 @@ from typing import Any
 
 import httpx
 
-from ..backends.base import JobQueue, Ledger
-from ..backends.sqlite.store import Store
+from ..backends.base import Backend, JobQueue, Ledger
 from ..config import Config
 from ..domain.models import ItemState
 from ..progress.engine import ProgressEngine
@@ -57,9 +56,9 @@ class JobContext:
     options: dict[str, Any]
     attempt: int
     config: Config
+    backend: Backend  # the media index and saved sources; ``jobs``/``ledger`` are its own
     jobs: JobQueue
     ledger: Ledger
-    store: Store  # for the media cache, until it has a port of its own
     progress: ProgressEngine
     http: httpx.AsyncClient
     state: dict[str, Any] = field(default_factory=dict)

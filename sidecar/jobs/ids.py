@@ -7,9 +7,7 @@ jobs is refused with the candidates, never guessed. A job's short id is its firs
 
 from __future__ import annotations
 
-import aiosqlite
-
-from ..backends.sqlite import store as db
+from ..backends.base import JobQueue
 from ..errors import Conflict, NotFound
 from ..progress.engine import iso
 
@@ -34,15 +32,15 @@ def _common_length(a: str, b: str) -> int:
     return length
 
 
-async def short_id(conn: aiosqlite.Connection, job_id: str) -> str:
-    return shortest_unique_prefix(job_id, await db.fetch_job_id_neighbours(conn, job_id))
+async def short_id(jobs: JobQueue, job_id: str) -> str:
+    return shortest_unique_prefix(job_id, await jobs.neighbours(job_id))
 
 
-async def resolve(conn: aiosqlite.Connection, ref: str) -> str:
+async def resolve(jobs: JobQueue, ref: str) -> str:
     """The id of the one job whose id is ``ref`` or starts with it."""
-    if await db.fetch_job(conn, ref) is not None:
+    if await jobs.get(ref) is not None:
         return ref
-    found = await db.fetch_jobs_starting_with(conn, ref, MAX_CANDIDATES + 1)
+    found = await jobs.ids_starting_with(ref, MAX_CANDIDATES + 1)
     if not found:
         raise NotFound(f"no job starts with {ref}")
     if len(found) == 1:
@@ -50,7 +48,7 @@ async def resolve(conn: aiosqlite.Connection, ref: str) -> str:
     how_many = (f"more than {MAX_CANDIDATES} jobs, among them" if len(found) > MAX_CANDIDATES
                 else f"{len(found)} jobs")
     described = [
-        f"{await short_id(conn, job['job_id'])} ({job['kind']}, {job['status']}, "
+        f"{await short_id(jobs, job['job_id'])} ({job['kind']}, {job['status']}, "
         f"created {iso(job['created_at'])})"
         for job in found[:MAX_CANDIDATES]
     ]

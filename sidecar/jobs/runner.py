@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 
 from ..backends.base import Backend
-from ..backends.sqlite.store import Store
 from ..config import Config
 from ..domain.models import FINISHED_JOB_STATUSES
 from ..errors import (
@@ -54,7 +53,6 @@ class JobRunner:
         self,
         config: Config,
         backend: Backend,
-        store: Store,
         progress: ProgressEngine,
         http: httpx.AsyncClient,
         kinds: dict[str, JobKind],
@@ -66,7 +64,6 @@ class JobRunner:
         self.backend = backend
         self.jobs = backend.jobs
         self.ledger = backend.ledger
-        self.store = store  # for the media cache, until it has a port of its own
         self.progress = progress
         self.http = http
         self.kinds = kinds
@@ -195,10 +192,10 @@ class JobRunner:
 
     async def resolve(self, ref: str) -> str:
         """The id of the one job whose id is ``ref`` or starts with it (``ids.py``)."""
-        return await ids.resolve(self.store.reader, ref)
+        return await ids.resolve(self.jobs, ref)
 
     async def short_id(self, job_id: str) -> str:
-        return await ids.short_id(self.store.reader, job_id)
+        return await ids.short_id(self.jobs, job_id)
 
     async def list_jobs(
         self, *, status: str | None, limit: int, before: float | None
@@ -312,7 +309,7 @@ class JobRunner:
             context = JobContext(
                 job_id=job_id, session_id=job["session_id"], kind=job["kind"],
                 source=job["source"], options=job["options"], attempt=attempt,
-                config=self.config, jobs=self.jobs, ledger=self.ledger, store=self.store,
+                config=self.config, backend=self.backend, jobs=self.jobs, ledger=self.ledger,
                 progress=self.progress, http=self.http,
                 state=dict(job["state"]), uploads=self.uploads, apify_token=self.apify_token,
                 items_changed=lambda: self._counts_changed(job_id),

@@ -9,12 +9,12 @@ options carry the mapping as it was when the sync started.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..backends.sqlite import sources as saved
-from ..backends.sqlite.store import Store, now
+from ..backends.base import SourceStore
 from ..config import Config
 from ..errors import Conflict, IgbridgeError, NotFound, ValidationFailed
 from ..progress.engine import iso
@@ -28,7 +28,7 @@ SYNC_OVERLAP = timedelta(hours=1)
 SPEC_KEYS = ("type", "username", "limit", "path", "name")
 
 # One process starts one sync per source at a time (``claim_sync`` makes that hold
-# across processes on a shared store too).
+# across processes sharing one backend too).
 _sync_locks: dict[str, asyncio.Lock] = {}
 
 
@@ -55,12 +55,12 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def list_all(store: Store) -> list[dict[str, Any]]:
-    return [public(row) for row in await saved.fetch_sources(store.reader)]
+async def list_all(sources: SourceStore) -> list[dict[str, Any]]:
+    return [public(row) for row in await sources.all()]
 
 
-async def require(store: Store, source_id: str) -> dict[str, Any]:
-    found = await saved.fetch_source(store.reader, source_id)
+async def require(sources: SourceStore, source_id: str) -> dict[str, Any]:
+    found = await sources.get(source_id)
     if found is None:
         raise NotFound(f"no saved source {source_id}")
     return found
@@ -91,25 +91,25 @@ async def check_mapping_against_wordpress(config: Config, mapping: dict[str, Any
 
 
 def _first_run(every_minutes: int | None, paused: bool) -> float | None:
-    return now() + every_minutes * 60 if every_minutes is not None and not paused else None
+    return time.time() + every_minutes * 60 if every_minutes is not None and not paused else None
 
 
-async def create(store: Store, config: Config, body: dict[str, Any]) -> dict[str, Any]:
+async def create(sources: SourceStore, config: Config, body: dict[str, Any]) -> dict[str, Any]:
     mapping = body["mapping"]
     await check_mapping_against_wordpress(config, mapping)
     source_id = uuid.uuid4().hex
     every = (body.get("schedule") or {}).get("every_minutes")
     spec = {k: body.get(k) for k in SPEC_KEYS if body.get(k) is not None}
-    await saved.insert_source(store, source_id, spec, mapping, every, bool(body["paused"]),
-                              _first_run(every, bool(body["paused"])))
-    return public(await require(store, source_id))
+    await sources.add(source_id, spec, mapping, every, bool(body["paused"]),
+                      _first_run(every, bool(body["paused"])))
+    return public(await require(sources, source_id))
 
 
-async def update(store: Store, config: Config, source_id: str, changes: dict[str, Any],
+async def update(sources: SourceStore, config: Config, source_id: str, changes: dict[str, Any],
                  merged_mapping: dict[str, Any] | None) -> dict[str, Any]:
     """``changes`` holds only the keys the request gave; ``merged_mapping`` is the saved
     mapping with the request's keys laid over it, already validated."""
-    row = await require(store, source_id)
+    row = await require(sources, source_id)
     spec = dict(row["spec"])
     for key in ("username", "limit", "name"):
         if key in changes:
@@ -128,13 +128,13 @@ async def update(store: Store, config: Config, source_id: str, changes: dict[str
     next_run = row["next_run_at"]
     if every != row["every_minutes"] or paused != row["paused"] or next_run is None:
         next_run = _first_run(every, paused)  # a new interval counts from now
-    await saved.update_settings(store, source_id, spec, mapping, every, paused, next_run)
-    return public(await require(store, source_id))
+    await sources.update_settings(source_id, spec, mapping, every, paused, next_run)
+    return public(await require(sources, source_id))
 
 
-async def delete(store: Store, runner: JobRunner, source_id: str) -> None:
+async def delete(sources: SourceStore, runner: JobRunner, source_id: str) -> None:
     """Delete a saved source; a sync of it that is still running is cancelled first."""
-    row = await require(store, source_id)
+    row = await require(sources, source_id)
     if row["sync_job_id"]:
         try:
             job = await runner.describe(row["sync_job_id"])
@@ -142,7 +142,7 @@ async def delete(store: Store, runner: JobRunner, source_id: str) -> None:
             job = None
         if job is not None and job["status"] in ("queued", "running"):
             await runner.cancel(row["sync_job_id"])
-    await saved.delete_source(store, source_id)
+    await sources.delete(source_id)
 
 
 def sync_job_source(row: dict[str, Any]) -> dict[str, Any]:
@@ -160,17 +160,17 @@ def sync_job_source(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def start_sync(
-    store: Store, runner: JobRunner, source_id: str, *, scheduled_for: float | None = None,
+    sources: SourceStore, runner: JobRunner, source_id: str, *, scheduled_for: float | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """The source's sync job, and whether this call started it: a sync already queued
     or running is the answer to a second trigger (two triggers make one sync).
     ``scheduled_for`` is the time a scheduled run was due (kept in the job's options)."""
     lock = _sync_locks.setdefault(source_id, asyncio.Lock())
     async with lock:
-        row = await require(store, source_id)
+        row = await require(sources, source_id)
         job_id = uuid.uuid4().hex
-        if not await saved.claim_sync(store, source_id, job_id):
-            running = (await require(store, source_id))["sync_job_id"]
+        if not await sources.claim_sync(source_id, job_id):
+            running = (await require(sources, source_id))["sync_job_id"]
             if running is None:
                 raise Conflict(f"source {source_id} is changing; try again")
             return await runner.describe(running), False

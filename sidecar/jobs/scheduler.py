@@ -5,7 +5,7 @@ Each scheduled source keeps its ``next_run_at`` in the backend, so schedules sur
 a restart. The loop wakes every ``TICK_SECONDS``, and for each due source first moves
 ``next_run_at`` on with a compare-and-set (``claim_due_run``): only the process whose
 update found the old value fires, which is what lets several processes share one
-store. A sidecar that was down for several intervals finds each source due once and
+backend. A sidecar that was down for several intervals finds each source due once and
 runs one catch-up sync; the next run is then counted from now. A source whose sync
 is still running when its time comes gets no second one (``start_sync``).
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
-from ..backends.sqlite import sources as saved
-from ..backends.sqlite.store import Store, now
+from ..backends.base import SourceStore
 from ..errors import IgbridgeError
 from . import saved_sources
 from .runner import JobRunner
@@ -34,16 +34,16 @@ def following_run(due_at: float, every_minutes: int, moment: float) -> float:
     return following if following > moment else moment + step
 
 
-async def fire_due(store: Store, runner: JobRunner) -> list[str]:
+async def fire_due(sources: SourceStore, runner: JobRunner) -> list[str]:
     """Start the syncs due now; returns the job ids started."""
     started = []
-    moment = now()
-    for row in await saved.fetch_due_sources(store.reader, moment):
+    moment = time.time()
+    for row in await sources.due(moment):
         due_at = float(row["next_run_at"])
         following = following_run(due_at, int(row["every_minutes"]), moment)
-        if not await saved.claim_due_run(store, row["source_id"], due_at, following):
+        if not await sources.claim_due_run(row["source_id"], due_at, following):
             continue  # another process fired it, or the source changed meanwhile
-        job, new = await saved_sources.start_sync(store, runner, row["source_id"],
+        job, new = await saved_sources.start_sync(sources, runner, row["source_id"],
                                                    scheduled_for=due_at)
         if new:
             log.info("scheduled sync of source %s: job %s (late by %.1f s)",
@@ -55,11 +55,12 @@ async def fire_due(store: Store, runner: JobRunner) -> list[str]:
     return started
 
 
-async def run_schedules(store: Store, runner: JobRunner, tick: float = TICK_SECONDS) -> None:
+async def run_schedules(sources: SourceStore, runner: JobRunner,
+                        tick: float = TICK_SECONDS) -> None:
     """The background loop (``web/app.py`` starts it with the other resources)."""
     while True:
         try:
-            await fire_due(store, runner)
+            await fire_due(sources, runner)
         except IgbridgeError as exc:
             log.warning("scheduled syncs: %s", exc.message)
         await asyncio.sleep(tick)

@@ -173,7 +173,7 @@ async def download_media(
     could be had; one with none is ``failed`` (a retry tries it again). With
     ``mark_done`` (scrape jobs) a post that goes on is recorded as done.
     """
-    cache = MediaCache(ctx.config, ctx.store, ctx.http)
+    cache = MediaCache(ctx.config, ctx.backend.media, ctx.http)
     total = sum(len(p.media) for p in posts)
     done = 0
     phase = DOWNLOADING

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..backends.sqlite import store as db
 from ..errors import ValidationFailed
 from ..uploads.storage import UploadStore
 from .context import JobContext
@@ -54,7 +53,7 @@ async def release_uploads(ctx: JobContext) -> None:
     ids = upload_ids_of(ctx.source)
     if not ids or ctx.uploads is None:
         return
-    active = await db.fetch_jobs(ctx.store.reader, statuses=ACTIVE_STATUSES, limit=10_000)
+    active = await ctx.jobs.find(statuses=ACTIVE_STATUSES, limit=10_000)
     in_use = {u for job in active if job["job_id"] != ctx.job_id
               for u in upload_ids_of(job["source"])}
     await ctx.uploads.delete_quietly([u for u in ids if u not in in_use])

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import httpx
 
-from ..backends.sqlite import store as db
+from ..backends.base import MediaIndex
 from ..config import Config
 from ..domain.models import MediaKind
 from ..errors import MediaError, TransientError
@@ -48,9 +48,9 @@ class CachedMedia:
 
 
 class MediaCache:
-    def __init__(self, config: Config, store: db.Store, http: httpx.AsyncClient):
+    def __init__(self, config: Config, index: MediaIndex, http: httpx.AsyncClient):
         self.config = config
-        self.store = store
+        self.index = index
         self.http = http
         self.root = config.media_dir
 
@@ -68,7 +68,7 @@ class MediaCache:
         return None
 
     async def lookup_url(self, url: str) -> CachedMedia | None:
-        row = await db.fetch_media_by_url(self.store.reader, url)
+        row = await self.index.cached(url)
         if row is not None and await _exists(row["path"]):
             return CachedMedia(row["sha256"], Path(row["path"]), row["content_type"],
                                int(row["size"]), cached=True)
@@ -158,7 +158,7 @@ class MediaCache:
     async def record(self, kept: list[tuple[CachedMedia, str | None]]) -> None:
         """Note cached files (and the URLs they came from) in one transaction."""
         if kept:
-            await db.record_media(self.store, [
+            await self.index.record_cached([
                 (m.sha256, str(m.path), m.content_type, m.size, url) for m, url in kept])
 
     async def _store_stream(

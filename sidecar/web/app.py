@@ -59,9 +59,10 @@ class JsonSafeRequest(Request):
 
 async def open_backend(config: Config) -> SqliteBackend:
     """The storage and job engine, chosen here once (``IGBRIDGE_BACKEND``, checked by
-    ``config.py``: only ``sqlite`` exists until the Redis engine lands)."""
+    ``config.py``: ``sqlite``, or a ``redis://`` URL, whose engine is not built yet)."""
     if config.backend != "sqlite":
-        raise ConfigError(f"IGBRIDGE_BACKEND={config.backend!r} is not available")
+        raise ConfigError("IGBRIDGE_BACKEND: the Redis engine is not in this version yet;"
+                          " use 'sqlite'")
     return await SqliteBackend.open(config.db_path)
 
 
@@ -112,8 +113,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     async def open_resources() -> None:
         lock = lock_file or lock_data_dir(config)
         backend = await open_backend(config)
-        store = backend.store
-        progress = ProgressEngine(store)
+        progress = ProgressEngine(backend.store)  # the event log: no port of its own yet
         await progress.start()
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0),
@@ -126,14 +126,14 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
             retention_seconds=config.retention_days * 86400))
         await upload_store.open()
         apify_token = ApifyToken(config.apify_token, config.data_dir)
-        runner = JobRunner(config, backend, store, progress, http, default_kinds(),
+        runner = JobRunner(config, backend, progress, http, default_kinds(),
                            uploads=upload_store, apify_token=apify_token)
-        found = Services(config, backend, store, progress, runner, http, lock, upload_store,
+        found = Services(config, backend, progress, runner, http, lock, upload_store,
                          apify_token)
         app.extensions["igbridge"] = found
         await runner.start()
         found.background.append(asyncio.create_task(_compact_periodically(found)))
-        found.background.append(asyncio.create_task(run_schedules(store, runner),
+        found.background.append(asyncio.create_task(run_schedules(backend.sources, runner),
                                                     name="schedules"))
 
     @app.after_serving
@@ -165,6 +165,16 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
                 allow_token=request.method == "GET",
             )
         return None
+
+    @app.after_request
+    async def close_after_refused_body(response: Response) -> Response:
+        # A request refused before its body was read (a chunk without Upload-Offset, a
+        # wrong secret) leaves that body on the connection, and the server drops it;
+        # saying so keeps a keep-alive client from sending its next request into that.
+        declares_body = request.content_length or "Transfer-Encoding" in request.headers
+        if response.status_code >= 400 and declares_body:
+            response.headers["Connection"] = "close"
+        return response
 
     @app.after_request
     async def add_cors(response: Response) -> Response:

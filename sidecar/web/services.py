@@ -8,8 +8,7 @@ from typing import IO
 
 import httpx
 
-from ..backends.sqlite.backend import SqliteBackend
-from ..backends.sqlite.store import Store
+from ..backends.base import Backend
 from ..config import Config
 from ..jobs.runner import JobRunner
 from ..progress.engine import ProgressEngine
@@ -22,8 +21,7 @@ class Services:
     """Everything a request handler may use, opened once per process."""
 
     config: Config
-    backend: SqliteBackend
-    store: Store
+    backend: Backend
     progress: ProgressEngine
     runner: JobRunner
     http: httpx.AsyncClient

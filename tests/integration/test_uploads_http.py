@@ -78,6 +78,9 @@ def test_a_chunk_needs_its_offset_and_content_type(api: httpx.Client, tmp_path: 
     no_offset = api.patch(f"/api/uploads/{upload_id}", content=data,
                           headers={"Content-Type": "application/offset+octet-stream"})
     assert (no_offset.status_code, no_offset.json()["error"]["code"]) == (400, "upload_offset")
+    # Refused unread, the chunk is still on the connection: the answer says to close it,
+    # so the client's next request goes on a new one instead of into a dropped one.
+    assert no_offset.headers["connection"] == "close"
     as_json = api.patch(f"/api/uploads/{upload_id}", content=data,
                         headers={"Upload-Offset": "0", "Content-Type": "application/json"})
     assert (as_json.status_code, as_json.json()["error"]["code"]) == (400, "chunk_content_type")

@@ -4,6 +4,7 @@ the Redis engine adds its own)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -118,3 +119,191 @@ async def test_items_and_jobs_page_by_their_keys(backend: Backend) -> None:
                                     after=(last["created_at"], last["job_id"]))
     assert [j["job_id"] for j in older] == ["a"]
     assert await backend.jobs.page(status="running", limit=5, after=None) == []
+
+
+async def test_job_ids_are_found_by_prefix_and_by_their_neighbours(backend: Backend) -> None:
+    for job_id in ("ab10", "ab20", "ab2_", "ac00", "a%00"):
+        await backend.jobs.add(job_id, job_id, "import", {}, {}, {})
+    assert [j["job_id"] for j in await backend.jobs.ids_starting_with("ab", 10)] == [
+        "ab10", "ab20", "ab2_"]
+    assert [j["job_id"] for j in await backend.jobs.ids_starting_with("AB2", 10)] == [
+        "ab20", "ab2_"]
+    assert [j["job_id"] for j in await backend.jobs.ids_starting_with("ab", 2)] == [
+        "ab10", "ab20"]
+    # Wildcards of a query language are plain characters.
+    assert [j["job_id"] for j in await backend.jobs.ids_starting_with("ab2_", 10)] == ["ab2_"]
+    assert [j["job_id"] for j in await backend.jobs.ids_starting_with("a%", 10)] == ["a%00"]
+    assert await backend.jobs.ids_starting_with("a_", 10) == []
+    assert (await backend.jobs.ids_starting_with("ac", 1))[0]["kind"] == "import"
+    assert await backend.jobs.neighbours("ab20") == ("ab10", "ab2_")
+    assert await backend.jobs.neighbours("a%00") == (None, "ab10")
+    assert await backend.jobs.neighbours("ac00") == ("ab2_", None)
+    assert await backend.jobs.neighbours("ab15") == ("ab10", "ab20")  # need not exist
+
+
+async def test_finished_source_ids_are_those_any_job_imported(backend: Backend) -> None:
+    await backend.ledger.add_pending("j1", [("p1", None, None), ("p2", None, None)])
+    await backend.ledger.add_pending("j2", [("p2", None, None), ("p3", None, None)])
+    await backend.ledger.record("j1", [("p1", "imported", 1, None, None, None, None),
+                                       ("p2", "failed", None, "HTTP 500", None, None, None)])
+    await backend.ledger.record("j2", [("p2", "imported", 2, None, None, None, None),
+                                       ("p3", "already_imported", 3, None, None, None, None)])
+    assert await backend.ledger.finished_source_ids(["p1", "p2", "p3", "p4"]) == {"p1", "p2"}
+    assert await backend.ledger.finished_source_ids([]) == set()
+
+
+async def test_the_media_index_finds_files_by_url_and_uploads_by_site(
+        backend: Backend) -> None:
+    media = backend.media
+    assert await media.cached("http://cdn.test/a.jpg") is None
+    await media.record_cached([("aa", "/m/aa.jpg", "image/jpeg", 10, "http://cdn.test/a.jpg"),
+                               ("bb", "/m/bb.mp4", "video/mp4", 20, None)])
+    assert await media.cached("http://cdn.test/a.jpg") == {
+        "sha256": "aa", "path": "/m/aa.jpg", "content_type": "image/jpeg", "size": 10}
+    # A known sha256 keeps its first row; a URL points at the file it last gave.
+    await media.record_cached([("aa", "/other/aa.jpg", "image/jpeg", 10, "http://cdn.test/b"),
+                               ("bb", "/m/bb.mp4", "video/mp4", 20, "http://cdn.test/a.jpg")])
+    assert await media.cached("http://cdn.test/b") == {
+        "sha256": "aa", "path": "/m/aa.jpg", "content_type": "image/jpeg", "size": 10}
+    assert await media.cached("http://cdn.test/a.jpg") == {
+        "sha256": "bb", "path": "/m/bb.mp4", "content_type": "video/mp4", "size": 20}
+    await media.record_cached([])
+    assert await media.uploaded("http://wp.test", "aa") is None
+    await media.record_uploaded("http://wp.test", "aa", 7, "http://wp.test/aa.jpg")
+    await media.record_uploaded("http://other.test", "aa", 9, "http://other.test/aa.jpg")
+    assert await media.uploaded("http://wp.test", "aa") == (7, "http://wp.test/aa.jpg")
+    await media.record_uploaded("http://wp.test", "aa", 8, "http://wp.test/aa-2.jpg")
+    assert await media.uploaded("http://wp.test", "aa") == (8, "http://wp.test/aa-2.jpg")
+    assert await media.uploaded("http://other.test", "aa") == (9, "http://other.test/aa.jpg")
+
+
+APIFY = {"type": "apify", "username": "someone", "limit": 20}
+MAPPING = {"status": "draft"}
+
+
+async def test_saved_sources_are_kept_changed_and_deleted(backend: Backend) -> None:
+    sources = backend.sources
+    await sources.add("s1", APIFY, MAPPING, 60, False, 1000.0)
+    await sources.add("s2", {"type": "export", "path": "a.zip"}, {}, None, False, None)
+    first = await sources.get("s1")
+    assert first is not None
+    assert {k: first[k] for k in ("source_id", "spec", "mapping", "every_minutes", "paused",
+                                  "next_run_at", "last_sync", "newest_taken_at",
+                                  "reachable", "sync_job_id")} == {
+        "source_id": "s1", "spec": APIFY, "mapping": MAPPING, "every_minutes": 60,
+        "paused": False, "next_run_at": 1000.0, "last_sync": None, "newest_taken_at": None,
+        "reachable": False, "sync_job_id": None}
+    assert isinstance(first["created_at"], float)
+    assert [s["source_id"] for s in await sources.all()] == ["s1", "s2"]
+    await sources.update_settings("s1", {**APIFY, "limit": 5}, {"status": "publish"}, 30,
+                                  True, None)
+    changed = await sources.get("s1")
+    assert changed is not None
+    assert (changed["spec"]["limit"], changed["mapping"], changed["every_minutes"],
+            changed["paused"], changed["next_run_at"]) == (5, {"status": "publish"}, 30,
+                                                          True, None)
+    await sources.delete("s1")
+    assert await sources.get("s1") is None
+    assert [s["source_id"] for s in await sources.all()] == ["s2"]
+    assert await sources.get("nope") is None
+
+
+async def test_due_sources_are_the_scheduled_unpaused_ones_whose_time_came(
+        backend: Backend) -> None:
+    sources = backend.sources
+    assert await sources.next_run_at() is None
+    await sources.add("late", APIFY, {}, 60, False, 200.0)
+    await sources.add("early", APIFY, {}, 60, False, 100.0)
+    await sources.add("later", APIFY, {}, 60, False, 900.0)
+    await sources.add("paused", APIFY, {}, 60, True, 50.0)
+    await sources.add("unscheduled", APIFY, {}, None, False, None)
+    assert [s["source_id"] for s in await sources.due(200.0)] == ["early", "late"]
+    assert await sources.due(99.0) == []
+    assert await sources.next_run_at() == 100.0
+
+
+async def test_claim_sync_holds_one_sync_per_source(backend: Backend) -> None:
+    sources = backend.sources
+    await sources.add("s", APIFY, {}, None, False, None)
+    assert await sources.claim_sync("s", "j1")
+    assert await sources.claim_sync("s", "j1")  # its holder keeps it
+    assert not await sources.claim_sync("s", "j2")  # claimed a moment ago, job not added yet
+    await backend.jobs.add("j1", "j1", "sync", APIFY, {}, {})
+    assert not await sources.claim_sync("s", "j2")  # j1 queued
+    await backend.jobs.start_attempt("j1", 1, "p")
+    assert not await sources.claim_sync("s", "j2")  # j1 running
+    held = await sources.get("s")
+    assert held is not None
+    assert held["sync_job_id"] == "j1"
+    await backend.jobs.finish("j1", "complete", None)
+    assert await sources.claim_sync("s", "j2")  # j1 ended
+    await sources.release_sync("s", "j1")  # not the holder: nothing changes
+    held = await sources.get("s")
+    assert held is not None
+    assert held["sync_job_id"] == "j2"
+    await sources.release_sync("s", "j2")
+    released = await sources.get("s")
+    assert released is not None
+    assert released["sync_job_id"] is None
+    assert await sources.claim_sync("s", "j3")
+    assert not await sources.claim_sync("nope", "j4")
+
+
+async def test_claim_due_run_fires_each_due_time_once(backend: Backend) -> None:
+    sources = backend.sources
+    await sources.add("s", APIFY, {}, 60, False, 100.0)
+    assert await sources.claim_due_run("s", 100.0, 3700.0)
+    assert not await sources.claim_due_run("s", 100.0, 3700.0)
+    moved = await sources.get("s")
+    assert moved is not None
+    assert moved["next_run_at"] == 3700.0
+    await sources.update_settings("s", APIFY, {}, 60, True, 3700.0)
+    assert not await sources.claim_due_run("s", 3700.0, 7300.0)  # paused
+    assert not await sources.claim_due_run("nope", 100.0, 3700.0)
+
+
+async def test_record_sync_keeps_the_newest_post_time_and_reachability(
+        backend: Backend) -> None:
+    sources = backend.sources
+    await sources.add("s", APIFY, {}, None, False, None)
+    await sources.record_sync("s", {"status": "complete", "job_id": "j1"},
+                              newest_taken_at=500.0, reachable=True)
+    await sources.record_sync("s", {"status": "error", "job_id": "j2"},
+                              newest_taken_at=None, reachable=False)
+    await sources.record_sync("s", {"status": "complete", "job_id": "j3"},
+                              newest_taken_at=400.0, reachable=False)
+    found = await sources.get("s")
+    assert found is not None
+    assert (found["last_sync"], found["newest_taken_at"], found["reachable"]) == (
+        {"status": "complete", "job_id": "j3"}, 500.0, True)
+
+
+RACES = 20
+
+
+async def test_of_two_concurrent_sync_claims_exactly_one_wins(backend: Backend) -> None:
+    for n in range(RACES):
+        await backend.sources.add(f"s{n}", APIFY, {}, None, False, None)
+    outcomes = await asyncio.gather(*(
+        backend.sources.claim_sync(f"s{n}", f"{n}-{who}")
+        for n in range(RACES) for who in ("a", "b")))
+    for n in range(RACES):
+        won = outcomes[2 * n: 2 * n + 2]
+        assert sorted(won) == [False, True]
+        found = await backend.sources.get(f"s{n}")
+        assert found is not None
+        assert found["sync_job_id"] == f"{n}-{'a' if won[0] else 'b'}"
+
+
+async def test_of_two_concurrent_due_run_claims_exactly_one_wins(backend: Backend) -> None:
+    for n in range(RACES):
+        await backend.sources.add(f"s{n}", APIFY, {}, 60, False, 100.0)
+    outcomes = await asyncio.gather(*(
+        backend.sources.claim_due_run(f"s{n}", 100.0, following)
+        for n in range(RACES) for following in (3700.0, 3800.0)))
+    for n in range(RACES):
+        won = outcomes[2 * n: 2 * n + 2]
+        assert sorted(won) == [False, True]
+        found = await backend.sources.get(f"s{n}")
+        assert found is not None
+        assert found["next_run_at"] == (3700.0 if won[0] else 3800.0)

@@ -9,7 +9,6 @@ parsed, and the parts that need no WordPress (argument checks, the settings JSON
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -419,9 +418,9 @@ def test_the_sidecar_starts_with_compose_values_and_its_own_defaults(
     own_defaults = sidecar_config.load_config({"IGBRIDGE_DATA_DIR": "/data"})
     deployment = {"secret", "wp_app_password", "wp_url", "wp_user", "public_url",
                   "allowed_origins", "host", "port", "data_dir"}
-    for field in dataclasses.fields(config):
-        if field.name not in deployment:
-            assert getattr(config, field.name) == getattr(own_defaults, field.name), field.name
+    for name in type(config).model_fields:
+        if name not in deployment:
+            assert getattr(config, name) == getattr(own_defaults, name), name
 
 
 def test_the_sidecar_listens_where_compose_and_the_healthcheck_expect(

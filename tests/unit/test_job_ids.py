@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.backends.sqlite.store import Store
+from sidecar.backends.base import JobQueue
+from sidecar.backends.sqlite.backend import SqliteBackend
 from sidecar.errors import Conflict, NotFound
 from sidecar.jobs import ids as job_ids
 
@@ -20,27 +21,28 @@ UNDERSCORE_LOOKALIKE = "01x3456789cc000000000000000000cc"
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "db.sqlite3")
-    await opened.write([(
+async def jobs(tmp_path: Path) -> AsyncIterator[JobQueue]:
+    backend = await SqliteBackend.open(tmp_path / "db.sqlite3")
+    # Written directly: the candidates' message shows each job's status and creation time.
+    await backend.store.write([(
         "INSERT INTO jobs (job_id, session_id, kind, source, options, status, state,"
         " created_at) VALUES (?, ?, 'import', '{}', '{}', 'complete', '{}', ?)",
         (job_id, job_id, 1_764_640_000.0 + n),
     ) for n, job_id in enumerate((*TWINS, LONER, UNDERSCORE_LOOKALIKE))])
-    yield opened
-    await opened.close()
+    yield backend.jobs
+    await backend.close()
 
 
-async def test_a_unique_prefix_or_the_whole_id_names_the_job(store: Store) -> None:
-    assert await job_ids.resolve(store.reader, "f00d") == LONER
-    assert await job_ids.resolve(store.reader, "F00DFEED") == LONER  # as typed from a screen
-    assert await job_ids.resolve(store.reader, LONER) == LONER
-    assert await job_ids.resolve(store.reader, "0123456789ab") == TWINS[1]
+async def test_a_unique_prefix_or_the_whole_id_names_the_job(jobs: JobQueue) -> None:
+    assert await job_ids.resolve(jobs, "f00d") == LONER
+    assert await job_ids.resolve(jobs, "F00DFEED") == LONER  # as typed from a screen
+    assert await job_ids.resolve(jobs, LONER) == LONER
+    assert await job_ids.resolve(jobs, "0123456789ab") == TWINS[1]
 
 
-async def test_a_shared_prefix_lists_every_candidate(store: Store) -> None:
+async def test_a_shared_prefix_lists_every_candidate(jobs: JobQueue) -> None:
     with pytest.raises(Conflict) as caught:
-        await job_ids.resolve(store.reader, "0123")
+        await job_ids.resolve(jobs, "0123")
     assert caught.value.code == "ambiguous_job_id"
     assert caught.value.message == (
         "job id 0123 is ambiguous: it starts 2 jobs: "
@@ -49,15 +51,15 @@ async def test_a_shared_prefix_lists_every_candidate(store: Store) -> None:
         "Give more of its characters.")
 
 
-async def test_like_wildcards_in_a_prefix_match_only_themselves(store: Store) -> None:
+async def test_like_wildcards_in_a_prefix_match_only_themselves(jobs: JobQueue) -> None:
     for ref in ("%", "01_3", "0\\"):
         with pytest.raises(NotFound) as caught:
-            await job_ids.resolve(store.reader, ref)
+            await job_ids.resolve(jobs, ref)
         assert caught.value.message == f"no job starts with {ref}"
 
 
-async def test_short_ids_are_8_characters_unless_another_job_shares_them(store: Store) -> None:
-    assert await job_ids.short_id(store.reader, LONER) == "f00dfeed"
-    assert await job_ids.short_id(store.reader, TWINS[0]) == "0123456789aa"
-    assert await job_ids.short_id(store.reader, TWINS[1]) == "0123456789ab"
-    assert await job_ids.short_id(store.reader, UNDERSCORE_LOOKALIKE) == "01x34567"
+async def test_short_ids_are_8_characters_unless_another_job_shares_them(jobs: JobQueue) -> None:
+    assert await job_ids.short_id(jobs, LONER) == "f00dfeed"
+    assert await job_ids.short_id(jobs, TWINS[0]) == "0123456789aa"
+    assert await job_ids.short_id(jobs, TWINS[1]) == "0123456789ab"
+    assert await job_ids.short_id(jobs, UNDERSCORE_LOOKALIKE) == "01x34567"

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from sidecar.backends.sqlite.backend import SqliteBackend
+from sidecar.backends.sqlite.store import Store
 from sidecar.config import load_config
 from sidecar.jobs.context import JobContext, JobKind
 from sidecar.jobs.runner import JobRunner
@@ -27,17 +28,22 @@ async def two_items(ctx: JobContext) -> str:
 async def runner(tmp_path: Path) -> AsyncIterator[JobRunner]:
     config = load_config(env={"IGBRIDGE_DATA_DIR": str(tmp_path)})
     backend = await SqliteBackend.open(config.db_path)
-    store = backend.store
-    progress = ProgressEngine(store)
+    progress = ProgressEngine(backend.store)
     await progress.start()
     async with httpx.AsyncClient() as http:
         kinds = {"two": JobKind("two", two_items, "Two items", ("urls",))}
-        runner = JobRunner(config, backend, store, progress, http, kinds)
+        runner = JobRunner(config, backend, progress, http, kinds)
         await runner.start()
         yield runner
         await runner.stop()
     await progress.close()
     await backend.close()
+
+
+def store_of(runner: JobRunner) -> Store:
+    """The SQLite file under the runner, to count the statements a call makes."""
+    assert isinstance(runner.backend, SqliteBackend)
+    return runner.backend.store
 
 
 async def finished_jobs(runner: JobRunner, count: int) -> list[str]:
@@ -53,9 +59,9 @@ async def test_listing_jobs_reads_the_database_a_fixed_number_of_times(
 ) -> None:
     ids = await finished_jobs(runner, 6)
     statements: list[str] = []
-    await runner.store.reader.set_trace_callback(statements.append)
+    await store_of(runner).reader.set_trace_callback(statements.append)
     jobs = await runner.list_jobs(status=None, limit=50, before=None)
-    await runner.store.reader.set_trace_callback(None)
+    await store_of(runner).reader.set_trace_callback(None)
     assert [j["job_id"] for j in jobs] == ids[::-1]
     assert [(j["status"], j["counts"], j["progress"]["status"]) for j in jobs] == [
         ("complete", {"pending": 0, "imported": 1, "already_imported": 0, "skipped": 0,

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sidecar.backends.sqlite.store import Store
+from sidecar.backends.sqlite.backend import SqliteBackend
 from sidecar.config import load_config
 from sidecar.media.cache import MediaCache
 from tests.fakes.media_files import jpeg
@@ -46,10 +46,10 @@ def media() -> Iterator[MediaServer]:
 @pytest.fixture
 async def cache(tmp_path: Path) -> AsyncIterator[MediaCache]:
     config = load_config(env={"IGBRIDGE_DATA_DIR": str(tmp_path)})
-    store = await Store.open(config.db_path)
+    backend = await SqliteBackend.open(config.db_path)
     async with httpx.AsyncClient() as http:
-        yield MediaCache(config, store, http)
-    await store.close()
+        yield MediaCache(config, backend.media, http)
+    await backend.close()
 
 
 async def test_downloading_into_the_cache_does_no_file_work_on_the_event_loop(

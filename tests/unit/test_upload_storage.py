@@ -227,8 +227,10 @@ async def test_a_full_disk_is_named_and_nothing_is_saved(tmp_path: Path) -> None
     await store.append(upload.upload_id, 0, body(SAMPLE[:CHUNK]))
     free = shutil.disk_usage(tmp_path).free
     # The same data dir with a reserve above what is free: the disk is "full" for uploads.
+    # A terabyte above, not a byte: other processes free space on this disk meanwhile.
     full = await open_store(tmp_path, UploadLimits(LIMITS.max_file_bytes, CHUNK,
-                                                   reserve_bytes=free + 1, retention_seconds=60))
+                                                   reserve_bytes=free + 10**12,
+                                                   retention_seconds=60))
     before = folder_files(tmp_path)
     with pytest.raises(InsufficientStorage) as refused:
         await full.append(upload.upload_id, CHUNK, body(SAMPLE[CHUNK:2 * CHUNK]))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import sources as saved
 from . import store as db
 
 
@@ -45,6 +46,12 @@ class SqliteJobQueue:
     async def save_state(self, job_id: str, state: dict[str, Any]) -> None:
         await db.save_job_state(self.store, job_id, state)
 
+    async def ids_starting_with(self, prefix: str, limit: int) -> list[dict[str, Any]]:
+        return await db.fetch_jobs_starting_with(self.store.reader, prefix, limit)
+
+    async def neighbours(self, job_id: str) -> tuple[str | None, str | None]:
+        return await db.fetch_job_id_neighbours(self.store.reader, job_id)
+
 
 @dataclass(frozen=True)
 class SqliteLedger:
@@ -69,19 +76,91 @@ class SqliteLedger:
     async def counts_of(self, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         return await db.fetch_item_counts(self.store.reader, job_ids)
 
+    async def finished_source_ids(self, source_ids: Sequence[str]) -> set[str]:
+        return await db.fetch_finished_source_ids(self.store.reader, source_ids)
+
+
+@dataclass(frozen=True)
+class SqliteMediaIndex:
+    store: db.Store
+
+    async def cached(self, url: str) -> dict[str, Any] | None:
+        return await db.fetch_media_by_url(self.store.reader, url)
+
+    async def record_cached(
+            self, files: Sequence[tuple[str, str, str, int, str | None]]) -> None:
+        if files:
+            await db.record_media(self.store, files)
+
+    async def uploaded(self, site: str, sha256: str) -> tuple[int, str] | None:
+        return await db.fetch_wp_media(self.store.reader, site, sha256)
+
+    async def record_uploaded(self, site: str, sha256: str, wp_media_id: int,
+                              url: str) -> None:
+        await db.record_wp_media(self.store, site, sha256, wp_media_id, url)
+
+
+@dataclass(frozen=True)
+class SqliteSourceStore:
+    store: db.Store
+
+    async def get(self, source_id: str) -> dict[str, Any] | None:
+        return await saved.fetch_source(self.store.reader, source_id)
+
+    async def all(self) -> list[dict[str, Any]]:
+        return await saved.fetch_sources(self.store.reader)
+
+    async def due(self, moment: float) -> list[dict[str, Any]]:
+        return await saved.fetch_due_sources(self.store.reader, moment)
+
+    async def next_run_at(self) -> float | None:
+        return await saved.fetch_next_run_at(self.store.reader)
+
+    async def add(self, source_id: str, spec: dict[str, Any], mapping: dict[str, Any],
+                  every_minutes: int | None, paused: bool, next_run_at: float | None) -> None:
+        await saved.insert_source(self.store, source_id, spec, mapping, every_minutes, paused,
+                                  next_run_at)
+
+    async def update_settings(self, source_id: str, spec: dict[str, Any],
+                              mapping: dict[str, Any], every_minutes: int | None,
+                              paused: bool, next_run_at: float | None) -> None:
+        await saved.update_settings(self.store, source_id, spec, mapping, every_minutes,
+                                    paused, next_run_at)
+
+    async def delete(self, source_id: str) -> None:
+        await saved.delete_source(self.store, source_id)
+
+    async def claim_sync(self, source_id: str, job_id: str) -> bool:
+        return await saved.claim_sync(self.store, source_id, job_id)
+
+    async def release_sync(self, source_id: str, job_id: str) -> None:
+        await saved.release_sync(self.store, source_id, job_id)
+
+    async def claim_due_run(self, source_id: str, due_at: float, next_run_at: float) -> bool:
+        return await saved.claim_due_run(self.store, source_id, due_at, next_run_at)
+
+    async def record_sync(self, source_id: str, last_sync: dict[str, Any], *,
+                          newest_taken_at: float | None, reachable: bool) -> None:
+        await saved.record_sync(self.store, source_id, last_sync,
+                                newest_taken_at=newest_taken_at, reachable=reachable)
+
 
 @dataclass(frozen=True)
 class SqliteBackend:
-    """The engine; ``store`` is also what the progress log and media cache use directly."""
+    """The engine; ``store`` is also what the progress event log uses directly, until
+    its ``EventLog`` port lands."""
 
     store: db.Store
     jobs: SqliteJobQueue
     ledger: SqliteLedger
+    media: SqliteMediaIndex
+    sources: SqliteSourceStore
 
     @classmethod
     async def open(cls, path: Path) -> SqliteBackend:
         store = await db.Store.open(path)
-        return cls(store, SqliteJobQueue(store), SqliteLedger(store))
+        return cls(store, SqliteJobQueue(store), SqliteLedger(store), SqliteMediaIndex(store),
+                   SqliteSourceStore(store))
 
     async def close(self) -> None:
         await self.store.close()

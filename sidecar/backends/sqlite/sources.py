@@ -14,15 +14,13 @@ from typing import Any
 
 import aiosqlite
 
+from ..base import STALE_CLAIM_SECONDS
 from .store import Store, all_rows, dumps, first_row, now
 
 COLUMNS = (
     "source_id, spec, mapping, every_minutes, paused, next_run_at, last_sync,"
     " newest_taken_at, reachable, sync_job_id, sync_claimed_at, created_at, updated_at"
 )
-# A claim whose job row never appeared (its process died between the claim and the
-# job's insert) is free again after this long.
-STALE_CLAIM_SECONDS = 60.0
 
 
 def _from_row(row: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ async def run_cache_images(ctx: JobContext) -> str:
     if not urls:
         raise SourceError("no image URLs given")
     ctx.plan([PhasePlan("Downloading media", "files", CDN_FILE_GUESS_SECONDS, len(urls))])
-    cache = MediaCache(ctx.config, ctx.store, ctx.http)
+    cache = MediaCache(ctx.config, ctx.backend.media, ctx.http)
     await ctx.add_items(urls)
     ledger = await ctx.items()
     todo = [u for u in urls if ledger.get(u, {}).get("state") in (None, "pending", "failed")]

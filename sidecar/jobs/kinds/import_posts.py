@@ -21,7 +21,6 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from ...backends.sqlite import store as db
 from ...domain.content import UploadedMedia, render_content, title_text
 from ...domain.mapping import Mapping
 from ...domain.models import ItemState, Media, Post
@@ -136,8 +135,8 @@ async def settle_known_posts(ctx: JobContext, wp: WordPressClient,
         unknown = [p.source_id for p in chunk if p.source_id not in found]
         for source_id in await wp.find_deleted_source_ids(unknown) if unknown else ():
             found[source_id] = {"id": 0, "status": "deleted"}
-        finished = await db.fetch_finished_source_ids(
-            ctx.store.reader, [p.source_id for p in chunk if p.source_id in found])
+        finished = await ctx.ledger.finished_source_ids(
+            [p.source_id for p in chunk if p.source_id in found])
         outcomes = []
         for post in chunk:
             outcome = (known_outcome(post.source_id, found[post.source_id],
@@ -180,7 +179,7 @@ async def import_posts(
     batch = int(ctx.options.get("batch") or ctx.config.import_batch)
     queue = list(posts)
     outage = _Outage()
-    cache = MediaCache(ctx.config, ctx.store, ctx.http)
+    cache = MediaCache(ctx.config, ctx.backend.media, ctx.http)
 
     async def worker() -> None:
         nonlocal done
@@ -397,7 +396,7 @@ async def upload_once(
     alt = media.alt or post.alt or ""
     site = ctx.config.wp_url
     async with keyed_lock(_media_locks, cached.sha256):
-        known = await db.fetch_wp_media(ctx.store.reader, site, cached.sha256)
+        known = await ctx.backend.media.uploaded(site, cached.sha256)
         # What the file is comes from its bytes (sniffed into the cache), never from
         # its name or the source's word for it.
         if known is not None:
@@ -416,5 +415,5 @@ async def upload_once(
             parent=post_id, answer="id,source_url",
         )
         wp_id, url = int(uploaded["id"]), str(uploaded.get("source_url") or "")
-        await db.record_wp_media(ctx.store, site, cached.sha256, wp_id, url)
+        await ctx.backend.media.record_uploaded(site, cached.sha256, wp_id, url)
         return UploadedMedia(cached.kind, wp_id, url, alt)

@@ -15,7 +15,6 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
-from ...backends.sqlite import sources as saved
 from ...domain.models import ItemState, Post
 from ...errors import Conflict, IgbridgeError, SourceError
 from ...progress.engine import iso
@@ -30,13 +29,14 @@ SETTLED = (ItemState.IMPORTED, ItemState.ALREADY_IMPORTED, ItemState.SKIPPED)
 
 async def run_sync(ctx: JobContext) -> str:
     source_id = str(ctx.options["saved_source_id"])
-    row = await saved.fetch_source(ctx.store.reader, source_id)
+    sources = ctx.backend.sources
+    row = await sources.get(source_id)
     if row is None:
         raise SourceError(f"the saved source {source_id} was deleted")
     # Holds already for a sync started through its source; a retry of a sync job (a new
     # job over the same source) must take the claim too, or wait for the next trigger.
-    if not await saved.claim_sync(ctx.store, source_id, ctx.job_id):
-        holder = (await saved.fetch_source(ctx.store.reader, source_id) or {}).get("sync_job_id")
+    if not await sources.claim_sync(source_id, ctx.job_id):
+        holder = (await sources.get(source_id) or {}).get("sync_job_id")
         raise Conflict(f"another sync of this source is running (job {holder})")
     try:
         try:
@@ -63,7 +63,7 @@ async def run_sync(ctx: JobContext) -> str:
         raise
     finally:
         with contextlib.suppress(IgbridgeError):
-            await saved.release_sync(ctx.store, source_id, ctx.job_id)
+            await sources.release_sync(source_id, ctx.job_id)
 
 
 async def _record(ctx: JobContext, source_id: str, status: str, message: str) -> None:
@@ -76,8 +76,8 @@ async def _record(ctx: JobContext, source_id: str, status: str, message: str) ->
                if ledger.get(p.source_id, {}).get("state") in SETTLED]
     last_sync: dict[str, Any] = {"at": iso(datetime.now().timestamp()), "job_id": ctx.job_id,
                                  "status": status, "counts": counts, "message": message}
-    await saved.record_sync(
-        ctx.store, source_id, last_sync,
+    await ctx.backend.sources.record_sync(
+        source_id, last_sync,
         newest_taken_at=max(settled).timestamp() if settled else None,
         # Apify gave posts (or said "nothing newer" after a filter): the account answers.
         reachable=bool(posts) or message == NO_NEW_POSTS,

@@ -98,7 +98,7 @@ async def fail_session(session_id: str, data: FinishSession) -> Reply:
 async def cancel_session(session_id: str) -> Reply:
     credential(allow_token=False)
     found = services()
-    if await db.fetch_job(found.store.reader, session_id):
+    if await found.backend.jobs.get(session_id):
         await found.runner.cancel(session_id)
         return await found.progress.get_snapshot(session_id), 200
     return await _finish(session_id, "cancelled", "Cancelled")
@@ -139,7 +139,7 @@ async def session_status(session_id: str, query_args: ReadQuery) -> Reply:
 async def list_sessions(query_args: SessionListQuery) -> Reply:
     who = credential(allow_token=True)
     sessions = await db.fetch_sessions(
-        services().store.reader, status=query_args.status, limit=query_args.limit,
+        services().progress.store.reader, status=query_args.status, limit=query_args.limit,
         before=query_args.before, only=who.sessions,
     )
     return {"sessions": sessions}, 200

@@ -25,7 +25,7 @@ async def create_source(data: CreateSource) -> Reply:
     credential(allow_token=False)
     found = services()
     body = data.model_dump(mode="json")
-    return await saved_sources.create(found.store, found.config, body), 201
+    return await saved_sources.create(found.backend.sources, found.config, body), 201
 
 
 @blueprint.get("/api/sources")
@@ -33,7 +33,7 @@ async def create_source(data: CreateSource) -> Reply:
 @document_response(SourceList)
 async def list_sources() -> Reply:
     credential(allow_token=False)
-    return {"sources": await saved_sources.list_all(services().store)}, 200
+    return {"sources": await saved_sources.list_all(services().backend.sources)}, 200
 
 
 @blueprint.get("/api/sources/<source_id>")
@@ -41,7 +41,8 @@ async def list_sources() -> Reply:
 @document_response(SavedSource)
 async def get_source(source_id: str) -> Reply:
     credential(allow_token=False)
-    return saved_sources.public(await saved_sources.require(services().store, source_id)), 200
+    found = await saved_sources.require(services().backend.sources, source_id)
+    return saved_sources.public(found), 200
 
 
 @blueprint.patch("/api/sources/<source_id>")
@@ -54,9 +55,10 @@ async def update_source(source_id: str, data: UpdateSource) -> Reply:
     changes = {k: v for k, v in data.model_dump(mode="json").items() if k in data.model_fields_set}
     merged = None
     if data.mapping is not None:
-        current = (await saved_sources.require(found.store, source_id))["mapping"]
+        current = (await saved_sources.require(found.backend.sources, source_id))["mapping"]
         merged = _merged_mapping(current, data.mapping)
-    return await saved_sources.update(found.store, found.config, source_id, changes, merged), 200
+    return await saved_sources.update(found.backend.sources, found.config, source_id, changes,
+                                      merged), 200
 
 
 def _merged_mapping(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +80,7 @@ def _merged_mapping(current: dict[str, Any], changes: dict[str, Any]) -> dict[st
 async def delete_source(source_id: str) -> Reply:
     credential(allow_token=False)
     found = services()
-    await saved_sources.delete(found.store, found.runner, source_id)
+    await saved_sources.delete(found.backend.sources, found.runner, source_id)
     return {"deleted": source_id}, 200
 
 
@@ -90,7 +92,8 @@ async def sync_source(source_id: str) -> Reply:
     """202 with a new sync job; 200 with the sync already running (one at a time)."""
     credential(allow_token=False)
     found = services()
-    job, started = await saved_sources.start_sync(found.store, found.runner, source_id)
+    job, started = await saved_sources.start_sync(found.backend.sources, found.runner,
+                                                  source_id)
     if started:
         return accepted(job), 202
     return {**accepted(job), "reply": "a sync of this source is already running"}, 200
