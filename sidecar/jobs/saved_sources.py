@@ -181,11 +181,12 @@ async def start_sync(
         return job, True
 
 
-async def start_preview(store: Store, runner: JobRunner, source_id: str) -> dict[str, Any]:
+async def start_preview(sources: SourceStore, runner: JobRunner,
+                        source_id: str) -> dict[str, Any]:
     """A preview of the saved source: every post up to its limit (not only the new
     ones: a preview shows what is imported already too), described with its mapping,
     which an "import selected" from it then uses."""
-    row = await require(store, source_id)
+    row = await require(sources, source_id)
     source = {k: v for k, v in sync_job_source(row).items() if k != "only_newer_than"}
     return await runner.submit("preview", source,
                                {"mapping": row["mapping"], "saved_source_id": source_id})

@@ -61,7 +61,7 @@ class MediaCache:
         """The cached file with this hash, if it is still there."""
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
             return None
-        row = await db.fetch_media_by_sha256(self.store.reader, sha256)
+        row = await self.index.cached_file(sha256)
         if row is not None and await _exists(row["path"]):
             return CachedMedia(sha256, Path(row["path"]), row["content_type"],
                                int(row["size"]), cached=True)

@@ -146,7 +146,7 @@ def _thumbnail_media(post: Post) -> Media | None:
 async def cache_thumbnails(ctx: JobContext, posts: list[Post]) -> dict[str, CachedMedia]:
     """One image of each post into the media cache (the import finds it there by URL);
     a thumbnail that cannot be had leaves the post without one, nothing more."""
-    cache = MediaCache(ctx.config, ctx.store, ctx.http)
+    cache = MediaCache(ctx.config, ctx.backend.media, ctx.http)
     wanted = [(p, m) for p in posts if (m := _thumbnail_media(p)) is not None]
     found: dict[str, CachedMedia] = {}
     done, total = 0, len(wanted)

@@ -133,7 +133,7 @@ async def job_thumbnail(job_id: str, sha256: str, query_args: ReadQuery) -> Resp
     token: the browser never fetches Instagram's CDN, nor holds the secret."""
     credential(allow_token=True).require_read([job_id])
     found = services()
-    cached = await MediaCache(found.config, found.store, found.http).lookup_sha256(sha256)
+    cached = await MediaCache(found.config, found.backend.media, found.http).lookup_sha256(sha256)
     if cached is None or cached.kind != "image":
         raise NotFound(f"no cached thumbnail {sha256[:64]}")
     response = await send_file(cached.path, mimetype=cached.content_type)

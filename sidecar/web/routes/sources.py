@@ -106,4 +106,5 @@ async def preview_source(source_id: str) -> Reply:
     """202 with a ``preview`` job of the saved source (it writes nothing to WordPress)."""
     credential(allow_token=False)
     found = services()
-    return accepted(await saved_sources.start_preview(found.store, found.runner, source_id)), 202
+    return accepted(await saved_sources.start_preview(found.backend.sources, found.runner,
+                                                         source_id)), 202
