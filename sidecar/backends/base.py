@@ -118,6 +118,11 @@ class MediaIndex(Protocol):
         """The file ``sha256`` is ``wp_media_id`` at ``site`` (replacing what was known)."""
         ...
 
+    async def forget_uploaded(self, site: str, wp_media_ids: Sequence[int]) -> None:
+        """These attachments are gone from ``site``: the next upload of their files makes
+        new ones (repair)."""
+        ...
+
 
 # A sync claim whose job never appeared (its process died between the claim and the
 # job's ``add``) is free again after this long.

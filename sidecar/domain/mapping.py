@@ -7,13 +7,14 @@ featured, reels in). The web layer validates the shape; this module applies it.
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Mapping as ReadOnly
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Literal
 
-from .content import PLACEHOLDER
+from .content import PLACEHOLDER, UploadedMedia, render_content, title_text
 from .models import Post, strip_hashtags, title_from_caption
 
 PostStatus = Literal["publish", "draft", "pending", "private"]
@@ -59,6 +60,9 @@ class Mapping:
             include_reels=data.get("include_reels", True) is not False,
         )
 
+    def stored_title(self, post: Post) -> str:
+        return title_text(self.title_of(post))
+
     def title_of(self, post: Post) -> str:
         if self.title_rule == "date":
             return f"{post.taken_at.astimezone(UTC):%Y-%m-%d}"
@@ -69,6 +73,20 @@ class Mapping:
             return post.title  # today's rule, exactly
         return cut(title_from_caption(post.caption, post.taken_at), self.title_max_length)
 
+    def render(self, post: Post, media: list[UploadedMedia]) -> RenderedPost:
+        """The post as WordPress gets it: what the import writes, what repair rewrites
+        and what the mapping preview shows, from this one place."""
+        featured = next((m for m in media if m.kind == "image"), None)
+        return RenderedPost(
+            title=self.stored_title(post),
+            content=render_content(post, media, caption=self.caption_of(post),
+                                   template=self.content_template),
+            status=self.status,
+            tags=self.tags_of(post),
+            category_ids=self.category_ids,
+            featured=featured if self.featured == "first" else None,
+        )
+
     def tags_of(self, post: Post) -> tuple[str, ...]:
         return () if self.hashtags == "text" else post.hashtags
 
@@ -78,6 +96,25 @@ class Mapping:
             return post.caption
         return "\n".join(strip_hashtags(line) if line.strip() else line
                          for line in post.caption.splitlines())
+
+
+@dataclass(frozen=True)
+class RenderedPost:
+    """A post with a mapping applied: the title as stored, the block markup, and the
+    status, tags, categories and featured image it gets."""
+
+    title: str
+    content: str
+    status: PostStatus
+    tags: tuple[str, ...]
+    category_ids: tuple[int, ...]
+    featured: UploadedMedia | None
+
+
+def content_hash(text: str) -> str:
+    """What the import keeps of a caption and of the content it wrote (post meta), so
+    repair can tell an upstream change from an edit in WordPress."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def cut(text: str, max_length: int) -> str:

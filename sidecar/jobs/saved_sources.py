@@ -67,13 +67,17 @@ async def require(sources: SourceStore, source_id: str) -> dict[str, Any]:
 
 
 async def check_mapping_against_wordpress(config: Config, mapping: dict[str, Any]) -> None:
-    """An unknown category or author is refused when the source is saved, by name."""
+    """An unknown category, author or post type is refused when the source is saved, by
+    name."""
     categories = [int(c) for c in mapping.get("category_ids") or []]
     author = mapping.get("author_id")
-    if not categories and author is None:
+    post_type = str(mapping.get("post_type") or "post")
+    if not categories and author is None and post_type == "post":
         return
     try:
         async with WordPressClient.from_config(config) as wp:
+            if post_type != "post":
+                await check_post_type(wp, post_type)
             if categories:
                 missing = sorted(set(categories) - await wp.existing_category_ids(categories))
                 if missing:
@@ -88,6 +92,20 @@ async def check_mapping_against_wordpress(config: Config, mapping: dict[str, Any
         raise ValidationFailed(
             f"mapping: could not check the categories and author in WordPress: {exc.message}"
         ) from exc
+
+
+async def check_post_type(wp: WordPressClient, name: str) -> None:
+    """Posts may go to any public post type that supports the editor (their content is
+    block markup), never to one WordPress does not have."""
+    found = await wp.post_type(name)
+    if found is None:
+        raise ValidationFailed(f"mapping.post_type: WordPress has no post type {name!r} "
+                               "(or it is not in the REST API)")
+    if not (found.get("supports") or {}).get("editor"):
+        raise ValidationFailed(f"mapping.post_type: the post type {name!r} does not support "
+                               "the editor, so it cannot hold an imported post's content")
+    if not found.get("viewable"):
+        raise ValidationFailed(f"mapping.post_type: the post type {name!r} is not public")
 
 
 def _first_run(every_minutes: int | None, paused: bool) -> float | None:
@@ -145,15 +163,15 @@ async def delete(sources: SourceStore, runner: JobRunner, source_id: str) -> Non
     await sources.delete(source_id)
 
 
-def sync_job_source(row: dict[str, Any]) -> dict[str, Any]:
+def sync_job_source(row: dict[str, Any], *, only_new: bool = True) -> dict[str, Any]:
     """What a sync job reads: the account, and only what is newer than the newest post
-    imported from it so far (less the overlap)."""
+    imported from it so far (less the overlap); everything with ``only_new`` false."""
     spec = row["spec"]
     if spec["type"] != "apify":
         return {"type": "export", "path": spec["path"]}
     source: dict[str, Any] = {"type": "apify", "username": spec["username"],
                               "limit": int(spec.get("limit") or 20)}
-    if row["newest_taken_at"]:
+    if row["newest_taken_at"] and only_new:
         since = datetime.fromtimestamp(row["newest_taken_at"], UTC) - SYNC_OVERLAP
         source["only_newer_than"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
     return source
@@ -187,6 +205,14 @@ async def start_preview(sources: SourceStore, runner: JobRunner,
     ones: a preview shows what is imported already too), described with its mapping,
     which an "import selected" from it then uses."""
     row = await require(sources, source_id)
-    source = {k: v for k, v in sync_job_source(row).items() if k != "only_newer_than"}
-    return await runner.submit("preview", source,
+    return await runner.submit("preview", sync_job_source(row, only_new=False),
                                {"mapping": row["mapping"], "saved_source_id": source_id})
+
+
+async def start_repair(sources: SourceStore, runner: JobRunner,
+                       source_id: str) -> dict[str, Any]:
+    """A ``repair`` job over the source's posts as the source has them now, with its
+    mapping (``kinds/repair.py``)."""
+    row = await require(sources, source_id)
+    options = {"mapping": row["mapping"], "saved_source_id": source_id}
+    return await runner.submit("repair", sync_job_source(row, only_new=False), options)

@@ -162,7 +162,13 @@ class PreviewSource(Strict):
                       Field(min_length=1, max_length=10_000)]
 
 
-Source = Annotated[ApifySource | ExportSource | UrlsSource | PreviewSource,
+class SiteSource(Strict):
+    """Every post this sidecar imported into the site (a ``repair`` reads it)."""
+
+    type: Literal["site"]
+
+
+Source = Annotated[ApifySource | ExportSource | UrlsSource | SiteSource | PreviewSource,
                    Field(discriminator="type")]
 
 
@@ -183,8 +189,9 @@ class MappingBody(Strict):
     optional and the defaults are the import as it always was."""
 
     status: Literal["publish", "draft", "pending", "private"] = "publish"
-    # Only "post" for now: the plugin's source-id lookup answers on /wp/v2/posts.
-    post_type: Literal["post"] = "post"
+    # Any public post type that supports the editor: checked in WordPress when a source
+    # is saved (jobs/saved_sources.py); a post type's key is at most 20 characters.
+    post_type: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,20}$")] = "post"
     category_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50)] = []
     author_id: Annotated[int, Field(ge=1)] | None = None
     title: TitleRuleBody = Field(default_factory=TitleRuleBody)
@@ -213,7 +220,7 @@ class JobOptions(Strict):
 
 
 class CreateJob(Strict):
-    kind: Literal["scrape", "import", "cache_images", "preview"]
+    kind: Literal["scrape", "import", "cache_images", "repair", "preview"]
     source: Source
     options: JobOptions = Field(default_factory=JobOptions)
 
@@ -488,3 +495,36 @@ class SavedSource(BaseModel):
 
 class SourceList(BaseModel):
     sources: list[SavedSource]
+
+
+class MappingPreviewRequest(Strict):
+    """A mapping to preview on one post: the one given, else the saved source's newest
+    known post, else a bundled sample."""
+
+    mapping: MappingBody = Field(default_factory=MappingBody)
+    source_id: Identifier | None = None
+    post: dict[str, Any] | None = None
+
+
+class PreviewedPost(BaseModel):
+    source_id: str
+    taken_at: str
+    # "given" (in the request), "source" (the source's newest known post) or "sample"
+    from_: Literal["given", "source", "sample"] = Field(alias="from")
+
+
+class FeaturedImage(BaseModel):
+    url: str | None
+    alt: str
+
+
+class MappingPreview(BaseModel):
+    post: PreviewedPost
+    title: str
+    content: str  # block markup, as the import writes it (media at their original URLs)
+    status: str
+    post_type: str
+    author_id: int | None
+    category_ids: list[int]
+    tags: list[str]
+    featured_image: FeaturedImage | None

@@ -41,6 +41,9 @@ from ..jobs.timing import waiting_on
 
 SOURCE_ID_META = "_igbridge_source_id"
 SOURCE_ID_QUERY_ARG = "igbridge_source_id"
+# Where posts of type "post" live; another post type's route is its rest_base
+# (``post_type_route``), and every call on posts takes the route to use.
+POSTS_ROUTE = "/wp/v2/posts"
 # WordPress's default cap on the requests in one /batch/v1 call (rest_get_max_batch_size).
 BATCH_LIMIT = 25
 LOOKUP_PAGE = 100
@@ -170,6 +173,7 @@ class WordPressClient:
                                         REQUEST_WAIT_BUDGET_SECONDS)
         self.upload_timeout = upload_timeout
         self._tag_ids: dict[str, int] = {}
+        self._type_routes: dict[str, str] = {"post": POSTS_ROUTE}
         self._http = wordpress_http_client(
             httpx.BasicAuth(user, app_password), timeout=timeout, transport=transport)
 
@@ -221,6 +225,30 @@ class WordPressClient:
             action="read categories")
         return {int(c["id"]) for c in found if isinstance(c, dict) and "id" in c}
 
+    # ------------------------------------------------------------ post types
+
+    async def post_type(self, name: str) -> Json | None:
+        """The post type as WordPress describes it (``context=edit``: with ``supports``),
+        or None when the site has no such type in the REST API."""
+        try:
+            return await self._object("GET", f"/wp/v2/types/{name}", params={"context": "edit"},
+                                      action=f"read the post type {name!r}")
+        except WordPressRefusal as error:
+            if error.http_status == 404:
+                return None
+            raise
+
+    async def post_type_route(self, name: str) -> str:
+        """The REST route of a post type's posts (``/wp/v2/<rest_base>``), asked once."""
+        if name not in self._type_routes:
+            found = await self.post_type(name)
+            if found is None:
+                raise WordPressError(f"WordPress has no post type {name!r} in its REST API",
+                                     code="unknown_post_type")
+            namespace = str(found.get("rest_namespace") or "wp/v2")
+            self._type_routes[name] = f"/{namespace}/{found.get('rest_base') or name}"
+        return self._type_routes[name]
+
     # ------------------------------------------------------------ media
 
     async def upload_media(self, data: bytes | Path, *, filename: str, content_type: str,
@@ -253,6 +281,33 @@ class WordPressClient:
             request_timeout=self.upload_timeout, action=f"upload {safe_name}",
         )
 
+    async def media_present(self, media_ids: Sequence[int]) -> set[int]:
+        """Which of ``media_ids`` are attachments whose file WordPress still serves: an
+        attachment deleted from the library, or whose file is gone from the uploads
+        folder, is missing (one listing per 100, then a HEAD of each file)."""
+        present: set[int] = set()
+        wanted = sorted(set(media_ids))
+        for first in range(0, len(wanted), LOOKUP_PAGE):
+            chunk = wanted[first:first + LOOKUP_PAGE]
+            found = await self._request(
+                "GET", "/wp/v2/media",
+                params={"include": ",".join(map(str, chunk)), "per_page": LOOKUP_PAGE,
+                        "context": "edit", "_fields": "id,source_url"},
+                action=f"look up {len(chunk)} attachments")
+            for item in found if isinstance(found, list) else []:
+                url = str(item.get("source_url") or "")
+                if url and await self._file_served(url):
+                    present.add(int(item["id"]))
+        return present
+
+    async def _file_served(self, url: str) -> bool:
+        try:
+            with waiting_on("wordpress"):
+                response = await self._http.head(url)
+        except httpx.HTTPError as error:
+            raise TransientError(f"could not check {url}: {type(error).__name__}") from error
+        return 200 <= response.status_code < 300
+
     async def update_media(self, media_id: int, **fields: Any) -> Json:
         """Set ``alt_text``, ``caption``, ``post`` (the parent) and other attachment fields."""
         return await self._object("POST", f"/wp/v2/media/{media_id}", json=fields,
@@ -260,7 +315,8 @@ class WordPressClient:
 
     # ------------------------------------------------------------ posts
 
-    async def create_post(self, *, answer: str | None = None, **fields: Any) -> Json:
+    async def create_post(self, *, answer: str | None = None, route: str = POSTS_ROUTE,
+                          **fields: Any) -> Json:
         """Create a post (a draft unless ``status`` says otherwise).
 
         When ``meta`` names the source id, a retry first looks the post up: a create that
@@ -273,32 +329,34 @@ class WordPressClient:
             if not source_id:
                 return None
             try:
-                return await self.find_post_by_source_id(source_id)
+                return await self.find_post_by_source_id(source_id, route=route)
             except TransientError:
                 return None  # still unreachable: the next attempt will tell
 
-        return await self._object("POST", "/wp/v2/posts", json=fields, action="create a post",
+        return await self._object("POST", route, json=fields, action="create a post",
                                 recover=created_meanwhile,
                                 params=_without_none({"_fields": answer}))
 
     async def update_post(self, post_id: int, *, answer: str | None = None,
-                          **fields: Any) -> Json:
-        return await self._object("POST", f"/wp/v2/posts/{post_id}", json=fields,
+                          route: str = POSTS_ROUTE, **fields: Any) -> Json:
+        return await self._object("POST", f"{route}/{post_id}", json=fields,
                                 action=f"update post {post_id}",
                                 params=_without_none({"_fields": answer}))
 
-    async def get_post(self, post_id: int) -> Json:
+    async def get_post(self, post_id: int, *, route: str = POSTS_ROUTE) -> Json:
         """One post in any status, with ``content.raw`` and ``meta``."""
-        return await self._object("GET", f"/wp/v2/posts/{post_id}", params={"context": "edit"},
+        return await self._object("GET", f"{route}/{post_id}", params={"context": "edit"},
                                 action=f"read post {post_id}")
 
-    async def find_post_by_source_id(self, source_id: str) -> Json | None:
+    async def find_post_by_source_id(self, source_id: str, *,
+                                     route: str = POSTS_ROUTE) -> Json | None:
         """The post imported from ``source_id`` in any status (drafts too), or None."""
         if not source_id:
             raise ValueError("source_id must not be empty")
-        return (await self.find_posts_by_source_ids([source_id])).get(source_id)
+        return (await self.find_posts_by_source_ids([source_id], route=route)).get(source_id)
 
-    async def find_posts_by_source_ids(self, source_ids: Sequence[str]) -> dict[str, Json]:
+    async def find_posts_by_source_ids(self, source_ids: Sequence[str], *,
+                                       route: str = POSTS_ROUTE) -> dict[str, Json]:
         """The posts imported from ``source_ids``, any status (the trash too), in one
         request per 100.
 
@@ -319,7 +377,7 @@ class WordPressClient:
             while True:
                 try:
                     answer = await self._request(
-                        "GET", "/wp/v2/posts",
+                        "GET", route,
                         params={SOURCE_ID_QUERY_ARG + ("[]" if isinstance(ids, list) else ""):
                                 ids, "status": "any", "context": "edit",
                                 "_fields": "id,status,link,meta", "orderby": "id",
@@ -371,8 +429,8 @@ class WordPressClient:
             deleted.update(str(k) for k in (answer if isinstance(answer, dict) else {}))
         return deleted
 
-    async def create_posts(self, posts: Sequence[Json], *,
-                           answer: str | None = None) -> list[Answer]:
+    async def create_posts(self, posts: Sequence[Json], *, answer: str | None = None,
+                           route: str = POSTS_ROUTE) -> list[Answer]:
         """Create several posts (drafts unless ``status`` says otherwise), in one request.
 
         One answer per post, in order: the post (the ``answer`` fields) or the error that
@@ -380,7 +438,8 @@ class WordPressClient:
         by their source ids first, so none is created twice.
         """
         if len(posts) == 1:  # a batch of one costs WordPress more than the plain route
-            return _made_already([await _answer_of(self.create_post(answer=answer, **posts[0]))])
+            return _made_already([await _answer_of(self.create_post(answer=answer, route=route,
+                                                                    **posts[0]))])
         bodies = [{**post, "status": post.get("status", "draft")} for post in posts]
         source_ids = [str((post.get("meta") or {}).get(SOURCE_ID_META) or "") for post in bodies]
 
@@ -388,7 +447,7 @@ class WordPressClient:
             if not all(source_ids):
                 return None
             try:
-                found = await self.find_posts_by_source_ids(source_ids)
+                found = await self.find_posts_by_source_ids(source_ids, route=route)
             except TransientError:
                 return None  # still unreachable: the next attempt will tell
             if not found:
@@ -398,18 +457,19 @@ class WordPressClient:
                         f"post of {sid}, and the post is not there") for sid in source_ids]
 
         return _made_already(await self._batch(
-            [("POST", "/wp/v2/posts", body, f"create the post of {sid or 'a post'}")
+            [("POST", route, body, f"create the post of {sid or 'a post'}")
              for body, sid in zip(bodies, source_ids, strict=True)],
             answer=answer, action=f"create {len(bodies)} posts", recover=created_meanwhile))
 
     async def update_posts(self, updates: Sequence[tuple[int, Json]], *,
-                           answer: str | None = None) -> list[Answer]:
+                           answer: str | None = None, route: str = POSTS_ROUTE) -> list[Answer]:
         """Update several posts in one request; one answer per post, in order."""
         if len(updates) == 1:
             post_id, fields = updates[0]
-            return [await _answer_of(self.update_post(post_id, answer=answer, **fields))]
+            return [await _answer_of(self.update_post(post_id, answer=answer, route=route,
+                                                      **fields))]
         return await self._batch(
-            [("POST", f"/wp/v2/posts/{post_id}", fields, f"update post {post_id}")
+            [("POST", f"{route}/{post_id}", fields, f"update post {post_id}")
              for post_id, fields in updates],
             answer=answer, action=f"update {len(updates)} posts")
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page, Route, expect
 
@@ -131,4 +132,7 @@ def test_a_saved_sources_preview_button_opens_its_grid(
         page.unroute("**/api/jobs/*/thumbnails/*")
     assert len(refused) == 2
     assert len(minted) >= 2  # the grid's first token, and one after the refusals
-    assert import_api.get(f"/api/sources/{saved.json()['source_id']}").status_code == 200
+    # The stack is the session's: the Sources screen's tests expect only their own sources.
+    gone = httpx.delete(f"{import_api.url}/api/sources/{saved.json()['source_id']}",
+                        headers=import_api.headers, timeout=30)
+    assert gone.status_code == 200, gone.text

@@ -295,7 +295,9 @@ def test_a_schedule_fires_by_itself_survives_a_restart_and_catches_up_once(
     ({"mapping": {"title": {"rule": "template"}}},
      "title.template is required when title.rule is 'template'"),
     ({"mapping": {"hashtags": "none"}}, "mapping.hashtags"),
-    ({"mapping": {"post_type": "page"}}, "mapping.post_type"),
+    # Any public post type with the editor is fine ("page" too); one WordPress lacks is not.
+    ({"mapping": {"post_type": "no_such_type"}},
+     "mapping.post_type: WordPress has no post type 'no_such_type'"),
     ({"mapping": {"category_ids": [987654]}},
      "mapping.category_ids: WordPress has no category 987654"),
     ({"mapping": {"author_id": 987654}}, "mapping.author_id: WordPress has no user 987654"),

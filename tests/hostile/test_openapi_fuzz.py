@@ -82,6 +82,8 @@ OPERATIONS = [
     ("DELETE", "/api/sources/{source_id}"),
     ("POST", "/api/sources/{source_id}/sync"),
     ("POST", "/api/sources/{source_id}/preview"),
+    ("POST", "/api/sources/{source_id}/repair"),
+    ("POST", "/api/sources/preview-mapping"),
 ]
 PUBLIC = {("GET", "/healthz")}
 # Reads whose only input is none or a free-form path id: nothing a negative case could
@@ -98,6 +100,7 @@ BODY_OPERATIONS = {op for op in OPERATIONS if op[0] in ("POST", "PUT")} - {
     ("POST", "/api/settings/apify-token/check"),
     ("POST", "/api/sources/{source_id}/sync"),
     ("POST", "/api/sources/{source_id}/preview"),
+    ("POST", "/api/sources/{source_id}/repair"),
 }
 
 

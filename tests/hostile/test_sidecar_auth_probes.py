@@ -35,6 +35,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/stream-tokens": {"sessions": ["*"], "ttl": 60},
     "/api/uploads": {"name": "probe.zip", "size": 100},
     "/api/settings/apify-token": {"token": "apify_api_probe"},
+    "/api/sources/preview-mapping": {"mapping": {}},
 }
 PUBLIC = {("GET", "/healthz")}
 # A read where a valid token is not enough: the credential is checked first (so a bad

@@ -179,6 +179,13 @@ async def test_the_media_index_finds_files_by_url_and_uploads_by_site(
     await media.record_uploaded("http://wp.test", "aa", 8, "http://wp.test/aa-2.jpg")
     assert await media.uploaded("http://wp.test", "aa") == (8, "http://wp.test/aa-2.jpg")
     assert await media.uploaded("http://other.test", "aa") == (9, "http://other.test/aa.jpg")
+    # Repair: attachments gone from a site are forgotten there, by id, nowhere else.
+    await media.record_uploaded("http://wp.test", "bb", 10, "http://wp.test/bb.mp4")
+    await media.forget_uploaded("http://wp.test", [8, 9])
+    await media.forget_uploaded("http://wp.test", [])
+    assert await media.uploaded("http://wp.test", "aa") is None
+    assert await media.uploaded("http://wp.test", "bb") == (10, "http://wp.test/bb.mp4")
+    assert await media.uploaded("http://other.test", "aa") == (9, "http://other.test/aa.jpg")
 
 
 APIFY = {"type": "apify", "username": "someone", "limit": 20}

@@ -102,6 +102,9 @@ class SqliteMediaIndex:
                               url: str) -> None:
         await db.record_wp_media(self.store, site, sha256, wp_media_id, url)
 
+    async def forget_uploaded(self, site: str, wp_media_ids: Sequence[int]) -> None:
+        await db.forget_wp_media(self.store, site, wp_media_ids)
+
 
 @dataclass(frozen=True)
 class SqliteSourceStore:

@@ -590,6 +590,15 @@ async def record_wp_media(store: Store, site: str, sha256: str, wp_media_id: int
     )])
 
 
+async def forget_wp_media(store: Store, site: str, wp_media_ids: Sequence[int]) -> None:
+    """Attachments gone from WordPress: the next upload of their files makes new ones."""
+    if wp_media_ids:
+        await store.write([(
+            f"DELETE FROM wp_media WHERE site = ? AND wp_media_id IN "
+            f"({','.join('?' * len(wp_media_ids))})", (site, *wp_media_ids),
+        )])
+
+
 async def record_media(
     store: Store, files: Sequence[tuple[str, str, str, int, str | None]]
 ) -> None:

@@ -21,13 +21,20 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from ...domain.content import UploadedMedia, render_content, title_text
-from ...domain.mapping import Mapping
+from ...domain.content import UploadedMedia
+from ...domain.mapping import Mapping, content_hash
 from ...domain.models import ItemState, Media, Post
 from ...domain.outcomes import ImportTally, import_message
 from ...errors import IgbridgeError, TransientError, WordPressAuthError, WordPressError
 from ...media.cache import CachedMedia, MediaCache
-from ...wordpress.client import LOOKUP_IDS, SOURCE_ID_META, Answer, Json, WordPressClient
+from ...wordpress.client import (
+    LOOKUP_IDS,
+    POSTS_ROUTE,
+    SOURCE_ID_META,
+    Answer,
+    Json,
+    WordPressClient,
+)
 from ..concurrency import keyed_lock, run_together
 from ..context import ItemOutcome, JobContext
 from ..stages import (
@@ -44,6 +51,10 @@ from ..stages import (
 from ..uploaded import release_uploads
 
 PERMALINK_META = "_igbridge_permalink"
+# What the import wrote, hashed (``content_hash``): repair updates a changed caption only
+# where the content is still what the import wrote.
+CONTENT_HASH_META = "_igbridge_content_hash"
+CAPTION_HASH_META = "_igbridge_caption_hash"
 # Media files up to this size are uploaded from memory; larger ones are streamed from
 # the cache file (see upload_once).
 INLINE_READ_BYTES = 1 << 20
@@ -65,8 +76,10 @@ async def run_import(ctx: JobContext) -> str:
         async with WordPressClient.from_config(ctx.config) as wp:
             # Then WordPress, before any media is read: a rerun of an export that is
             # all imported already reads none of its files.
+            # The mapping's post type: its posts, and the lookup, live under its route.
+            route = await wp.post_type_route(mapping_of(ctx).post_type)
             try:
-                todo = await settle_known_posts(ctx, wp, todo)
+                todo = await settle_known_posts(ctx, wp, todo, route=route)
             except TransientError as exc:
                 message = f"WordPress keeps failing: {exc.message}"
                 await _fail_unfinished(ctx, todo, message)
@@ -76,7 +89,7 @@ async def run_import(ctx: JobContext) -> str:
                 # Each post as it goes on: without the media that could not be had.
                 await import_posts(ctx, wp, [fetched.ready[p.source_id] for p in todo
                                              if p.source_id in fetched.ready],
-                                   total=len(posts), cached=fetched.cached)
+                                   total=len(posts), cached=fetched.cached, route=route)
     tally = import_tally(await ctx.items())
     if posts and tally.failed == len(posts):
         raise WordPressError(f"every post failed to import; first error: "
@@ -120,8 +133,8 @@ def known_outcome(source_id: str, found: Json, *, finished: bool = False) -> Ite
                        post_url=str(found.get("link") or "") or None)
 
 
-async def settle_known_posts(ctx: JobContext, wp: WordPressClient,
-                             posts: list[Post]) -> list[Post]:
+async def settle_known_posts(ctx: JobContext, wp: WordPressClient, posts: list[Post], *,
+                             route: str = POSTS_ROUTE) -> list[Post]:
     """Record the posts WordPress has already (one lookup per 100 source ids, answered
     by the plugin's index); returns the others, still to import."""
     phase = LOOKING_UP
@@ -130,7 +143,7 @@ async def settle_known_posts(ctx: JobContext, wp: WordPressClient,
     todo: list[Post] = []
     for first in range(0, len(posts), LOOKUP_IDS):
         chunk = posts[first:first + LOOKUP_IDS]
-        found = await wp.find_posts_by_source_ids([p.source_id for p in chunk])
+        found = await wp.find_posts_by_source_ids([p.source_id for p in chunk], route=route)
         # Posts deleted for good are gone from WordPress; the plugin remembers them.
         unknown = [p.source_id for p in chunk if p.source_id not in found]
         for source_id in await wp.find_deleted_source_ids(unknown) if unknown else ():
@@ -163,7 +176,7 @@ class _Outage:
 
 async def import_posts(
     ctx: JobContext, wp: WordPressClient, posts: list[Post], *, total: int,
-    cached: CachedByPost | None = None,
+    cached: CachedByPost | None = None, route: str = POSTS_ROUTE,
 ) -> None:
     """Send ``posts`` (their media already cached) to WordPress; the rest of ``total``
     is finished already (imported by an earlier attempt, or its media failed).
@@ -189,7 +202,7 @@ async def import_posts(
             known: dict[str, ItemOutcome] = {}  # filled as the wave goes; kept if it ends early
             fault: str | None = None
             try:
-                await import_wave(ctx, wp, cache, wave, cached or {}, known)
+                await import_wave(ctx, wp, cache, wave, cached or {}, known, route=route)
             except WordPressAuthError:
                 await ctx.set_items(list(known.values()))
                 raise
@@ -235,7 +248,7 @@ async def _fail_unfinished(ctx: JobContext, posts: list[Post], reason: str) -> N
 
 async def import_wave(
     ctx: JobContext, wp: WordPressClient, cache: MediaCache, wave: list[Post],
-    cached: CachedByPost, outcomes: dict[str, ItemOutcome],
+    cached: CachedByPost, outcomes: dict[str, ItemOutcome], *, route: str = POSTS_ROUTE,
 ) -> None:
     """Import ``wave`` with few requests: one lookup and one batch of drafts for all its
     posts, each post's media, then one batch that publishes them. Each post's outcome
@@ -249,7 +262,7 @@ async def import_wave(
     async with AsyncExitStack() as locks:
         for source_id in sorted({p.source_id for p in wave}):
             await locks.enter_async_context(keyed_lock(_post_locks, source_id))
-        existing = await wp.find_posts_by_source_ids([p.source_id for p in wave])
+        existing = await wp.find_posts_by_source_ids([p.source_id for p in wave], route=route)
         tags: dict[str, list[int]] = {}
         for post in wave:
             found = existing.get(post.source_id)
@@ -271,7 +284,8 @@ async def import_wave(
         drafts = [p for p in todo if p.source_id not in existing]
         if drafts:
             answers = await wp.create_posts(
-                [_draft_fields(p, tags[p.source_id], mapping_of(ctx)) for p in drafts], answer="id")
+                [_draft_fields(p, tags[p.source_id], mapping_of(ctx)) for p in drafts], answer="id",
+                route=route)
             for post, answer in _settle(drafts, answers, outcomes):
                 # The plugin names the post that won a race for this source id; one its
                 # owner published or trashed is not this job's to finish.
@@ -301,7 +315,7 @@ async def import_wave(
             publish.append((post, post_id, fields))
         if publish:
             answers = await wp.update_posts([(pid, f) for _p, pid, f in publish],
-                                            answer="id,link")
+                                            answer="id,link", route=route)
             published = _settle([p for p, _pid, _f in publish], answers, outcomes)
             for post, answer in published:
                 # Imported, and said so in words when a file was left out or converted.
@@ -341,7 +355,7 @@ def mapping_of(ctx: JobContext) -> Mapping:
 def _draft_fields(post: Post, tag_ids: list[int], mapping: Mapping) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "status": "draft",
-        "title": title_text(mapping.title_of(post)),
+        "title": mapping.stored_title(post),
         "date_gmt": post.taken_at.strftime("%Y-%m-%dT%H:%M:%S"),
         "tags": tag_ids,
         "meta": {SOURCE_ID_META: post.source_id, PERMALINK_META: post.permalink or "",
@@ -372,17 +386,19 @@ def _final_fields(ctx: JobContext, post: Post, uploaded: list[UploadedMedia],
     """Content, tags and featured image; the mapping's status (published by default)
     unless the job says not to publish."""
     mapping = mapping_of(ctx)
-    fields: dict[str, Any] = {
-        "content": render_content(post, uploaded, caption=mapping.caption_of(post),
-                                  template=mapping.content_template),
-        "tags": tag_ids,
-    }
-    featured = next((m.wp_id for m in uploaded if m.kind == "image"), None)
-    if featured is not None and mapping.featured == "first":
-        fields["featured_media"] = featured
+    rendered = mapping.render(post, uploaded)
+    fields: dict[str, Any] = {"content": rendered.content, "tags": tag_ids,
+                              "meta": imported_hashes(post, rendered.content)}
+    if rendered.featured is not None:
+        fields["featured_media"] = rendered.featured.wp_id
     if ctx.options.get("publish", True) and mapping.status != "draft":
         fields["status"] = mapping.status
     return fields
+
+
+def imported_hashes(post: Post, content: str) -> dict[str, str]:
+    """The post meta that tells repair what the import wrote."""
+    return {CONTENT_HASH_META: content_hash(content), CAPTION_HASH_META: content_hash(post.caption)}
 
 
 async def upload_once(

@@ -40,7 +40,7 @@ from ..stages import (
     record_skipped,
     source_config,
 )
-from .import_posts import DELETED, settle_known_posts
+from .import_posts import DELETED, mapping_of, settle_known_posts
 
 THUMBNAILS = "Caching thumbnails"
 # What a preview says of each post (an item's ``preview``).
@@ -82,7 +82,9 @@ async def run_preview(ctx: JobContext) -> str:
     await ctx.add_items(new_items(posts))
     await record_skipped(ctx, posts, skipped)
     async with WordPressClient.from_config(ctx.config) as wp:
-        await settle_known_posts(ctx, wp, posts)
+        # Looked up where the import would put them: the mapping's post type.
+        route = await wp.post_type_route(mapping_of(ctx).post_type)
+        await settle_known_posts(ctx, wp, posts, route=route)
     thumbnails = await cache_thumbnails(ctx, posts)
     ledger = await ctx.items()
     verdicts: dict[str, int] = {}

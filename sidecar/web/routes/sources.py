@@ -9,9 +9,18 @@ from quart import Blueprint
 from quart_schema import document_response, validate_request
 
 from ...errors import ValidationFailed
-from ...jobs import saved_sources
+from ...jobs import mapping_preview, saved_sources
 from ..routing import Reply, credential, errors, services
-from ..schemas import CreateSource, JobAccepted, MappingBody, SavedSource, SourceList, UpdateSource
+from ..schemas import (
+    CreateSource,
+    JobAccepted,
+    MappingBody,
+    MappingPreview,
+    MappingPreviewRequest,
+    SavedSource,
+    SourceList,
+    UpdateSource,
+)
 from .jobs import accepted
 
 blueprint = Blueprint("sources", __name__)
@@ -26,6 +35,19 @@ async def create_source(data: CreateSource) -> Reply:
     found = services()
     body = data.model_dump(mode="json")
     return await saved_sources.create(found.backend.sources, found.config, body), 201
+
+
+@blueprint.post("/api/sources/preview-mapping")
+@errors
+@validate_request(MappingPreviewRequest)
+@document_response(MappingPreview)
+async def preview_mapping(data: MappingPreviewRequest) -> Reply:
+    """One post with the mapping applied, as the import would write it (nothing saved)."""
+    credential(allow_token=False)
+    found = services()
+    return await mapping_preview.preview(
+        found.backend.sources, found.backend.jobs, data.mapping.model_dump(mode="json"),
+        source_id=data.source_id, post=data.post), 200
 
 
 @blueprint.get("/api/sources")
@@ -108,3 +130,14 @@ async def preview_source(source_id: str) -> Reply:
     found = services()
     return accepted(await saved_sources.start_preview(found.backend.sources, found.runner,
                                                          source_id)), 202
+
+
+@blueprint.post("/api/sources/<source_id>/repair")
+@errors
+@document_response(JobAccepted, 202)
+async def repair_source(source_id: str) -> Reply:
+    """202 with a ``repair`` job over the source's imported posts."""
+    credential(allow_token=False)
+    found = services()
+    job = await saved_sources.start_repair(found.backend.sources, found.runner, source_id)
+    return accepted(job), 202

@@ -215,7 +215,7 @@ function render(job) {
   actionCell.replaceChildren();
   if (active) actionCell.append(actionButton(t('cancel'), 'cancel', job));
   else if (job.counts?.failed > 0) actionCell.append(actionButton(t('retry'), 'retry', job));
-  if (job.kind === 'preview' && (active || job.status === 'complete')) actionCell.append(link(t('pick_posts'), previewUrl(job.job_id), 'button button-small'));
+  if (job.kind === 'preview') actionCell.append(link(t('pick_posts'), cfg.previewUrl + job.job_id, 'button button-small'));
   const frame = early.get(job.session_id);
   if (frame) {
     early.delete(job.session_id);
@@ -294,13 +294,10 @@ function accepted(answer) {
   else notice(t('started'), 'success');
 }
 
-const previewUrl = (jobId) => `${cfg.previewUrl}&job=${encodeURIComponent(jobId)}`;
-
 async function startJob(request) {
-  const answer = await api('jobs', { method: 'POST', json: { ...request, options: {} } });
-  // A preview is picked from on its own screen, which follows it live.
-  if (request.kind === 'preview') return void window.location.assign(previewUrl(answer.job_id));
-  accepted(answer);
+  const reply = await api('jobs', { method: 'POST', json: { ...request, options: {} } });
+  if (request.kind === 'preview') location.href = cfg.previewUrl + reply.job_id;
+  else accepted(reply);
 }
 
 onSubmit('igbridge-profile-form', (form) => {

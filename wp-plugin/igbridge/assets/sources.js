@@ -47,7 +47,8 @@ function row(source) {
   const actions = el('td', 'igbridge-src-actions');
   actions.append(
     button(t('src_sync'), () => syncNow(source)),
-    button(t('src_preview'), () => preview(source)),
+    button(t('src_preview'), () => previewPosts(source)),
+    button(t('src_repair'), () => repairNow(source)),
     button(t('src_edit'), () => edit(source)),
     button(source.paused ? t('src_resume') : t('src_pause'), () => setPaused(source, !source.paused)),
     button(t('src_delete'), () => remove(source)),
@@ -83,11 +84,20 @@ async function syncNow(source) {
   }
 }
 
-/** A preview of the source, picked from on the Preview screen. */
-async function preview(source) {
+/** A preview job of the source's posts, picked from on the Preview screen. */
+async function previewPosts(source) {
   try {
     const reply = await api(`sources/${source.source_id}/preview`, { method: 'POST' });
     window.location.assign(`${cfg.previewUrl}&job=${encodeURIComponent(reply.job_id)}`);
+  } catch (err) {
+    notice(err.message, 'error');
+  }
+}
+
+async function repairNow(source) {
+  try {
+    await api(`sources/${source.source_id}/repair`, { method: 'POST' });
+    notice(t('src_repairing'), 'success');
   } catch (err) {
     notice(err.message, 'error');
   }
@@ -121,6 +131,7 @@ function edit(source) {
   f.username.value = source.username ?? '';
   f.username.readOnly = true;
   f.limit.value = source.limit;
+  f.post_type.value = m.post_type;
   f.status.value = m.status;
   for (const box of form.querySelectorAll('input[name="category_ids"]')) {
     box.checked = m.category_ids.includes(Number(box.value));
@@ -137,6 +148,7 @@ function edit(source) {
   submit.textContent = t('src_update');
   formTitle.textContent = source.name || `@${source.username}`;
   form.scrollIntoView();
+  showPreview();
 }
 
 function reset() {
@@ -144,6 +156,7 @@ function reset() {
   form.elements.username.readOnly = false;
   submit.textContent = t('src_add');
   formTitle.textContent = addTitle;
+  schedulePreview(); // once the browser has cleared the fields
 }
 
 /** What the form says, as the sidecar's source body. */
@@ -154,6 +167,7 @@ function formBody() {
     username: f.username.value.trim().replace(/^@/, ''),
     limit: Number(f.limit.value),
     mapping: {
+      post_type: f.post_type.value || 'post',
       status: f.status.value,
       category_ids: [...form.querySelectorAll('input[name="category_ids"]:checked')].map((b) => Number(b.value)),
       author_id: f.author_id.value ? Number(f.author_id.value) : null,
@@ -192,6 +206,64 @@ form.addEventListener('submit', async (event) => {
 });
 form.addEventListener('reset', reset);
 
+/*
+ * The preview: one post with the form's mapping applied, rendered by the sidecar with
+ * the import's own code (never a second renderer here). The content is shown in a
+ * sandboxed frame: no script of it runs, and it cannot reach this page.
+ */
+const preview = {
+  from: document.getElementById('igbridge-src-preview-from'),
+  title: document.getElementById('igbridge-src-preview-title'),
+  status: document.getElementById('igbridge-src-preview-status'),
+  categories: document.getElementById('igbridge-src-preview-categories'),
+  tags: document.getElementById('igbridge-src-preview-tags'),
+  featured: document.getElementById('igbridge-src-preview-featured'),
+  content: document.getElementById('igbridge-src-preview-content'),
+};
+let previewAsked = 0;
+let previewTimer;
+
+function schedulePreview() {
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(showPreview, 300);
+}
+
+async function showPreview() {
+  const asked = ++previewAsked;
+  const id = form.elements.source_id.value;
+  try {
+    const json = { mapping: formBody().mapping, ...(id ? { source_id: id } : {}) };
+    const shown = await api('sources/preview-mapping', { method: 'POST', json });
+    if (asked === previewAsked) renderPreview(shown); // an older answer never wins
+  } catch (err) {
+    if (asked === previewAsked) preview.from.textContent = err.message;
+  }
+}
+
+function renderPreview(shown) {
+  const names = new Map(cfg.categories.map((c) => [c.id, c.name]));
+  const none = t('src_preview_none');
+  preview.from.textContent = shown.post.from === 'source' ? t('src_preview_from') : t('src_preview_sample');
+  preview.title.textContent = shown.title;
+  preview.status.textContent = shown.status;
+  preview.categories.textContent = shown.category_ids.map((c) => names.get(c) ?? `#${c}`).join(', ') || none;
+  preview.tags.textContent = shown.tags.join(', ') || none;
+  const image = shown.featured_image;
+  if (image && image.url) {
+    const img = el('img', 'igbridge-src-preview-image');
+    img.src = image.url;
+    img.alt = image.alt;
+    img.referrerPolicy = 'no-referrer';
+    preview.featured.replaceChildren(img);
+  } else {
+    preview.featured.textContent = image ? image.alt : none;
+  }
+  preview.content.srcdoc = shown.content;
+}
+
+form.addEventListener('input', schedulePreview);
+form.addEventListener('change', schedulePreview);
+
 document.getElementById('igbridge-restore-deleted').addEventListener('click', async () => {
   if (!window.confirm(t('src_restore_ask'))) return;
   try {
@@ -213,6 +285,12 @@ function fillChoices() {
     label.append(box, document.createTextNode(` ${category.name}`));
     boxes.append(label, el('br'));
   }
+  const types = document.getElementById('igbridge-src-post-type');
+  for (const type of cfg.postTypes) {
+    const option = el('option', '', `${type.label} (${type.name})`);
+    option.value = type.name;
+    types.append(option);
+  }
   const authors = document.getElementById('igbridge-src-author');
   for (const author of cfg.authors) {
     const option = el('option', '', author.name);
@@ -223,3 +301,4 @@ function fillChoices() {
 
 fillChoices();
 load();
+showPreview();

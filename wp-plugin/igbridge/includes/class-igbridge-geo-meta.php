@@ -38,7 +38,7 @@ class IGBridge_Geo_Meta
         );
         foreach ($keys as $key => $spec) {
             register_post_meta(
-                'post',
+                '', // every post type: a saved source may import into any of them
                 $key,
                 array(
                     'type'              => $spec[0],

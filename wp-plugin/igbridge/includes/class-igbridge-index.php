@@ -46,7 +46,7 @@ class IGBridge_Index
         register_activation_hook(IGBRIDGE_FILE, array(self::class, 'install'));
         // An already active plugin updated in place gets no activation: check the version.
         add_action('init', array(self::class, 'upgrade_if_needed'), 1);
-        add_action('rest_insert_post', array(self::class, 'finish_claim'), 1, 3);
+        // finish_claim() is hooked on each post type's rest_insert_{type} (IGBridge_Meta).
         add_filter('rest_request_after_callbacks', array(self::class, 'release_claim'), 1);
         add_action('added_post_meta', array(self::class, 'meta_written'), 10, 4);
         add_action('updated_post_meta', array(self::class, 'meta_written'), 10, 4);

@@ -11,15 +11,21 @@ if (! defined('ABSPATH')) {
 }
 
 /**
- * Registers `_igbridge_source_id` / `_igbridge_permalink` and the
- * `igbridge_source_id` filter on /wp/v2/posts, so the importer can find a
- * post it already made (in any status) before creating it again.
+ * Registers `_igbridge_source_id` / `_igbridge_permalink` (and the hashes of what the
+ * import wrote, which repair compares) and the `igbridge_source_id` filter on the
+ * posts route of every post type the importer may write to (any type in the REST API
+ * that supports the editor: /wp/v2/posts, /wp/v2/<rest_base>), so the importer can
+ * find a post it already made (in any status) before creating it again.
  */
 class IGBridge_Meta
 {
     public const SOURCE_ID_KEY = '_igbridge_source_id';
     public const PERMALINK_KEY = '_igbridge_permalink';
     public const QUERY_ARG     = 'igbridge_source_id';
+    /** Hash of the content the import wrote: repair leaves an edited post's text alone. */
+    public const CONTENT_HASH_KEY = '_igbridge_content_hash';
+    /** Hash of the caption the import wrote: repair sees a caption changed on Instagram. */
+    public const CAPTION_HASH_KEY = '_igbridge_caption_hash';
 
     /**
      * Hooks this class into WordPress.
@@ -27,9 +33,51 @@ class IGBridge_Meta
     public static function register_hooks(): void
     {
         add_action('init', array(self::class, 'register_meta'));
-        add_filter('rest_post_collection_params', array(self::class, 'add_collection_param'));
-        add_filter('rest_post_query', array(self::class, 'filter_rest_query'), 10, 2);
-        add_filter('rest_pre_insert_post', array(self::class, 'refuse_second_copy'), 10, 2);
+        // Late: after other plugins registered their post types.
+        add_action('init', array(self::class, 'show_meta_of_post_types'), 100);
+        add_action('rest_api_init', array(self::class, 'hook_post_types'), 1);
+    }
+
+    /**
+     * The post types the importer may write to: in the REST API, supporting the editor
+     * (an imported post's content is block markup).
+     *
+     * @return list<string>
+     */
+    public static function post_types(): array
+    {
+        $types = array();
+        foreach (get_post_types(array('show_in_rest' => true)) as $type) {
+            if ('attachment' !== $type && post_type_supports($type, 'editor')) {
+                $types[] = (string) $type;
+            }
+        }
+        return $types;
+    }
+
+    /**
+     * The REST API shows a post type's registered meta only when the type supports
+     * custom fields: the importer writes and looks up its source id there.
+     */
+    public static function show_meta_of_post_types(): void
+    {
+        foreach (self::post_types() as $type) {
+            add_post_type_support($type, 'custom-fields');
+        }
+    }
+
+    /**
+     * The lookup argument, its query filter and the second-copy guard on every post
+     * type's route (the REST hooks are named after the type).
+     */
+    public static function hook_post_types(): void
+    {
+        foreach (self::post_types() as $type) {
+            add_filter("rest_{$type}_collection_params", array(self::class, 'add_collection_param'));
+            add_filter("rest_{$type}_query", array(self::class, 'filter_rest_query'), 10, 2);
+            add_filter("rest_pre_insert_{$type}", array(self::class, 'refuse_second_copy'), 10, 2);
+            add_action("rest_insert_{$type}", array('IGBridge_Index', 'finish_claim'), 1, 3);
+        }
     }
 
     /**
@@ -58,17 +106,19 @@ class IGBridge_Meta
     }
 
     /**
-     * Registers both keys as protected, REST-visible, single string meta.
+     * Registers the keys as protected, REST-visible, single string meta of every post type.
      */
     public static function register_meta(): void
     {
         $descriptions = array(
-            self::SOURCE_ID_KEY => __('Instagram id this post was imported from.', 'igbridge'),
-            self::PERMALINK_KEY => __('Link to the original Instagram post.', 'igbridge'),
+            self::SOURCE_ID_KEY    => __('Instagram id this post was imported from.', 'igbridge'),
+            self::PERMALINK_KEY    => __('Link to the original Instagram post.', 'igbridge'),
+            self::CONTENT_HASH_KEY => __('Hash of the content as imported.', 'igbridge'),
+            self::CAPTION_HASH_KEY => __('Hash of the Instagram caption as imported.', 'igbridge'),
         );
         foreach ($descriptions as $key => $description) {
             register_post_meta(
-                'post',
+                '',
                 $key,
                 array(
                     'type'              => 'string',

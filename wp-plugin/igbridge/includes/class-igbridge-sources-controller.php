@@ -95,6 +95,59 @@ class IGBridge_Sources_Controller
                 'permission_callback' => $permission,
             )
         );
+        register_rest_route(
+            IGBridge_REST_Controller::NAMESPACE,
+            '/sources/' . self::ID_PATTERN . '/repair',
+            array(
+                'methods'             => WP_REST_Server::CREATABLE,
+                'callback'            => array($this, 'repair_source'),
+                'permission_callback' => $permission,
+            )
+        );
+        register_rest_route(
+            IGBridge_REST_Controller::NAMESPACE,
+            '/sources/preview-mapping',
+            array(
+                'methods'             => WP_REST_Server::CREATABLE,
+                'callback'            => array($this, 'preview_mapping'),
+                'permission_callback' => $permission,
+            )
+        );
+    }
+
+    /**
+     * POST /sources/{id}/repair: a repair job over the source's imported posts.
+     *
+     * @param WP_REST_Request $request Request.
+     * @return WP_REST_Response|WP_Error
+     */
+    public function repair_source(WP_REST_Request $request)
+    {
+        return $this->proxy('POST', '/api/sources/' . $request['id'] . '/repair');
+    }
+
+    /**
+     * POST /sources/preview-mapping: one post with the form's mapping applied, rendered
+     * by the sidecar with the import's own code (nothing is saved).
+     *
+     * @param WP_REST_Request $request Request.
+     * @return WP_REST_Response|WP_Error
+     */
+    public function preview_mapping(WP_REST_Request $request)
+    {
+        $json = $request->get_json_params();
+        if (! is_array($json) || ! is_array($json['mapping'] ?? array())) {
+            return new WP_Error('igbridge_source_body', __('The request body must be a JSON object with a mapping object.', 'igbridge'), array('status' => 400));
+        }
+        $body = array('mapping' => (object) ($json['mapping'] ?? array()));
+        $source_id = isset($json['source_id']) && is_string($json['source_id']) ? $json['source_id'] : '';
+        if ('' !== $source_id) {
+            if (1 !== preg_match('/^[a-f0-9]{32}$/', $source_id)) {
+                return new WP_Error('igbridge_source_id', __('source_id is not a saved source id.', 'igbridge'), array('status' => 400));
+            }
+            $body['source_id'] = $source_id;
+        }
+        return $this->proxy('POST', '/api/sources/preview-mapping', $body);
     }
 
     /**

@@ -71,12 +71,20 @@ class IGBridge_Sources_Page
         foreach (get_users(array('capability' => 'edit_posts', 'fields' => array('ID', 'display_name'))) as $user) {
             $authors[] = array('id' => (int) $user->ID, 'name' => $user->display_name);
         }
+        $post_types = array();
+        foreach (IGBridge_Meta::post_types() as $type) {
+            $object = get_post_type_object($type);
+            if (null !== $object && is_post_type_viewable($object)) {
+                $post_types[] = array('name' => $type, 'label' => $object->labels->singular_name);
+            }
+        }
         $config = array(
             'restUrl'    => esc_url_raw(rest_url(IGBridge_REST_Controller::NAMESPACE . '/')),
             'nonce'      => wp_create_nonce('wp_rest'),
             'categories' => $categories,
             'authors'    => $authors,
             'previewUrl' => esc_url_raw(IGBridge_Preview_Page::url()),
+            'postTypes'  => $post_types,
             'i18n'       => array_merge(IGBridge_Strings::all(), self::strings()),
         );
         wp_enqueue_script(self::HANDLE, IGBRIDGE_URL . 'assets/sources.js', array(), IGBRIDGE_VERSION, true);
@@ -125,6 +133,11 @@ class IGBridge_Sources_Page
             /* translators: %d: number of posts forgotten */
             'src_restored'      => __('%d deleted post(s) will be imported again by the next sync.', 'igbridge'),
             'src_restore_ask'   => __('Forget every post deleted in WordPress, so that syncs and imports bring them back?', 'igbridge'),
+            'src_repair'        => __('Repair', 'igbridge'),
+            'src_repairing'     => __('Repair started: missing media are uploaded again and changed captions updated; follow it on the Instagram Import screen.', 'igbridge'),
+            'src_preview_none'  => __('none', 'igbridge'),
+            'src_preview_from'  => __('Preview of your newest imported post', 'igbridge'),
+            'src_preview_sample' => __('Preview of a sample post', 'igbridge'),
         );
     }
 
@@ -163,6 +176,8 @@ class IGBridge_Sources_Page
                     pattern="@?[A-Za-z0-9._]{1,30}" placeholder="@username" autocomplete="off" /></td></tr>
             <tr><th scope="row"><label for="igbridge-src-limit"><?php echo esc_html__('Posts per sync (at most)', 'igbridge'); ?></label></th>
                 <td><input type="number" id="igbridge-src-limit" name="limit" class="small-text" min="1" max="10000" value="20" /></td></tr>
+            <tr><th scope="row"><label for="igbridge-src-post-type"><?php echo esc_html__('Post type', 'igbridge'); ?></label></th>
+                <td><select id="igbridge-src-post-type" name="post_type"></select></td></tr>
             <tr><th scope="row"><label for="igbridge-src-status"><?php echo esc_html__('Post status', 'igbridge'); ?></label></th>
                 <td><select id="igbridge-src-status" name="status">
                     <option value="publish"><?php echo esc_html__('Published', 'igbridge'); ?></option>
@@ -209,6 +224,17 @@ class IGBridge_Sources_Page
                     <option value="1440"><?php echo esc_html__('Daily', 'igbridge'); ?></option>
                 </select></td></tr>
         </tbody></table>
+        <section id="igbridge-src-preview" class="igbridge-src-preview" aria-live="polite">
+            <h3 id="igbridge-src-preview-from"></h3>
+            <p class="igbridge-src-preview-title"><strong id="igbridge-src-preview-title"></strong></p>
+            <dl class="igbridge-src-preview-fields">
+                <dt><?php echo esc_html__('Status', 'igbridge'); ?></dt><dd id="igbridge-src-preview-status"></dd>
+                <dt><?php echo esc_html__('Categories', 'igbridge'); ?></dt><dd id="igbridge-src-preview-categories"></dd>
+                <dt><?php echo esc_html__('Tags', 'igbridge'); ?></dt><dd id="igbridge-src-preview-tags"></dd>
+                <dt><?php echo esc_html__('Featured image', 'igbridge'); ?></dt><dd id="igbridge-src-preview-featured"></dd>
+            </dl>
+            <iframe id="igbridge-src-preview-content" title="<?php echo esc_attr__('Content as imported', 'igbridge'); ?>" sandbox="" referrerpolicy="no-referrer"></iframe>
+        </section>
         <p><button type="submit" class="button button-primary" id="igbridge-source-submit"><?php echo esc_html__('Add source', 'igbridge'); ?></button>
             <button type="reset" class="button" id="igbridge-source-reset"><?php echo esc_html__('Clear', 'igbridge'); ?></button></p>
     </form>

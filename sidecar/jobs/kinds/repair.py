@@ -1,0 +1,328 @@
+"""Job kind ``repair``: put back media gone from imported posts, refresh changed captions.
+
+For a saved source the job reads the source afresh (its posts as Instagram has them
+now, with the source's mapping); for the whole site (``{"type": "site"}``) it takes
+every post this sidecar imported, as the newest job that imported it read it, with
+that job's mapping (no new scrape). Each of those posts found in WordPress is checked:
+
+- media: the attachments its content names (image and video blocks) must still be in
+  the media library with their files served. A missing one is uploaded again from the
+  media cache or, failing that, the source, and the post points at the new attachment;
+- caption: where the caption is not the one imported (the import keeps hashes of the
+  caption and of the content it wrote in post meta), the content is rendered anew by
+  the import's own code (``Mapping.render``), but only while the content is still what
+  the import wrote: a post edited in WordPress keeps its text, and the item says so
+  (its media are still repaired, in place).
+
+Every item says what was done: ``imported`` = repaired (the reason names what),
+``already_imported`` = nothing to do, ``skipped`` = left as is (edited in WordPress,
+deleted, not in WordPress), ``failed`` = what could not be repaired, and why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...domain.content import UploadedMedia
+from ...domain.mapping import Mapping, content_hash
+from ...domain.models import ItemState, Post
+from ...errors import IgbridgeError, MediaError, TransientError, WordPressAuthError
+from ...media.cache import CachedMedia, MediaCache
+from ...progress.phases import UNCOUNTED, PhasePlan
+from ...wordpress.client import LOOKUP_IDS, Json, WordPressClient
+from ..context import ItemOutcome, JobContext
+from ..stages import PHASE_GUESSES, READING_EXPORT, SCRAPING, fetch_media, fetch_source, new_items
+from .import_posts import (
+    CAPTION_HASH_META,
+    CONTENT_HASH_META,
+    imported_hashes,
+    upload_once,
+)
+
+GATHERING = "Reading what was imported"
+REPAIRING = "Repairing posts"
+# Jobs that bring posts into WordPress: a whole-site repair looks at their posts (with
+# the data of the newest job that read each, a repair's too).
+SITE_JOB_KINDS = ("import", "sync")
+SITE_JOB_LIMIT = 1000
+
+NOTHING_TO_DO = "nothing to do"
+EDITED = "edited in WordPress since import: caption left as is"
+CAPTION_UPDATED = "caption updated"
+MEDIA_LOST = "caption left as is: not every media of the post could be had to write it anew"
+NO_HASHES = ("imported before igbridge kept what it wrote: caption not checked")
+
+# An image or video block's opening comment and everything up to its end: its ``id``
+# attribute names the attachment (``domain/content.py`` writes them so).
+MEDIA_BLOCK = re.compile(r"<!-- wp:(image|video) (\{.*?\}) -->(.*?)<!-- /wp:\1 -->", re.DOTALL)
+
+
+async def run_repair(ctx: JobContext) -> str:
+    site = ctx.source.get("type") == "site"
+    first = GATHERING if site else (
+        READING_EXPORT if ctx.source.get("type") == "export" else SCRAPING)
+    guess = 1.0 if site else PHASE_GUESSES[first][1]
+    ctx.plan([PhasePlan(first, UNCOUNTED, guess, 1.0), PhasePlan(REPAIRING, "posts", 0.1, 0.0)])
+    posts, mappings = await _site_posts(ctx) if site else await _source_posts(ctx)
+    await ctx.add_items(new_items(posts))
+    ledger = await ctx.items()
+    todo = [p for p in posts if ledger[p.source_id]["state"] in ("pending", "failed")]
+    ctx.plan([PhasePlan(first, UNCOUNTED, guess, 1.0),
+              PhasePlan(REPAIRING, "posts", 0.1, float(len(posts)))])
+    done = len(posts) - len(todo)
+    ctx.report(f"Repaired {done} of {len(posts)} posts", phase=REPAIRING, done=done,
+               total=len(posts))
+    if todo:
+        async with WordPressClient.from_config(ctx.config) as wp:
+            cache = MediaCache(ctx.config, ctx.backend.media, ctx.http)
+            for post_type, group in _by_post_type(todo, mappings).items():
+                try:
+                    route = await wp.post_type_route(post_type)
+                except (TransientError, WordPressAuthError):
+                    raise
+                except IgbridgeError as exc:  # a post type gone since the import
+                    await ctx.set_items([ItemOutcome(p.source_id, ItemState.FAILED,
+                                                     reason=exc.message) for p in group])
+                    done += len(group)
+                    continue
+                for start in range(0, len(group), LOOKUP_IDS):
+                    chunk = group[start:start + LOOKUP_IDS]
+                    found = await wp.find_posts_by_source_ids([p.source_id for p in chunk],
+                                                              route=route)
+                    unknown = [p.source_id for p in chunk if p.source_id not in found]
+                    deleted = await wp.find_deleted_source_ids(unknown) if unknown else set()
+                    for post in chunk:
+                        repair = PostRepair(ctx, wp, cache, post,
+                                            Mapping.from_json(mappings[post.source_id]), route)
+                        outcome = await repair.run(found.get(post.source_id),
+                                                   post.source_id in deleted)
+                        await ctx.set_items([outcome])
+                        done += 1
+                        ctx.report(f"Repaired {done} of {len(posts)} posts", phase=REPAIRING,
+                                   done=done)
+    return repair_message(await ctx.items())
+
+
+async def _source_posts(ctx: JobContext) -> tuple[list[Post], dict[str, Any]]:
+    """The saved source's posts as the source has them now, all with its mapping."""
+    posts, _skipped = await fetch_source(ctx)
+    mapping = ctx.options.get("mapping") or {}
+    return posts, {p.source_id: mapping for p in posts}
+
+
+async def _site_posts(ctx: JobContext) -> tuple[list[Post], dict[str, Any]]:
+    """Every post an import or sync of this sidecar brought into WordPress, as the newest
+    job that read it (a repair reads its source afresh) had it, with that job's mapping;
+    kept in the job's state for a resume."""
+    if "posts" in ctx.state:
+        return [Post.from_json(p) for p in ctx.state["posts"]], dict(ctx.state["mappings"])
+    ctx.report("Reading what was imported", phase=GATHERING)
+    jobs = [j for j in await ctx.jobs.find(limit=SITE_JOB_LIMIT)
+            if j["kind"] in (*SITE_JOB_KINDS, "repair") and (j.get("state") or {}).get("posts")]
+    items = await ctx.ledger.items_of([j["job_id"] for j in jobs if j["kind"] in SITE_JOB_KINDS])
+    in_wordpress = {i["source_id"] for job_items in items.values() for i in job_items
+                    if i["state"] in (ItemState.IMPORTED, ItemState.ALREADY_IMPORTED)}
+    posts: dict[str, Post] = {}
+    mappings: dict[str, Any] = {}
+    for job in jobs:  # newest first: the newest job's word on a post wins
+        for data in job["state"]["posts"]:
+            post = Post.from_json(data)
+            if post.source_id in in_wordpress and post.source_id not in posts:
+                posts[post.source_id] = post
+                mappings[post.source_id] = (job.get("options") or {}).get("mapping") or {}
+    found = sorted(posts.values(), key=lambda p: p.taken_at, reverse=True)
+    await ctx.save_state(posts=[p.to_json() for p in found], mappings=mappings)
+    return found, mappings
+
+
+def _by_post_type(posts: list[Post], mappings: dict[str, Any]) -> dict[str, list[Post]]:
+    groups: dict[str, list[Post]] = {}
+    for post in posts:
+        groups.setdefault(Mapping.from_json(mappings[post.source_id]).post_type, []).append(post)
+    return groups
+
+
+def media_ids_in(content: str) -> list[int]:
+    """The attachment ids of the content's image and video blocks, in order."""
+    ids = []
+    for match in MEDIA_BLOCK.finditer(content):
+        with_id = _block_attrs(match[2]).get("id")
+        if isinstance(with_id, int) and with_id > 0:
+            ids.append(with_id)
+    return ids
+
+
+def point_at(content: str, renewed: dict[int, UploadedMedia]) -> str:
+    """``content`` with each block of a replaced attachment pointing at its new one: the
+    block's ``id``, its ``wp-image-N`` class and its file's address; everything else in
+    the block (a caption written in WordPress, a link) stays."""
+    def replace(match: re.Match[str]) -> str:
+        attrs = _block_attrs(match[2])
+        old_id = attrs.get("id")
+        new = renewed.get(old_id) if isinstance(old_id, int) else None
+        if new is None:
+            return match[0]
+        attrs["id"] = new.wp_id
+        inner = re.sub(r'src="[^"]*"', lambda _m: f'src="{_attr(new.url)}"', match[3], count=1)
+        inner = inner.replace(f"wp-image-{old_id}", f"wp-image-{new.wp_id}")
+        return (f"<!-- wp:{match[1]} {json.dumps(attrs, separators=(',', ':'))} -->"
+                f"{inner}<!-- /wp:{match[1]} -->")
+
+    return MEDIA_BLOCK.sub(replace, content)
+
+
+def _block_attrs(text: str) -> dict[str, Any]:
+    try:
+        attrs = json.loads(text)
+    except ValueError:
+        return {}
+    return attrs if isinstance(attrs, dict) else {}
+
+
+def _attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;")
+
+
+@dataclass
+class PostRepair:
+    """One post's repair: what is missing, what changed, and the one update that fixes it."""
+
+    ctx: JobContext
+    wp: WordPressClient
+    cache: MediaCache
+    post: Post
+    mapping: Mapping
+    route: str
+    notes: list[str] = field(default_factory=list)
+
+    async def run(self, found: Json | None, deleted: bool) -> ItemOutcome:
+        source_id = self.post.source_id
+        if found is None:
+            return ItemOutcome(source_id, ItemState.SKIPPED, reason=(
+                "deleted in WordPress: left deleted" if deleted
+                else "not in WordPress: nothing to repair"))
+        post_id = int(found["id"])
+        if found.get("status") == "trash":
+            return ItemOutcome(source_id, ItemState.SKIPPED, post_id,
+                               reason="in the trash: left as is")
+        try:
+            return await self._repair(post_id, found)
+        except (TransientError, WordPressAuthError):
+            raise  # WordPress is down or refuses us: the job's attempts take over
+        except IgbridgeError as exc:
+            return ItemOutcome(source_id, ItemState.FAILED, post_id, reason=exc.message)
+
+    async def _repair(self, post_id: int, found: Json) -> ItemOutcome:
+        source_id = self.post.source_id
+        current = await self.wp.get_post(post_id, route=self.route)
+        content = str((current.get("content") or {}).get("raw") or "")
+        raw_meta = current.get("meta")  # WordPress answers [] when a post has none
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+        referenced = media_ids_in(content)
+        present = await self.wp.media_present(referenced) if referenced else set()
+        missing = [i for i in referenced if i not in present]
+        imported, caption = meta.get(CONTENT_HASH_META), meta.get(CAPTION_HASH_META)
+        edited = not imported or content_hash(content) != imported
+        caption_changed = bool(caption) and caption != content_hash(self.post.caption)
+        if not caption:
+            self.notes.append(NO_HASHES)
+        link = str(found.get("link") or "") or None
+        if not missing and not caption_changed:
+            return ItemOutcome(source_id, ItemState.ALREADY_IMPORTED, post_id,
+                               reason="; ".join([NOTHING_TO_DO, *self.notes]), post_url=link)
+        fields: dict[str, Any] = {}
+        renewed: dict[int, UploadedMedia] = {}
+        rewrite = False  # the whole content written anew, as the import would now
+        if missing or not edited:
+            uploaded, renewed = await self._media(post_id, referenced, set(missing))
+            # Never written anew without every media: that would drop one from the post.
+            rewrite = not edited and all(m is not None for m in uploaded)
+            if rewrite:
+                rendered = self.mapping.render(self.post, [m for m in uploaded if m])
+                fields = {"content": rendered.content,
+                          "meta": imported_hashes(self.post, rendered.content)}
+                if rendered.featured is not None:
+                    fields["featured_media"] = rendered.featured.wp_id
+            else:
+                fields = self._pointed_at(current, content, referenced, renewed)
+        unmatched = [i for i in missing if i not in renewed]
+        done = []
+        if renewed:
+            done.append(f"repaired media: {len(renewed)} re-uploaded")
+        if caption_changed:
+            done.append(CAPTION_UPDATED if rewrite else EDITED if edited else MEDIA_LOST)
+        if unmatched:
+            self.notes.append("attachment " + ", ".join(map(str, unmatched))
+                              + " is gone and no file of the post could replace it")
+        if fields:
+            await self.wp.update_post(post_id, route=self.route, answer="id", **fields)
+        repaired = bool(renewed) or (caption_changed and rewrite)
+        state = (ItemState.FAILED if unmatched and not repaired
+                 else ItemState.IMPORTED if repaired else ItemState.SKIPPED)
+        return ItemOutcome(source_id, state, post_id, reason="; ".join(done + self.notes),
+                           post_url=link)
+
+    async def _media(self, post_id: int, referenced: list[int], missing: set[int],
+                     ) -> tuple[list[UploadedMedia | None], dict[int, UploadedMedia]]:
+        """The post's media as WordPress has them after this repair, in the post's order
+        (None for a file that could not be had), and each missing attachment's stand-in.
+
+        A missing attachment is known by the upload index (which file became it) or,
+        failing that, by its place among the post's media blocks."""
+        site = self.ctx.config.wp_url
+        uploaded: list[UploadedMedia | None] = []
+        renewed: dict[int, UploadedMedia] = {}
+        for index, media in enumerate(self.post.media):
+            try:
+                cached: CachedMedia = await fetch_media(self.ctx, self.cache, self.post, media)
+            except MediaError as exc:
+                self.notes.append(f"media {index + 1} could not be had from the cache or the "
+                                  f"source: {exc.message}")
+                uploaded.append(None)
+                continue
+            known = await self.ctx.backend.media.uploaded(site, cached.sha256)
+            gone = known is not None and known[0] in missing
+            if gone and known is not None:
+                await self.ctx.backend.media.forget_uploaded(site, [known[0]])
+            new = await upload_once(self.ctx, self.wp, self.cache, self.post, media, index,
+                                    post_id, cached)
+            if gone and known is not None:
+                renewed[known[0]] = new
+            uploaded.append(new)
+        if len(referenced) == len(uploaded):  # one block per media: their places match
+            for old, new_media in zip(referenced, uploaded, strict=True):
+                if old in missing and old not in renewed and new_media is not None:
+                    renewed[old] = new_media
+        return uploaded, renewed
+
+    def _pointed_at(self, current: Json, content: str, referenced: list[int],
+                    renewed: dict[int, UploadedMedia]) -> dict[str, Any]:
+        """For an edited post: its own content, the replaced attachments swapped in."""
+        fields: dict[str, Any] = {}
+        new_content = point_at(content, renewed)
+        if new_content != content:
+            fields["content"] = new_content
+        featured = int(current.get("featured_media") or 0)
+        if featured in renewed:
+            fields["featured_media"] = renewed[featured].wp_id
+        elif (featured == 0 and self.mapping.featured == "first" and referenced
+              and referenced[0] in renewed and renewed[referenced[0]].kind == "image"):
+            # WordPress drops a deleted attachment from the posts it featured.
+            fields["featured_media"] = renewed[referenced[0]].wp_id
+        return fields
+
+
+def repair_message(ledger: dict[str, dict[str, Any]]) -> str:
+    """The closing words: how many posts were repaired, left, fine, failed."""
+    def count(state: ItemState) -> int:
+        return sum(1 for i in ledger.values() if i["state"] == state)
+
+    parts = [f"Repaired {count(ItemState.IMPORTED)} posts"]
+    for state, words in ((ItemState.ALREADY_IMPORTED, "needed nothing"),
+                         (ItemState.SKIPPED, "left as is"), (ItemState.FAILED, "failed")):
+        if count(state):
+            parts.append(f"{count(state)} {words}")
+    return "; ".join(parts)

@@ -1,0 +1,289 @@
+"""Repair jobs, the mapping preview and post types other than ``post`` (issue 14), against
+the real WordPress, with the real apify-client talking to the fake Apify. One sidecar for
+this module (its media index and job history are its own); WordPress and the fake Apify
+are the session's. A test-only mu-plugin adds the post types (``tests/fixtures/wp``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from dev.stack import Stack
+from tests.e2e.conftest import SidecarApi, WordPressApi
+from tests.e2e.test_sync import Fresh, account, counts, create_source, sync
+from tests.fakes.apify_server import FakeApify
+from tests.support.sidecar_process import SidecarProcess
+
+MU_PLUGIN = Path(__file__).parent.parent / "fixtures" / "wp" / "igbridge-test-post-types.php"
+MEDIA_BLOCK = re.compile(r"<!-- wp:(image|video|gallery) .*?<!-- /wp:\1 -->\s*", re.DOTALL)
+
+
+@pytest.fixture(scope="module")
+def post_types(stack: Stack) -> Iterator[None]:
+    """The test post types, for every request WordPress answers from now on."""
+    target = stack.wp_dir / "wp-content" / "mu-plugins" / MU_PLUGIN.name
+    shutil.copyfile(MU_PLUGIN, target)
+    try:
+        yield
+    finally:
+        target.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory, stack: Stack,
+        import_sidecar_env: dict[str, str], post_types: None) -> Iterator[SidecarApi]:
+    process = SidecarProcess(tmp_path_factory.mktemp("repair") / "data", env={
+        **import_sidecar_env,
+        "IGBRIDGE_WP_URL": stack.wp_url,
+        "IGBRIDGE_WP_USER": stack.wp_app_user,
+        "IGBRIDGE_WP_APP_PASSWORD": stack.wp_app_password,
+    })
+    process.start()
+    try:
+        assert process.secret is not None
+        yield SidecarApi(process.url, process.secret)
+    finally:
+        process.kill()
+
+
+def wp(stack: Stack, method: str, path: str, params: dict[str, Any] | None = None,
+       **body: Any) -> Any:
+    reply = httpx.request(method, f"{stack.wp_url}/wp-json{path}", params=params,
+                          json=body or None, auth=(stack.wp_app_user, stack.wp_app_password),
+                          timeout=30)
+    assert reply.status_code in (200, 201), reply.text[:300]
+    return reply.json()
+
+
+def repair(api: SidecarApi, source_id: str) -> dict[str, Any]:
+    reply = api.post(f"/api/sources/{source_id}/repair")
+    assert reply.status_code == 202, reply.text
+    return api.finish(reply.json()["job_id"])
+
+
+def reasons(job: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {i["source_id"]: (i["state"], i["reason"]) for i in job["items"]}
+
+
+def media_ids(content: str) -> list[int]:
+    return [int(m) for m in re.findall(r'<!-- wp:(?:image|video) \{"id":(\d+)', content)]
+
+
+def text_of(content: str) -> str:
+    """The content without its media blocks: what a preview and an import share."""
+    return MEDIA_BLOCK.sub("", content).strip()
+
+
+def test_repair_uploads_again_a_deleted_attachment_and_a_lost_file(
+    api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
+    import_fresh: Fresh,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 3,
+                             newest=datetime(2024, 3, 9, 9, 0, tzinfo=UTC))
+    saved = create_source(api, {"type": "apify", "username": factory.username, "limit": 10})
+    assert counts(sync(api, saved["source_id"])) == {"imported": 3, "total": 3}
+    deleted, lost, fine = (import_wp.post_of(item["id"]) for item in items)
+    [deleted_media] = media_ids(deleted["content"]["raw"])
+    assert deleted["featured_media"] == deleted_media
+    # One attachment deleted from the media library, one file gone from the uploads folder.
+    wp(stack, "DELETE", f"/wp/v2/media/{deleted_media}", {"force": "true"})
+    assert import_wp.post_of(items[0]["id"])["featured_media"] == 0  # WordPress drops it
+    [lost_media] = media_ids(lost["content"]["raw"])
+    lost_file = urlsplit(import_wp.media(lost_media)["source_url"]).path
+    (stack.wp_dir / lost_file.lstrip("/")).unlink()
+
+    job = repair(api, saved["source_id"])
+
+    assert (job["kind"], job["status"]) == ("repair", "complete"), job
+    assert reasons(job) == {
+        items[0]["id"]: ("imported", "repaired media: 1 re-uploaded"),
+        items[1]["id"]: ("imported", "repaired media: 1 re-uploaded"),
+        items[2]["id"]: ("already_imported", "nothing to do"),
+    }
+    for item, old in ((items[0], deleted_media), (items[1], lost_media)):
+        post = import_wp.post_of(item["id"])
+        [new] = media_ids(post["content"]["raw"])
+        assert new != old
+        assert post["featured_media"] == new
+        source_url = import_wp.media(new)["source_url"]
+        assert f"wp-image-{new}" in post["content"]["raw"]
+        assert source_url in post["content"]["raw"]
+        assert httpx.get(source_url, timeout=30).status_code == 200
+    assert import_wp.post_of(items[2]["id"])["content"]["raw"] == fine["content"]["raw"]
+    # Repaired is repaired: a second run has nothing to do.
+    again = repair(api, saved["source_id"])
+    assert {state for state, _reason in reasons(again).values()} == {"already_imported"}
+
+
+def test_repair_updates_a_changed_caption_but_not_on_a_post_edited_in_wordpress(
+    api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
+    import_fresh: Fresh,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 2,
+                             newest=datetime(2024, 4, 2, 9, 0, tzinfo=UTC))
+    saved = create_source(api, {"type": "apify", "username": factory.username, "limit": 10})
+    sync(api, saved["source_id"])
+    untouched, edited = (import_wp.post_of(item["id"]) for item in items)
+    edited_content = edited["content"]["raw"] + (
+        "\n\n<!-- wp:paragraph -->\n<p>Added in WordPress.</p>\n<!-- /wp:paragraph -->")
+    wp(stack, "POST", f"/wp/v2/posts/{edited['id']}", content=edited_content)
+    # Both captions change on Instagram.
+    items[0]["caption"] = "Day 0 at the lake, fixed a typo #lake"
+    items[1]["caption"] = "Day 1 at the lake, also fixed #lake"
+
+    job = repair(api, saved["source_id"])
+
+    assert reasons(job) == {
+        items[0]["id"]: ("imported", "caption updated"),
+        items[1]["id"]: ("skipped", "edited in WordPress since import: caption left as is"),
+    }
+    updated = import_wp.post_of(items[0]["id"])["content"]["raw"]
+    assert "Day 0 at the lake, fixed a typo" in updated
+    assert media_ids(updated) == media_ids(untouched["content"]["raw"])
+    assert import_wp.post_of(items[1]["id"])["content"]["raw"] == edited_content
+    # The updated post is the import's own again: the next repair finds nothing to do.
+    assert reasons(repair(api, saved["source_id"]))[items[0]["id"]] == (
+        "already_imported", "nothing to do")
+
+
+def test_the_mapping_preview_renders_what_the_import_then_creates(
+    api: SidecarApi, import_apify: FakeApify, import_wp: WordPressApi, import_fresh: Fresh,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 2,
+                             newest=datetime(2024, 5, 5, 9, 0, tzinfo=UTC))
+    mapping = {"status": "draft", "hashtags": "tags",
+               "title": {"rule": "template", "template": "{date}: {first_line}"},
+               "content_template": "{caption}\n\nSeen at {link}"}
+    sample = api.post("/api/sources/preview-mapping", {"mapping": mapping})
+    assert sample.status_code == 200, sample.text
+    assert sample.json()["post"]["from"] == "sample"
+    saved = create_source(api, {"type": "apify", "username": factory.username, "limit": 10,
+                                "mapping": mapping})
+    sync(api, saved["source_id"])
+
+    reply = api.post("/api/sources/preview-mapping",
+                     {"mapping": mapping, "source_id": saved["source_id"]})
+
+    assert reply.status_code == 200, reply.text
+    preview = reply.json()
+    newest = import_wp.post_of(items[0]["id"])
+    assert preview["post"] == {"source_id": items[0]["id"], "from": "source",
+                               "taken_at": "2024-05-05T09:00:00+00:00"}
+    assert (preview["title"], preview["status"], preview["tags"]) == (
+        newest["title"]["raw"], newest["status"], import_wp.tag_names(newest["tags"]))
+    assert preview["title"] == "2024-05-05: Day 0 at the lake #lake"
+    assert text_of(preview["content"]) == text_of(newest["content"]["raw"])
+    assert "#lake" not in text_of(preview["content"])
+    assert preview["featured_image"]["url"] == items[0]["displayUrl"]
+    bad = api.post("/api/sources/preview-mapping", {"mapping": {"status": "gone"}})
+    assert bad.status_code == 422, bad.text
+
+
+def test_a_source_of_a_custom_post_type_imports_is_found_again_and_deleted_stays_deleted(
+    api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
+    import_fresh: Fresh,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 3,
+                             newest=datetime(2024, 6, 6, 9, 0, tzinfo=UTC))
+    mapping = {"post_type": "igbridge_photo"}
+    saved = create_source(api, {"type": "apify", "username": factory.username, "limit": 10,
+                                "mapping": mapping})
+    assert counts(sync(api, saved["source_id"])) == {"imported": 3, "total": 3}
+
+    def photos_of(source_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = import_wp.get(
+            "/wp/v2/ig-photos", igbridge_source_id=source_id, status="any", per_page=100)
+        return found
+
+    photos = [photos_of(item["id"]) for item in items]
+    assert [len(p) for p in photos] == [1, 1, 1]
+    assert all(p[0]["type"] == "igbridge_photo" for p in photos)
+    assert import_wp.posts_of(items[0]["id"]) == []  # not a "post"
+    # A full import of the same account finds them again: no second copy.
+    source = {"type": "apify", "username": factory.username, "limit": 10}
+    rerun = api.finish(api.start_job(source, options={"mapping": mapping}))
+    assert counts(rerun) == {"already_imported": 3, "total": 3}
+    # Deleted for good stays deleted.
+    wp(stack, "DELETE", f"/wp/v2/ig-photos/{photos[2][0]['id']}", {"force": "true"})
+    after = api.finish(api.start_job(source, options={"mapping": mapping}))
+    assert reasons(after)[items[2]["id"]] == ("skipped", "deleted in WordPress")
+    assert [len(photos_of(item["id"])) for item in items] == [1, 1, 0]
+    # Repair works on the post type too.
+    [media] = media_ids(photos[0][0]["content"]["raw"])
+    wp(stack, "DELETE", f"/wp/v2/media/{media}", {"force": "true"})
+    job = repair(api, saved["source_id"])
+    assert reasons(job) == {
+        items[0]["id"]: ("imported", "repaired media: 1 re-uploaded"),
+        items[1]["id"]: ("already_imported", "nothing to do"),
+        items[2]["id"]: ("skipped", "deleted in WordPress: left deleted"),
+    }
+    [new] = media_ids(photos_of(items[0]["id"])[0]["content"]["raw"])
+    assert new != media
+
+
+@pytest.mark.parametrize(("post_type", "says"), [
+    ("igbridge_none", "mapping.post_type: WordPress has no post type 'igbridge_none'"),
+    ("igbridge_note", "mapping.post_type: the post type 'igbridge_note' does not support "
+                      "the editor"),
+    ("Not A Type", "post_type"),
+])
+def test_a_post_type_wordpress_cannot_take_is_a_422_naming_it(
+    api: SidecarApi, post_type: str, says: str,
+) -> None:
+    reply = api.post("/api/sources", {"type": "apify", "username": "someone",
+                                      "mapping": {"post_type": post_type}})
+    assert reply.status_code == 422, reply.text
+    assert says in reply.json()["error"]["message"]
+
+
+def test_a_whole_site_repair_names_every_post_it_looked_at(
+    api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
+    import_fresh: Fresh,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 1,
+                             newest=datetime(2024, 7, 7, 9, 0, tzinfo=UTC) - timedelta(days=1))
+    saved = create_source(api, {"type": "apify", "username": factory.username, "limit": 10})
+    sync(api, saved["source_id"])
+    [media] = media_ids(import_wp.post_of(items[0]["id"])["content"]["raw"])
+    wp(stack, "DELETE", f"/wp/v2/media/{media}", {"force": "true"})
+    runs = len(import_apify.runs)
+
+    job = api.finish(api.start_job({"type": "site"}, kind="repair"))
+
+    assert job["status"] == "complete", job
+    assert reasons(job)[items[0]["id"]] == ("imported", "repaired media: 1 re-uploaded")
+    assert len(import_apify.runs) == runs  # the site's own record: no new scrape
+    assert {i["source_id"] for i in job["items"]} >= {i["id"] for i in items}
+
+
+def test_a_repair_is_a_job_like_any_other_live_and_cancellable(
+    api: SidecarApi, import_apify: FakeApify, import_fresh: Fresh,
+    import_waiter: Any,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 1,
+                             newest=datetime(2024, 8, 8, 9, 0, tzinfo=UTC))
+    import_apify.add_profile(factory.username, items, hold=True)  # Apify keeps running
+    saved = create_source(api, {"type": "apify", "username": factory.username})
+    reply = api.post(f"/api/sources/{saved['source_id']}/repair")
+    assert reply.status_code == 202, reply.text
+    job_id = reply.json()["job_id"]
+    import_waiter(lambda: any(r.profile.username == factory.username and r.polls >= 2
+                              for r in import_apify.runs.values()), "the run to be polled")
+
+    cancelled = api.post(f"/api/jobs/{job_id}/cancel")
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert api.job(job_id)["status"] == "cancelled"
+    assert import_apify.run_for(factory.username).id in import_apify.aborted
+    events = api.follow(job_id)
+    assert events[-1]["type"] == "cancelled"
+    assert events[0]["operation"] == "Repairing imported posts"
