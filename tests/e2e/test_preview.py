@@ -247,7 +247,8 @@ def test_a_saved_sources_preview_imports_the_picked_posts_with_its_mapping(
 ) -> None:
     factory, items = account(import_apify, import_fresh)
     saved = api.post("/api/sources", {"type": "apify", "username": factory.username,
-                                      "mapping": {"status": "draft", "title": {"rule": "date"}}})
+                                      "mapping": {"status": "draft", "post_type": "page",
+                                                  "title": {"rule": "date"}}})
     assert saved.status_code == 201, saved.text
     before = wp_counts(stack)
 
@@ -260,8 +261,16 @@ def test_a_saved_sources_preview_imports_the_picked_posts_with_its_mapping(
     picked = import_selected(api, job["job_id"], [items[1]["id"]])
     assert picked.status_code == 202, picked.text
     assert api.finish(picked.json()["job_id"])["counts"]["imported"] == 1
-    post = import_wp.post_of(items[1]["id"])
-    assert (post["status"], post["title"]["raw"]) == ("draft", "2024-06-09")
+    [page] = import_wp.get("/wp/v2/pages", igbridge_source_id=items[1]["id"], status="any")
+    assert (page["status"], page["title"]["raw"]) == ("draft", "2024-06-09")
+    assert import_wp.posts_of(items[1]["id"]) == []
+    # The next preview looks where the mapping puts posts: the page is found.
+    again = api.finish(api.post(f"/api/sources/{saved.json()['source_id']}/preview")
+                       .json()["job_id"])
+    verdicts = {i["source_id"]: i["preview"]
+                for i in api.get(f"/api/jobs/{again['job_id']}/items").json()["items"]}
+    assert verdicts[items[1]["id"]] == "already_imported"
+    assert list(verdicts.values()).count("new") == 5
 
 
 def test_an_uploaded_export_preview_reads_the_zip_and_imports_the_picked_ones(
