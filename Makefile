@@ -6,7 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 NODE_STAMP := shared-js/node_modules/.installed-$(shell cat shared-js/package-lock.json | sha1sum | cut -c1-12)
-SYSTEM_STAMP := $(VENV)/.system-packages
+SYSTEM_STAMP := $(VENV)/.system-packages-$(shell sha1sum tools/install-system-packages.sh | cut -c1-12)
+# make stack-up SIDECARS=2: Redis, two sidecars and nginx in front (BACKEND=redis: even for one)
+SIDECARS ?= 1
+BACKEND ?=
 
 .PHONY: help setup test check lint-php test-js test-py bench soak demo serve stack-up stack-down clean
 
@@ -18,12 +21,13 @@ help:
 	@echo "make soak        the longer load, fault and fuzz runs"
 	@echo "make serve       run the sidecar in the foreground"
 	@echo "make stack-up / stack-down   the local stack on its own"
+	@echo "make stack-up SIDECARS=2      the same with Redis, two sidecars and nginx in front"
 
 setup: $(STAMP) $(NODE_STAMP) $(SYSTEM_STAMP)
 
 $(SYSTEM_STAMP):
 	bash tools/install-system-packages.sh
-	@mkdir -p $(VENV) && touch $@
+	@mkdir -p $(VENV) && rm -f $(VENV)/.system-packages* && touch $@
 
 $(STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,7 +65,7 @@ serve: setup
 	$(VENV)/bin/igbridge serve
 
 stack-up: setup
-	$(PY) -m dev.stack up
+	$(PY) -m dev.stack up --sidecars $(SIDECARS) $(if $(BACKEND),--backend $(BACKEND))
 
 stack-down:
 	@test -x $(PY) && $(PY) -m dev.stack down || true

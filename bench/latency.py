@@ -23,7 +23,7 @@ from .load import (
     open_watchers,
     settle,
 )
-from .processes import ServerProcess
+from .processes import Server, ServerProcess
 from .scenario import Figure, Scenario, ScenarioResult, Settings, percentile
 
 SESSIONS = 100
@@ -58,7 +58,7 @@ class RestartRun:
     downtime: float
 
 
-async def steady(server: ServerProcess, duration: float) -> SteadyRun:
+async def steady(server: Server, duration: float) -> SteadyRun:
     server.start()
     try:
         session_ids = await create_sessions(server.port, SESSIONS)

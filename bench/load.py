@@ -28,7 +28,7 @@ class Watcher:
     session_id: str
     latencies_ms: list[float]
     seen_steps: set[int] = field(default_factory=set)
-    last_id: int | None = None
+    last_id: str | None = None  # opaque: whatever the server sent
     connects: int = 0
     frames: int = 0
     gone: bool = False  # the server no longer knows the session (404 on reconnect)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Protocol
 
 SECRET = "bench-secret-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -38,6 +39,20 @@ def raise_fd_limit() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class Server(Protocol):
+    """What a measurement needs of what it measures: one process, or several behind a
+    load balancer (bench/scale.py)."""
+
+    @property
+    def port(self) -> int: ...
+
+    def start(self, timeout: float = 20.0) -> float: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+    def cpu_seconds(self) -> float: ...
 
 
 class ServerProcess:

@@ -90,7 +90,7 @@ class Scenario:
 
 SCENARIO_MODULES: Sequence[str] = ("latency", "streams", "throughput", "writes", "imports",
                                      "large_site", "large_export", "eta", "browser", "sync",
-                                     "soak")
+                                     "scale", "soak")
 
 
 def load_scenarios() -> list[Scenario]:

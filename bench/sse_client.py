@@ -126,7 +126,7 @@ class HttpConnection:
 
 @dataclass(slots=True)
 class SseFrame:
-    id: int | None
+    id: str | None  # opaque, as every client treats it
     data: str  # "" for a frame that only moves the id
     received: float  # time.monotonic() right after the frame was parsed
 
@@ -142,13 +142,13 @@ class SseParser:
         self._tail = blocks.pop()
         frames = []
         for block in blocks:
-            event_id: int | None = None
+            event_id: str | None = None
             data: list[bytes] = []
             for line in block.split(b"\n"):
                 if line.startswith(b"data:"):
                     data.append(line[6:] if line[5:6] == b" " else line[5:])
                 elif line.startswith(b"id:"):
-                    event_id = int(line[3:])
+                    event_id = line[3:].strip().decode()
             if data or event_id is not None:
                 frames.append((event_id, b"\n".join(data).decode()))
         return frames
@@ -171,7 +171,7 @@ class SseStream:
 
     @classmethod
     async def open(cls, port: int, path: str, headers: dict[str, str],
-                   last_event_id: int | None = None) -> SseStream:
+                   last_event_id: str | None = None) -> SseStream:
         request_headers = {"Accept": "text/event-stream", **headers}
         if last_event_id is not None:
             request_headers["Last-Event-ID"] = str(last_event_id)

@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from sidecar.backends.sqlite.events import SqliteEventLog
 from sidecar.backends.sqlite.store import Store
 from sidecar.progress.engine import ProgressEngine
 
@@ -22,7 +23,7 @@ TARGET_EVENTS_PER_SECOND = 50_000
 
 async def open_engine(path: Path) -> tuple[Store, ProgressEngine]:
     store = await Store.open(path)
-    engine = ProgressEngine(store)
+    engine = ProgressEngine(SqliteEventLog(store))
     await engine.start()
     return store, engine
 

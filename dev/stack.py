@@ -1,16 +1,24 @@
 """The local stack without Docker: MariaDB, WordPress on PHP's built-in server, the sidecar.
 
-``python -m dev.stack up|down|status [--root DIR]`` for people; ``start_stack()`` and
-``Stack`` for tests, the demo and benchmarks. Every process runs in its own process
-group and only those groups are ever signalled. The facts this relies on are in
-``WORDPRESS.md`` (verified on the target machine).
+``python -m dev.stack up|down|status [--root DIR] [--sidecars N] [--backend redis]`` for
+people; ``start_stack()`` and ``Stack`` for tests, the demo and benchmarks. Every
+process runs in its own process group and only those groups are ever signalled. The
+facts this relies on are in ``WORDPRESS.md`` (verified on the target machine).
+
+With several sidecars (or ``--backend redis``) the stack is the scaled one: Debian's
+redis-server (AOF on, ``dev/redis_server.py``), N sidecar processes on the Redis engine,
+each with its own port and data dir, and Debian's nginx in front of them
+(``dev/nginx.py``, the site shared with docker-compose.yml); WordPress and browsers are
+given nginx's URL as the sidecar's.
 
 Layout of the root directory (default ``.devstack/`` in the repository)::
 
     mariadb/data        database files (kept across restarts)
     wordpress/          copy of /usr/share/wordpress with our wp-config.php (kept)
-    sidecar/            the sidecar's data dir (kept)
-    logs/*.log          one log per process
+    sidecar/            the sidecar's data dir (kept); sidecar-2/, … for more processes
+    redis/              redis.conf and the append-only file (scaled stack; kept)
+    nginx/              nginx.conf, the filled-in site, pid, temp files (scaled stack)
+    logs/*.log          one log per process (nginx's own in nginx/logs/)
     secrets.json        admin password, sidecar secret, WordPress salts (kept)
     stack.json          what is running now (removed by ``down``)
 """
@@ -39,6 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dev import nginx, redis_server
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = REPO / ".devstack"
 WORDPRESS_SOURCE = Path("/usr/share/wordpress")
@@ -51,6 +61,8 @@ DB_NAME = "wordpress"
 ADMIN_USER = "admin"
 APP_PASSWORD_NAME = "igbridge-dev"
 STOP_GRACE_SECONDS = 5.0
+BACKENDS = ("sqlite", "redis")
+DEFAULT_HEARTBEAT_SECONDS = 15.0
 # Variables handed to the sidecar from the caller's environment besides IGBRIDGE_*.
 PASSED_THROUGH = ("APIFY_TOKEN",)
 SALT_NAMES = (
@@ -255,6 +267,51 @@ class Stack:
     sidecar_port: int
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     sidecar_env: dict[str, str] = field(default_factory=dict)
+    # The scaled stack: every sidecar's own port (the first is sidecar_port), Redis and
+    # nginx; sidecar_url is then nginx's.
+    sidecar_ports: list[int] = field(default_factory=list)
+    redis_port: int | None = None
+    nginx_port: int | None = None
+
+    # ---- the sidecar tier
+
+    @property
+    def balanced(self) -> bool:
+        """True for the scaled stack: Redis, the sidecars behind nginx."""
+        return self.nginx_port is not None
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self.redis_port is not None else "sqlite"
+
+    @property
+    def sidecar_count(self) -> int:
+        return len(self.sidecar_ports) or 1
+
+    @property
+    def redis_url(self) -> str | None:
+        return redis_server.url(self.redis_port) if self.redis_port is not None else None
+
+    @property
+    def nginx_dir(self) -> Path:
+        return self.root / "nginx"
+
+    def sidecar_name(self, index: int) -> str:
+        """``sidecar`` for the first process (as on the one-process stack), then
+        ``sidecar-2``, ``sidecar-3``, …"""
+        return "sidecar" if index == 0 else f"sidecar-{index + 1}"
+
+    def sidecar_port_of(self, index: int) -> int:
+        return self.sidecar_ports[index] if self.sidecar_ports else self.sidecar_port
+
+    def sidecar_data_dir_of(self, index: int) -> str:
+        if index == 0:
+            return self.sidecar_data_dir
+        return str(Path(self.sidecar_data_dir).with_name(self.sidecar_name(index)))
+
+    def direct_sidecar_urls(self) -> list[str]:
+        """Each sidecar process's own URL (nginx's upstreams)."""
+        return [f"http://127.0.0.1:{self.sidecar_port_of(i)}" for i in range(self.sidecar_count)]
 
     # ---- stack.json
 
@@ -285,6 +342,12 @@ class Stack:
             "logs_dir": str(self.logs_dir),
             "processes": {name: p.to_json() for name, p in self.processes.items()},
             "sidecar_env": self.sidecar_env,
+            "backend": self.backend,
+            "sidecar_ports": self.sidecar_ports,
+            "sidecar_urls": self.direct_sidecar_urls(),
+            "redis_port": self.redis_port,
+            "redis_url": self.redis_url,
+            "nginx_port": self.nginx_port,
         }
 
     def save(self) -> None:
@@ -317,6 +380,9 @@ class Stack:
             processes={name: ManagedProcess.from_json(name, p)
                        for name, p in data.get("processes", {}).items()},
             sidecar_env=dict(data.get("sidecar_env", {})),
+            sidecar_ports=[int(port) for port in data.get("sidecar_ports", [])],
+            redis_port=data.get("redis_port"),
+            nginx_port=data.get("nginx_port"),
         )
 
     # ---- health
@@ -345,15 +411,32 @@ class Stack:
         return found
 
     def sidecar_problems(self) -> list[str]:
-        """What is wrong with the sidecar, if it was started; empty when it answers."""
-        process = self.processes.get("sidecar")
+        """What is wrong with the sidecar tier, if it was started (Redis, every sidecar,
+        nginx); empty when each answers."""
+        parts = self._all_tier_parts()
+        if not any(name in self.processes for name in parts):
+            return []  # started without its sidecar (--no-sidecar)
+        return [problem for part in parts for problem in self._part_problems(part)]
+
+    def _part_problems(self, name: str) -> list[str]:
+        process = self.processes.get(name)
         if process is None:
-            return []
+            return [f"{name} is not running"]
         if not process.is_alive():
-            return [f"sidecar (pid {process.pid}) is not running"]
-        if not _http_ok(f"{self.sidecar_url}/healthz"):
-            return [f"sidecar at {self.sidecar_url}/healthz does not answer 200"]
+            return [f"{name} (pid {process.pid}) is not running"]
+        if name == "redis":
+            assert self.redis_port is not None
+            if not redis_server.answers_ping(self.redis_port):
+                return [f"redis on port {self.redis_port} does not answer PING"]
+            return []
+        url = self.sidecar_url if name == "nginx" else \
+            self.direct_sidecar_urls()[self._sidecar_index(name)]
+        if not _http_ok(f"{url}/healthz"):
+            return [f"{name} at {url}/healthz does not answer 200"]
         return []
+
+    def _sidecar_index(self, name: str) -> int:
+        return 0 if name == "sidecar" else int(name.removeprefix("sidecar-")) - 1
 
     @property
     def wp_basic_auth(self) -> str:
@@ -362,32 +445,95 @@ class Stack:
 
     # ---- sidecar
 
-    def start_sidecar(self) -> None:
-        """Start (or restart after a crash) the sidecar on the same port and data dir."""
-        if "sidecar" in self.processes and self.processes["sidecar"].is_alive():
-            raise StackError(f"the sidecar already runs (pid {self.processes['sidecar'].pid})")
+    def start_sidecar(self, index: int = 0) -> None:
+        """Start (or restart after a crash) sidecar ``index`` on the same port and data dir."""
+        name = self.sidecar_name(index)
+        if name in self.processes and self.processes[name].is_alive():
+            raise StackError(f"{name} already runs (pid {self.processes[name].pid})")
         if not SIDECAR_BIN.exists():
             raise StackError(f"{SIDECAR_BIN} is missing: create the virtualenv first "
                              "(python3 -m venv .venv && .venv/bin/pip install -e '.[dev]')")
-        log = self.logs_dir / "sidecar.log"
-        env = _sidecar_environment(self, self.sidecar_env)
+        log = self.logs_dir / f"{name}.log"
+        port, data_dir = self.sidecar_port_of(index), self.sidecar_data_dir_of(index)
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        env = _sidecar_environment(self, self.sidecar_env, port=port, data_dir=data_dir)
         # The port was ours a moment ago; after a SIGKILL the kernel may still hold it briefly.
-        deadline = time.monotonic() + 5
-        while not _port_is_free(self.sidecar_port) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        process = _spawn("sidecar", [
-            str(SIDECAR_BIN), "serve", "--host", "127.0.0.1", "--port", str(self.sidecar_port),
-            "--data-dir", self.sidecar_data_dir,
+        _wait_for_free_port(port)
+        process = _spawn(name, [
+            str(SIDECAR_BIN), "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--data-dir", data_dir,
         ], log=log, env=env, cwd=REPO)
-        self.processes["sidecar"] = process
+        self.processes[name] = process
         self.save()
-        _wait_until("the sidecar answered /healthz",
-                    lambda: _http_ok(f"{self.sidecar_url}/healthz"),
+        url = f"http://127.0.0.1:{port}"
+        _wait_until(f"{name} answered /healthz", lambda: _http_ok(f"{url}/healthz"),
                     process=process, log=log, timeout=30)
 
-    def stop_sidecar(self, *, kill: bool = False) -> None:
-        """Stop the sidecar's process group; ``kill`` sends SIGKILL at once, like a crash."""
-        process = self.processes.pop("sidecar", None)
+    def stop_sidecar(self, *, kill: bool = False, index: int = 0) -> None:
+        """Stop sidecar ``index``'s process group; ``kill`` sends SIGKILL at once, like a crash."""
+        self._stop_part(self.sidecar_name(index), kill=kill)
+
+    def start_redis(self) -> None:
+        """Start (or restart) Redis on its port and directory; its AOF is replayed."""
+        assert self.redis_port is not None
+        log = self.logs_dir / "redis.log"
+        argv = redis_server.prepare(self.root / "redis", self.redis_port)
+        _wait_for_free_port(self.redis_port)
+        process = _spawn("redis", argv, log=log)
+        self.processes["redis"] = process
+        self.save()
+        port = self.redis_port
+        _wait_until("Redis answered PING", lambda: redis_server.answers_ping(port),
+                    process=process, log=log, timeout=60)
+
+    def start_nginx(self) -> None:
+        """Start (or restart) nginx in front of every sidecar."""
+        assert self.nginx_port is not None
+        heartbeat = float(self.sidecar_env.get("IGBRIDGE_HEARTBEAT_SECONDS")
+                          or os.environ.get("IGBRIDGE_HEARTBEAT_SECONDS")
+                          or DEFAULT_HEARTBEAT_SECONDS)
+        upstreams = [f"127.0.0.1:{self.sidecar_port_of(i)}" for i in range(self.sidecar_count)]
+        try:
+            argv = nginx.prepare(self.nginx_dir, port=self.nginx_port, upstreams=upstreams,
+                                 heartbeat_seconds=heartbeat)
+        except nginx.NginxError as error:
+            raise StackError(str(error)) from None
+        log = self.logs_dir / "nginx.log"
+        _wait_for_free_port(self.nginx_port)
+        process = _spawn("nginx", argv, log=log)
+        self.processes["nginx"] = process
+        self.save()
+        _wait_until("nginx answered /healthz", lambda: _http_ok(f"{self.sidecar_url}/healthz"),
+                    process=process, log=log, timeout=30)
+
+    def start_tier(self) -> None:
+        """Start what of the sidecar tier is not running: Redis, each sidecar, nginx."""
+        for name in self._all_tier_parts():
+            if name in self.processes and self.processes[name].is_alive():
+                continue
+            if name == "redis":
+                self.start_redis()
+            elif name == "nginx":
+                self.start_nginx()
+            else:
+                self.start_sidecar(self._sidecar_index(name))
+
+    def _all_tier_parts(self) -> list[str]:
+        names = ["redis"] if self.redis_port is not None else []
+        names += [self.sidecar_name(i) for i in range(self.sidecar_count)]
+        return names + (["nginx"] if self.balanced else [])
+
+    def heal_tier(self) -> list[str]:
+        """Restart each part of the sidecar tier that does not answer (a hung one is
+        killed first); returns the names restarted."""
+        broken = [name for name in self._all_tier_parts() if self._part_problems(name)]
+        for name in broken:
+            self._stop_part(name, kill=name != "redis")
+        self.start_tier()
+        return broken
+
+    def _stop_part(self, name: str, *, kill: bool = False) -> None:
+        process = self.processes.pop(name, None)
         if process is not None:
             process.stop(kill=kill)
             self.save()
@@ -397,7 +543,8 @@ class Stack:
     def stop(self) -> None:
         """Stop exactly the process groups this stack started, newest first; forget them."""
         errors = []
-        for name in ("sidecar", "php", "mariadb"):
+        sidecars = sorted((n for n in self.processes if n.startswith("sidecar")), reverse=True)
+        for name in ("nginx", *sidecars, "redis", "php", "mariadb"):
             process = self.processes.pop(name, None)
             if process is None:
                 continue
@@ -492,11 +639,22 @@ def _load_secrets(root: Path) -> dict[str, Any]:
     return data
 
 
-def _pick_ports(root: Path, saved: Mapping[str, int]) -> dict[str, int]:
+def _wait_for_free_port(port: int, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not _port_is_free(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _port_names(sidecars: int, balanced: bool) -> list[str]:
+    names = ["db", "wp", "sidecar", *(f"sidecar-{i}" for i in range(2, sidecars + 1))]
+    return names + (["redis", "nginx"] if balanced else [])
+
+
+def _pick_ports(root: Path, saved: Mapping[str, int], names: list[str]) -> dict[str, int]:
     """The ports of the last run when they are still free (URLs stored in posts keep
     working), fresh ones otherwise."""
     ports: dict[str, int] = {}
-    for name in ("db", "wp", "sidecar"):
+    for name in names:
         previous = saved.get(name)
         if previous and previous not in ports.values() and _port_is_free(previous):
             ports[name] = previous
@@ -658,15 +816,19 @@ def _run_setup(root: Path, wp_dir: Path, wp_port: int, admin_password: str,
     return app_password
 
 
-def _sidecar_environment(stack: Stack, extra: Mapping[str, str]) -> dict[str, str]:
-    """The sidecar's environment: ours (incl. APIFY_TOKEN, IGBRIDGE_*), then the stack's
-    values, then the caller's ``extra``."""
+def _sidecar_environment(stack: Stack, extra: Mapping[str, str], *, port: int,
+                         data_dir: str) -> dict[str, str]:
+    """A sidecar's environment: ours (incl. APIFY_TOKEN, IGBRIDGE_*), then the stack's
+    values, then the caller's ``extra``. Every process of a scaled stack gets the same
+    but for its port and data dir; its public URL is nginx's."""
     env = dict(os.environ)
+    if stack.redis_url is not None:
+        env["IGBRIDGE_BACKEND"] = stack.redis_url
     env.update({
         "IGBRIDGE_SECRET": stack.sidecar_secret,
-        "IGBRIDGE_DATA_DIR": stack.sidecar_data_dir,
+        "IGBRIDGE_DATA_DIR": data_dir,
         "IGBRIDGE_HOST": "127.0.0.1",
-        "IGBRIDGE_PORT": str(stack.sidecar_port),
+        "IGBRIDGE_PORT": str(port),
         "IGBRIDGE_WP_URL": stack.wp_url,
         "IGBRIDGE_WP_USER": stack.wp_app_user,
         "IGBRIDGE_WP_APP_PASSWORD": stack.wp_app_password,
@@ -689,9 +851,39 @@ def _locked(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@dataclass(frozen=True)
+class Topology:
+    """How many sidecar processes on which engine; more than one needs Redis."""
+
+    sidecars: int = 1
+    backend: str = "sqlite"
+
+    @classmethod
+    def of(cls, sidecars: int = 1, backend: str | None = None) -> Topology:
+        if sidecars < 1:
+            raise StackError(f"--sidecars must be at least 1, got {sidecars}")
+        chosen = backend or ("redis" if sidecars > 1 else "sqlite")
+        if chosen not in BACKENDS:
+            raise StackError(f"--backend must be one of {', '.join(BACKENDS)}, got {chosen!r}")
+        if sidecars > 1 and chosen != "redis":
+            raise StackError(f"{sidecars} sidecars need the Redis engine (--backend redis): "
+                             "processes on SQLite would each keep their own jobs and events")
+        return cls(sidecars, chosen)
+
+    @property
+    def balanced(self) -> bool:
+        return self.backend == "redis"
+
+
+def _topology_of(stack: Stack) -> Topology:
+    return Topology(stack.sidecar_count, stack.backend)
+
+
 def start_stack(root: Path, *, sidecar: bool = True,
-                sidecar_env: Mapping[str, str] | None = None) -> Stack:
-    """Start MariaDB, WordPress and (unless ``sidecar=False``) the sidecar under ``root``.
+                sidecar_env: Mapping[str, str] | None = None,
+                topology: Topology | None = None) -> Stack:
+    """Start MariaDB, WordPress and (unless ``sidecar=False``) the sidecar tier under
+    ``root``: one sidecar, or with a balanced ``topology`` Redis, N sidecars and nginx.
 
     Anything a previous run left recorded in ``root/stack.json`` is stopped first. On
     failure every process started so far is stopped again before the error is raised.
@@ -699,7 +891,8 @@ def start_stack(root: Path, *, sidecar: bool = True,
     root = root.resolve()
     with _locked(root):
         _stop_recorded(root)
-        return _start_locked(root, sidecar=sidecar, sidecar_env=dict(sidecar_env or {}))
+        return _start_locked(root, sidecar=sidecar, sidecar_env=dict(sidecar_env or {}),
+                             topology=topology or Topology())
 
 
 def _stop_recorded(root: Path) -> None:
@@ -707,16 +900,25 @@ def _stop_recorded(root: Path) -> None:
         Stack.load(root).stop()
 
 
-def _start_locked(root: Path, *, sidecar: bool, sidecar_env: dict[str, str]) -> Stack:
+def _start_locked(root: Path, *, sidecar: bool, sidecar_env: dict[str, str],
+                  topology: Topology) -> Stack:
     for tool in ("php", "mariadbd", "mariadb-install-db", "mariadb"):
         if shutil.which(tool) is None:
             raise StackError(f"`{tool}` is not installed: see WORDPRESS.md for the packages")
+    if topology.balanced:
+        try:
+            redis_server.redis_binary()
+            nginx.nginx_binary()
+        except (redis_server.RedisServerError, nginx.NginxError) as error:
+            raise StackError(str(error)) from None
     saved = _load_secrets(root)
-    ports = _pick_ports(root, saved.get("ports", {}))
-    saved["ports"] = ports
+    names = _port_names(topology.sidecars, topology.balanced)
+    ports = _pick_ports(root, saved.get("ports", {}), names)
+    saved["ports"] = {**saved.get("ports", {}), **ports}
     _write_private(root / "secrets.json", json.dumps(saved, indent=2) + "\n")
     wp_url = f"http://127.0.0.1:{ports['wp']}"
-    sidecar_url = f"http://127.0.0.1:{ports['sidecar']}"
+    # Browsers and WordPress reach the sidecars through nginx on the scaled stack.
+    sidecar_url = f"http://127.0.0.1:{ports['nginx' if topology.balanced else 'sidecar']}"
     stack = Stack(
         root=root, wp_url=wp_url, wp_admin_user=ADMIN_USER,
         wp_admin_password=saved["admin_password"], wp_app_user=ADMIN_USER, wp_app_password="",
@@ -724,6 +926,10 @@ def _start_locked(root: Path, *, sidecar: bool, sidecar_env: dict[str, str]) -> 
         sidecar_data_dir=str(root / "sidecar"), wp_dir=root / "wordpress",
         db_port=ports["db"], db_socket=_socket_path(root), wp_port=ports["wp"],
         sidecar_port=ports["sidecar"], sidecar_env=sidecar_env,
+        sidecar_ports=[ports[n] for n in names if n.startswith("sidecar")]
+        if topology.balanced else [],
+        redis_port=ports["redis"] if topology.balanced else None,
+        nginx_port=ports["nginx"] if topology.balanced else None,
     )
     try:
         stack.processes["mariadb"] = _start_mariadb(root, stack.db_port, stack.db_socket)
@@ -739,7 +945,7 @@ def _start_locked(root: Path, *, sidecar: bool, sidecar_env: dict[str, str]) -> 
         _check_rest_api(stack)
         Path(stack.sidecar_data_dir).mkdir(parents=True, exist_ok=True)
         if sidecar:
-            stack.start_sidecar()
+            stack.start_tier()
     except BaseException:
         with contextlib.suppress(StackError):
             stack.stop()
@@ -769,26 +975,27 @@ class UpOutcome(enum.Enum):
     STARTED = "Stack started."
 
 
-def up(root: Path, *, sidecar: bool = True) -> tuple[Stack, UpOutcome]:
-    """Reuse a healthy stack under ``root``, restart only its sidecar when that is all
-    that is wrong, or start a new one.
+def up(root: Path, *, sidecar: bool = True,
+       topology: Topology | None = None) -> tuple[Stack, UpOutcome]:
+    """Reuse a healthy stack under ``root``, restart only the parts of its sidecar tier
+    that do not answer when that is all that is wrong, or start a new one (also when
+    the running one has another number of sidecars or another engine).
 
     A full restart re-runs WordPress's set-up, which sets the admin's password again
     and so ends every login; a dead sidecar alone must not cost that.
     """
     root = root.resolve()
+    wanted = topology or Topology()
     with _locked(root):
         if (root / "stack.json").exists():
             current = Stack.load(root)
-            if not current.wordpress_problems():
-                if sidecar and ("sidecar" not in current.processes
-                                or current.sidecar_problems()):
-                    current.stop_sidecar(kill=True)  # a hung one too: same port, same data
-                    current.start_sidecar()
+            if not current.wordpress_problems() and _topology_of(current) == wanted:
+                if sidecar and current.heal_tier():
                     return current, UpOutcome.SIDECAR_RESTARTED
                 return current, UpOutcome.REUSED
             current.stop()
-        return _start_locked(root, sidecar=sidecar, sidecar_env={}), UpOutcome.STARTED
+        return (_start_locked(root, sidecar=sidecar, sidecar_env={}, topology=wanted),
+                UpOutcome.STARTED)
 
 
 def down(root: Path, *, purge: bool = False) -> bool:
@@ -817,14 +1024,21 @@ def down(root: Path, *, purge: bool = False) -> bool:
 
 
 def _describe(stack: Stack) -> str:
+    started = "" if "sidecar" in stack.processes else "  (not started)"
     lines = [
         f"WordPress  {stack.wp_url}/wp-admin/  (user {stack.wp_admin_user}, "
         f"password {stack.wp_admin_password})",
-        f"sidecar    {stack.sidecar_url}" + ("" if "sidecar" in stack.processes
-                                             else "  (not started)"),
-        f"state      {stack.state_file}",
-        f"logs       {stack.logs_dir}",
     ]
+    if stack.balanced:
+        lines += [
+            f"sidecar    {stack.sidecar_url}  (nginx, in front of "
+            f"{stack.sidecar_count} sidecar processes on Redis){started}",
+            *(f"  process  {url}" for url in stack.direct_sidecar_urls()),
+            f"redis      {stack.redis_url}  (AOF: {stack.root / 'redis'})",
+        ]
+    else:
+        lines.append(f"sidecar    {stack.sidecar_url}{started}")
+    lines += [f"state      {stack.state_file}", f"logs       {stack.logs_dir}"]
     return "\n".join(lines)
 
 
@@ -835,13 +1049,19 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"runtime directory (default {DEFAULT_ROOT})")
     parser.add_argument("--no-sidecar", action="store_true",
                         help="up: start MariaDB and WordPress only")
+    parser.add_argument("--sidecars", type=int, default=1,
+                        help="up: sidecar processes; more than one runs Redis and nginx too")
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="up: the sidecars' engine (default: sqlite for one sidecar, "
+                             "redis for more; redis puts nginx in front even of one)")
     parser.add_argument("--purge", action="store_true",
                         help="down: also delete the database, WordPress copy and sidecar data")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
             started = time.monotonic()
-            stack, outcome = up(args.root, sidecar=not args.no_sidecar)
+            topology = Topology.of(args.sidecars, args.backend)
+            stack, outcome = up(args.root, sidecar=not args.no_sidecar, topology=topology)
             if outcome is UpOutcome.STARTED:
                 print(f"Stack started in {time.monotonic() - started:.1f} s.")
             else:

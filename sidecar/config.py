@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -140,8 +140,14 @@ def check_redis_url(value: str) -> None:
     db = parts.path.removeprefix("/")
     if not db.isdigit() or not db.isascii():
         raise ValueError(f"needs a database number after the port, as in /0 ({usage})")
-    if parts.query or parts.fragment:
-        raise ValueError(f"takes no query or fragment ({usage})")
+    # One option of igbridge's own: how many events the Redis stream keeps.
+    options = parse_qs(parts.query, keep_blank_values=True)
+    if parts.fragment or set(options) - {"maxlen"}:
+        raise ValueError(f"takes no query or fragment but ?maxlen=N ({usage})")
+    maxlen = options.get("maxlen", ["100"])[-1]
+    if not maxlen.isdigit() or int(maxlen) < 100:
+        raise ValueError(f"?maxlen must be a whole number of at least 100 events, got"
+                         f" {maxlen[:20]!r}")
 
 
 class _Environment(EnvSettingsSource):

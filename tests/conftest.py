@@ -16,6 +16,7 @@ import pytest
 from hypothesis import settings
 
 from dev.stack import Stack, start_stack
+from tests.redis_server import RedisServer
 
 # Property tests draw the same examples on every run (a CI failure reproduces, a pass
 # means the same thing twice); a soak explores new ones.
@@ -70,3 +71,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.wordpress)
         if "slow" in item.keywords and not run_slow(config):
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server (AOF on) for the test session: ``tests/redis_server.py``."""
+    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, empty: every key flushed before the test."""
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start_again()  # a test before this one stopped it
+    redis_server.flush()
+    return redis_server.url

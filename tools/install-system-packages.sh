@@ -3,8 +3,9 @@
 # Idempotent: does nothing when every package is already installed.
 set -euo pipefail
 
+# redis-server and nginx: the scaled stack (`make stack-up SIDECARS=2`) and its tests.
 packages=(wordpress php-cli php-mysql php-gd php-xml php-mbstring php-curl php-intl php-zip
-          mariadb-server chromium php-codesniffer nodejs npm)
+          mariadb-server chromium php-codesniffer nodejs npm redis-server nginx)
 
 missing=()
 for pkg in "${packages[@]}"; do

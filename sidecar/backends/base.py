@@ -10,7 +10,9 @@ timestamps as float seconds since the epoch, no connection objects.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -194,9 +196,21 @@ class SourceStore(Protocol):
         ...
 
 
+class PostLocks(Protocol):
+    """Locks on posts shared by every process of an engine used by several."""
+
+    def hold(self, site: str, source_ids: Sequence[str]) -> AbstractAsyncContextManager[None]:
+        """Hold every one of ``source_ids`` of the WordPress ``site`` at once: no other
+        holder, in any process, holds any of them until this one lets go."""
+        ...
+
+
 class Backend(Protocol):
     @property
     def jobs(self) -> JobQueue: ...
+
+    @property
+    def events(self) -> EventLog: ...
 
     @property
     def ledger(self) -> Ledger: ...
@@ -207,4 +221,149 @@ class Backend(Protocol):
     @property
     def sources(self) -> SourceStore: ...
 
+    @property
+    def post_locks(self) -> PostLocks | None:
+        """``None`` for an engine only one process uses (its in-process locks do)."""
+        ...
+
     async def close(self) -> None: ...
+
+
+# -- the progress event log (sessions, events, snapshots, retention) ---------------------
+
+Position = tuple[int, int]
+"""Where an event sits in one log; positions compare in log order. An SSE id is the
+log's ``event_id(position)``: an opaque string to every client."""
+
+NO_POSITION: Position = (0, 0)  # before the first event
+
+
+class NewEvent(Protocol):
+    """An event to append (the progress engine's own event objects: no copy is made
+    per event on the hot path). ``data`` is the frame's JSON; when the log assigns
+    positions (``EventLog.assigns_ids``) a progress event's ``data`` ends without
+    ``last_event_id``, which the log adds with the id it assigns, and ``position`` is
+    not read; otherwise ``position`` is the caller's."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def data(self) -> str: ...
+
+    @property
+    def created(self) -> float: ...
+
+    @property
+    def position(self) -> Position: ...
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """The snapshot a batch leaves a session in: the batch's ``event_index``-th event's
+    (``snapshot`` is that event's data without ``type``)."""
+
+    session_id: str
+    operation: str
+    status: str
+    snapshot: dict[str, Any]
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    event_index: int
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    position: Position
+    id: str
+    session_id: str
+    type: str
+    data: str
+
+
+class StaleSessions(Exception):
+    """An append was refused, nothing written: these sessions' last events are not the
+    ones the caller expected (another process wrote to them meanwhile)."""
+
+    def __init__(self, session_ids: Sequence[str]) -> None:
+        super().__init__(f"stale sessions: {', '.join(session_ids)}")
+        self.session_ids = list(session_ids)
+
+
+class EventLog(Protocol):
+    """Progress sessions and their append-only event log.
+
+    One log per deployment: an SSE id names a position of the whole log, so a
+    Last-Event-ID on the all-sessions stream resumes everything. Job lifecycle events
+    (type ``job``) are stored beside the progress events; they never change a session.
+    """
+
+    @property
+    def assigns_ids(self) -> bool:
+        """True: ``append`` assigns the positions (Redis, at commit); False: the caller
+        numbers events itself, on from ``newest()`` (SQLite, one process)."""
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes append too: ``follow`` then hears every commit."""
+        ...
+
+    def event_id(self, position: Position) -> str: ...
+
+    def parse_id(self, text: str) -> Position | None:
+        """A client's Last-Event-ID; None for an id of another epoch of this log (a
+        Redis that was flushed or replaced). Raises ``BadRequest`` for a malformed one."""
+        ...
+
+    async def newest(self) -> Position: ...
+
+    async def gap_after(self, position: Position) -> str | None:
+        """Why a replay after ``position`` would not be whole (trimmed history, an id
+        beyond the log), for the client's ``reset``; None when it would be."""
+        ...
+
+    async def append(self, events: Sequence[NewEvent], sessions: Sequence[SessionState],
+                     expected: Mapping[str, Position | None]) -> list[Position]:
+        """One atomic step: the events and the snapshots they leave. ``expected`` holds
+        each session's last position as the caller knows it (None: a new session);
+        a shared log refuses the whole batch with ``StaleSessions`` when one differs.
+        Raises ``StorageError`` when the store cannot be written."""
+        ...
+
+    async def events_after(self, after: Position, *, sessions: Sequence[str] | None,
+                           with_job_events: bool, limit: int) -> list[LoggedEvent]:
+        """Up to ``limit`` events after ``after``, oldest first; ``sessions`` None: all."""
+        ...
+
+    async def session(self, session_id: str) -> dict[str, Any] | None: ...
+
+    async def sessions_by_id(self, session_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+    async def list_sessions(self, *, status: str | None, limit: int, before: float | None,
+                            only: frozenset[str] | None) -> list[dict[str, Any]]:
+        """Newest first (``GET /api/progress/sessions``)."""
+        ...
+
+    async def active_session_ids(self) -> list[str]:
+        """Sessions ``starting`` or ``running``, oldest first."""
+        ...
+
+    async def compact(self, cutoff: float) -> int:
+        """Retention for sessions finished before ``cutoff``: their fine-grained events
+        go where the log keeps every event (SQLite; a Redis stream is bounded by its
+        trimming instead), their final snapshot stays; returns how many sessions."""
+        ...
+
+    def follow(self, after: Position) -> AsyncIterator[list[LoggedEvent]]:
+        """Every event committed after ``after`` by any process, in log order, batch by
+        batch, surviving outages of the store (a shared log only)."""
+        ...
+
+    async def problem(self) -> str | None:
+        """Why the log cannot be used right now (for ``/healthz``); None when it can."""
+        ...

@@ -70,13 +70,17 @@ def main_options(
     """igbridge: Instagram posts into WordPress, with live progress."""
 
 
+DataDirOption = Annotated[Path | None, typer.Option(help="Data dir (IGBRIDGE_DATA_DIR).")]
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (IGBRIDGE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (IGBRIDGE_PORT).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data dir (IGBRIDGE_DATA_DIR).")] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
-    """Run the sidecar (Hypercorn)."""
+    """Run the sidecar (Hypercorn); with IGBRIDGE_BACKEND=redis://… it also works jobs
+    from the queue every process shares."""
     overrides: dict[str, Any] = {}
     if host is not None:
         overrides["host"] = host
@@ -102,6 +106,26 @@ def serve(
         fail(exc.message)
     except Exception as exc:  # Hypercorn wraps start-up errors (LifespanFailureError)
         fail(f"the sidecar could not start: {exc}")
+
+
+@app.command()
+def worker(data_dir: DataDirOption = None) -> None:
+    """Work jobs from the shared queue without serving HTTP (IGBRIDGE_BACKEND=redis://…)."""
+    try:
+        overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
+        config = ensure_secret(load_config(**overrides))
+    except IgbridgeError as exc:
+        fail(exc.message)
+    logging.basicConfig(level=os.environ.get("IGBRIDGE_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..web.server import run_worker  # Quart loads only for the commands that run it
+
+    errors.print(f"igbridge {__version__} worker on {config.backend} "
+                 f"(data in {config.data_dir})")
+    try:
+        asyncio.run(run_worker(config))
+    except IgbridgeError as exc:
+        fail(exc.message)
 
 
 # -- talking to a running sidecar ---------------------------------------------------

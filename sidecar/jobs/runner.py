@@ -1,12 +1,15 @@
 """The job runner: the one place job kinds plug into.
 
-A job is written to SQLite (``queued``) before it starts, runs under a
+A job is written to the backend (``queued``) before it starts, is handed to the
+dispatcher (``dispatch.py``: a task of this process on SQLite, a SAQ queue shared by
+every process on Redis) which calls ``run_job`` wherever it runs, runs under a
 concurrency limit, heartbeats while it runs, is retried with jittered
 exponential backoff when it fails with a ``TransientError`` (the job level of the one
 policy in ``retry.py``: only what request-level retries did not absorb), and is resumed
 after a crash: a job still ``running`` on start-up was owned by a process that
-died (this process holds the data dir's lock), so it starts again and the job
-kind continues from its item ledger and saved state.
+died (or, on Redis, one that is still running elsewhere: dispatching it again is
+harmless), so it starts again and the job kind continues from its item ledger and
+saved state.
 """
 
 from __future__ import annotations
@@ -36,13 +39,17 @@ from ..uploads.storage import UploadStore
 from . import ids
 from .context import RECORDED_ITEM_STATES, JobContext, JobKind
 from .cursors import decode_cursor, encode_cursor
+from .dispatch import MAX_TAKEOVERS, Dispatcher, InProcessDispatcher
 from .retry import job_policy
 from .timing import start_clock
 from .uploaded import check_uploads
 
 log = logging.getLogger(__name__)
 
+# How long a cancel waits for the job to stop wherever it runs before it records the
+# outcome itself.
 CANCEL_GRACE_SECONDS = 1.5
+CANCEL_POLL_SECONDS = 0.05
 # Count changes of one job reach the all-sessions stream at most this often (a status
 # change goes at once): a few events a second, however fast items settle.
 JOB_EVENT_INTERVAL = 0.3
@@ -59,6 +66,7 @@ class JobRunner:
         *,
         uploads: UploadStore | None = None,
         apify_token: ApifyToken | None = None,
+        dispatcher: Dispatcher | None = None,
     ):
         self.config = config
         self.backend = backend
@@ -69,10 +77,9 @@ class JobRunner:
         self.kinds = kinds
         self.uploads = uploads
         self.apify_token = apify_token
+        self.dispatcher: Dispatcher = dispatcher or InProcessDispatcher()
         self.instance = uuid.uuid4().hex
         self._slots = asyncio.Semaphore(config.max_jobs)
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._cancelling: set[str] = set()
         self._stopping = False
         self._heartbeat: asyncio.Task[None] | None = None
         self._last_job_event: dict[str, float] = {}
@@ -96,19 +103,16 @@ class JobRunner:
             if job["kind"] not in self.kinds:
                 await self._finish(job["job_id"], "error", f"unknown job kind {job['kind']!r}")
                 continue
-            if not await self.progress.load(job["session_id"]):
-                await self.progress.create_session(
-                    self.kinds[job["kind"]].operation, session_id=job["session_id"]
-                )
-            elif not self.progress.is_live(job["session_id"]):
+            if not await self._ensure_session(job):
                 # The session ended but the job row did not: the crash fell between them.
                 snap = await self.progress.get_snapshot(job["session_id"])
                 await self._record_end(job["job_id"], snap["status"], snap["message"])
                 continue
             log.info("resuming job %s (%s) left %s%s", job["job_id"], job["kind"], job["status"],
                      _last_seen(job))
-            self._schedule(job["job_id"])
             resumed.append(job["job_id"])
+        await self.dispatcher.start(self.run_job)
+        await self.dispatcher.dispatch(resumed)
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="job-heartbeat")
         return resumed
 
@@ -119,13 +123,12 @@ class JobRunner:
             self._heartbeat.cancel()
         for due in self._due_job_events.values():
             due.cancel()
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, self._heartbeat or _noop(), return_exceptions=True)
+        await self.dispatcher.stop()
+        await asyncio.gather(self._heartbeat or _noop(), return_exceptions=True)
 
     def running_job_ids(self) -> list[str]:
-        return [job_id for job_id, task in self._tasks.items() if not task.done()]
+        """The jobs running in this process."""
+        return self.dispatcher.running_job_ids()
 
     # -- requests ---------------------------------------------------------------------
 
@@ -154,23 +157,28 @@ class JobRunner:
         await self.jobs.add(job_id, snapshot["session_id"], kind, source, options or {},
                             state or {})
         await self._announce(job_id)
-        self._schedule(job_id)
+        await self.dispatcher.dispatch([job_id])
         return await self.describe(job_id)
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
         job = await self._require(job_id)
         if job["status"] in FINISHED_JOB_STATUSES:
             raise Conflict(f"job {job_id} is already {job['status']}")
-        task = self._tasks.get(job_id)
-        self._cancelling.add(job_id)
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=CANCEL_GRACE_SECONDS)
-        job = await self._require(job_id)
+        await self.dispatcher.cancel(job_id)
+        job = await self._wait_finished(job_id, CANCEL_GRACE_SECONDS)
         if job["status"] not in FINISHED_JOB_STATUSES:
             # The job did not unwind in time: record the outcome now; it is already cancelled.
             await self._finish(job_id, "cancelled", "Cancelled")
         return await self.describe(job_id)
+
+    async def _wait_finished(self, job_id: str, seconds: float) -> dict[str, Any]:
+        """The job once its record ended (wherever it ran), or as it is after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        job = await self._require(job_id)
+        while job["status"] not in FINISHED_JOB_STATUSES and time.monotonic() < deadline:
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            job = await self._require(job_id)
+        return job
 
     async def retry(self, job_id: str) -> dict[str, Any]:
         """A new job over the same source that re-runs only the failed items."""
@@ -283,21 +291,35 @@ class JobRunner:
 
     # -- running ------------------------------------------------------------------------
 
-    def _schedule(self, job_id: str) -> None:
-        task = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
-        self._tasks[job_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
-
-    async def _run(self, job_id: str) -> None:
+    async def run_job(self, job_id: str, takeovers: int) -> None:
+        """The one code path of a job, in whichever process the dispatcher runs it."""
         try:
+            job = await self._require(job_id)
+            if job["status"] in FINISHED_JOB_STATUSES:
+                return  # cancelled while queued, or handed out again after it ended
+            if takeovers > MAX_TAKEOVERS:
+                await self._finish(job_id, "error", f"the sidecar processes running this job "
+                                   f"stopped {takeovers} times; it is not started again")
+                return
+            await self._ensure_session(job)
             async with self._slots:
                 await self._attempts(job_id)
         except asyncio.CancelledError:
-            if job_id in self._cancelling and not self._stopping:
-                await self._finish(job_id, "cancelled", await self._cancel_message(job_id))
+            if not self._stopping and await self.dispatcher.cancel_requested(job_id):
+                # Shielded: a second stop request (SAQ's own abort check) must not cut
+                # the outcome in half.
+                await asyncio.shield(self._finish(job_id, "cancelled",
+                                                  await self._cancel_message(job_id)))
             raise
-        finally:
-            self._cancelling.discard(job_id)
+
+    async def _ensure_session(self, job: dict[str, Any]) -> bool:
+        """The job's progress session, loaded or (lost, or never made here) created;
+        False when it already ended."""
+        if not await self.progress.load(job["session_id"]):
+            await self.progress.create_session(
+                self.kinds[job["kind"]].operation, session_id=job["session_id"])
+            return True
+        return self.progress.is_live(job["session_id"])
 
     async def _attempts(self, job_id: str) -> None:
         job = await self._require(job_id)
@@ -373,7 +395,7 @@ class JobRunner:
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.job_heartbeat_seconds)
-            running = [j for j, t in self._tasks.items() if not t.done()]
+            running = self.dispatcher.running_job_ids()
             if running:
                 with contextlib.suppress(IgbridgeError):
                     await self.jobs.heartbeat(running)

@@ -16,11 +16,15 @@ from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
 from .. import __version__
+from ..backends.base import Backend
+from ..backends.redis.backend import RedisBackend
 from ..backends.sqlite.backend import SqliteBackend
 from ..config import Config, ensure_secret
 from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
+from ..jobs.dispatch import Dispatcher, InProcessDispatcher
 from ..jobs.kinds import default_kinds
 from ..jobs.runner import JobRunner
+from ..jobs.saq_dispatch import SaqDispatcher
 from ..jobs.scheduler import run_schedules
 from ..progress.engine import ProgressEngine
 from ..sources.apify_token import ApifyToken
@@ -57,13 +61,26 @@ class JsonSafeRequest(Request):
             ) from None
 
 
-async def open_backend(config: Config) -> SqliteBackend:
+def uses_redis(config: Config) -> bool:
+    return config.backend != "sqlite"  # config.py checked it is a redis:// URL then
+
+
+async def open_backend(config: Config) -> Backend:
     """The storage and job engine, chosen here once (``IGBRIDGE_BACKEND``, checked by
-    ``config.py``: ``sqlite``, or a ``redis://`` URL, whose engine is not built yet)."""
-    if config.backend != "sqlite":
-        raise ConfigError("IGBRIDGE_BACKEND: the Redis engine is not in this version yet;"
-                          " use 'sqlite'")
+    ``config.py``): ``sqlite``, or ``redis://…`` shared by several processes (the event
+    log on Redis Streams, jobs on SAQ, the rest in Redis: ``backends/redis``)."""
+    if uses_redis(config):
+        return await RedisBackend.open(config.backend)
     return await SqliteBackend.open(config.db_path)
+
+
+def open_dispatcher(config: Config, backend: Backend) -> Dispatcher:
+    """How jobs get to run: this process's tasks on SQLite; on Redis a SAQ queue that
+    every process works from (``jobs/saq_dispatch.py``)."""
+    if isinstance(backend, RedisBackend):
+        return SaqDispatcher(backend.settings.url, name="igbridge",
+                             concurrency=config.max_jobs)
+    return InProcessDispatcher()
 
 
 def lock_data_dir(config: Config) -> IO[str]:
@@ -113,7 +130,7 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
     async def open_resources() -> None:
         lock = lock_file or lock_data_dir(config)
         backend = await open_backend(config)
-        progress = ProgressEngine(backend.store)  # the event log: no port of its own yet
+        progress = ProgressEngine(backend.events)
         await progress.start()
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0),
@@ -127,7 +144,8 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
         await upload_store.open()
         apify_token = ApifyToken(config.apify_token, config.data_dir)
         runner = JobRunner(config, backend, progress, http, default_kinds(),
-                           uploads=upload_store, apify_token=apify_token)
+                           uploads=upload_store, apify_token=apify_token,
+                           dispatcher=open_dispatcher(config, backend))
         found = Services(config, backend, progress, runner, http, lock, upload_store,
                          apify_token)
         app.extensions["igbridge"] = found

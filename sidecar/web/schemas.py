@@ -95,7 +95,7 @@ class Snapshot(BaseModel):
     created_at: str
     updated_at: str
     finished_at: str | None
-    last_event_id: int
+    last_event_id: int | str  # opaque: an integer on SQLite, a string on Redis
 
 
 class SessionList(BaseModel):
@@ -365,7 +365,8 @@ class StreamToken(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "unavailable"]
+    problem: str | None  # why not ok: e.g. "Redis at host:port/db is unreachable: ..."
     version: str
     jobs_running: int
     streams_open: int

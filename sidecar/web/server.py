@@ -1,4 +1,5 @@
-"""Run the app under Hypercorn with a shutdown that never waits on open streams."""
+"""Run the app under Hypercorn with a shutdown that never waits on open streams, or
+without HTTP as a job worker (``igbridge worker``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
 from ..config import Config
-from .app import create_app, lock_data_dir
+from ..errors import ConfigError
+from .app import create_app, lock_data_dir, uses_redis
 from .services import Services
 
 GRACEFUL_SECONDS = 3.0
@@ -41,3 +43,22 @@ async def run_server(config: Config) -> None:
             found.end_streams()
 
     await serve(app, hyper, shutdown_trigger=shutdown_trigger)
+
+
+async def run_worker(config: Config) -> None:
+    """Jobs without HTTP: the app's start-up opens the backend and its SAQ worker, a
+    signal runs the shut-down (which hands the running jobs back to the queue)."""
+    if not uses_redis(config):
+        raise ConfigError("igbridge worker shares jobs through Redis: set "
+                          "IGBRIDGE_BACKEND=redis://host:port/db (with SQLite, "
+                          "`igbridge serve` runs the jobs itself)")
+    app = create_app(config, lock_file=lock_data_dir(config))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await app.startup()
+    try:
+        await stop.wait()
+    finally:
+        await app.shutdown()

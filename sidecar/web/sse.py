@@ -1,11 +1,14 @@
 """Server-Sent Events: framing, replay and the stream endpoints.
 
-A stream subscribes first, then takes its snapshots and the committed-event
-mark ``P`` in the same step of the event loop (no await between), so every
-event after ``P`` reaches its mailbox and every event up to ``P`` is in the
-snapshots or on disk. With ``Last-Event-ID`` it replays from disk what came
-after, then drains the mailbox, skipping ids it has already sent: nothing is
-lost and nothing is sent twice, across reconnects and restarts.
+A stream subscribes first, then takes the committed-event mark ``P`` in the same
+step of the event loop (no await between), so every event after ``P`` reaches its
+mailbox. Its snapshots are taken at ``P`` too (SQLite: this process's memory) or
+read from the log afterwards (a shared log: they then cover at least ``P``, and a
+mailbox event a snapshot already holds is skipped). With ``Last-Event-ID`` it
+replays from the log what came after, then drains the mailbox, skipping what it has
+already sent: nothing is lost and nothing is sent twice, across reconnects,
+restarts and processes. Ids are compared only as positions of the log; an id the
+log cannot replay after (trimmed, beyond it, another epoch) gets ``reset`` frames.
 """
 
 from __future__ import annotations
@@ -13,36 +16,30 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends.sqlite import store as db
-from ..errors import BadRequest, NotFound
-from ..progress.engine import TERMINAL, ProgressEngine, Subscription
+from ..backends.base import Position
+from ..errors import NotFound
+from ..progress.engine import JOB_EVENT_TYPE, TERMINAL, ProgressEngine, Subscription
 from .auth import Credential
 
 REPLAY_PAGE = 1000
 HEARTBEAT = b": hb\n\n"
 
 
-def snapshot_frame(snapshot: dict[str, Any], event_id: int | None = None) -> bytes:
-    data = json.dumps({**snapshot, "type": "snapshot"}, ensure_ascii=False,
-                      separators=(",", ":"))
+def snapshot_frame(snapshot: dict[str, Any], event_id: str | None = None,
+                   reset: str | None = None) -> bytes:
+    frame = {**snapshot, "type": "snapshot"} if reset is None else {
+        **snapshot, "type": "reset", "reason": reset}
+    data = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}data: {data}\n\n".encode()
 
 
-def parse_last_event_id(header: str | None, query: str | None) -> int | None:
+def last_event_id(header: str | None, query: str | None) -> str | None:
     raw = header if header not in (None, "") else query
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"Last-Event-ID must be a whole number, got {raw[:40]!r}") from None
-    if value < 0:
-        raise BadRequest("Last-Event-ID must not be negative")
-    return value
+    return raw or None
 
 
 @dataclass
@@ -51,20 +48,25 @@ class StreamPlan:
 
     subscription: Subscription
     snapshots: list[dict[str, Any]]
-    mark: int  # every committed event up to here is in the snapshots or replayable
-    resume_after: int | None  # the client's Last-Event-ID, when it is usable
+    mark: Position  # every committed event up to here is in the snapshots or replayable
+    resume_after: Position | None  # the client's Last-Event-ID, when it is usable
+    reset: str | None  # why the client's Last-Event-ID cannot be resumed from
     replay_sessions: list[str] | None  # None: all (within the credential)
     closes_when_done: bool  # explicit sessions: end once all are terminal
     open_sessions: set[str]
+    # A session's events up to here are in its snapshot (read after the mark).
+    covered: dict[str, Position] = field(default_factory=dict)
 
 
 async def plan_stream(
     engine: ProgressEngine,
     credential: Credential,
     sessions: list[str] | None,
-    last_event_id: int | None,
+    client_id: str | None,
 ) -> StreamPlan | None:
     """Validate the request and subscribe; None means nothing will ever come (204)."""
+    requested = engine.log.parse_id(client_id) if client_id is not None else None
+    finished: dict[str, dict[str, Any]] = {}
     if sessions is not None:
         sessions = list(dict.fromkeys(sessions))
         credential.require_read(sessions)
@@ -74,41 +76,70 @@ async def plan_stream(
         # Non-live sessions are terminal: their snapshots cannot change any more.
         finished = {s: await engine.get_snapshot(s) for s in sessions if not engine.is_live(s)}
         if (
-            last_event_id is not None
+            requested is not None
             and len(finished) == len(sessions)
-            and all(last_event_id >= snap["last_event_id"] for snap in finished.values())
+            and all(_position(engine, snap) <= requested for snap in finished.values())
         ):
             return None
         subscription = engine.subscribe(frozenset(sessions))
-        # From here to the end of this block: no await, so the snapshots and the
-        # mark describe one instant of the committed log.
-        mark = engine.committed_id
+    else:
+        subscription = engine.subscribe(None, credential.sessions)
+    try:
+        return await _plan(engine, subscription, sessions, requested, client_id, finished)
+    except BaseException:
+        engine.unsubscribe(subscription)  # no stream will drain it
+        raise
+
+
+async def _plan(engine: ProgressEngine, subscription: Subscription, sessions: list[str] | None,
+                requested: Position | None, client_id: str | None,
+                finished: dict[str, dict[str, Any]]) -> StreamPlan:
+    """The rest of the plan, once subscribed: the mark, the snapshots, the resume point."""
+    log = engine.log
+    # Up to the first await: the mark describes one instant of the committed log, and
+    # this process's own snapshots (SQLite) that same instant.
+    mark = engine.committed
+    if sessions is not None:
         snapshots = []
         for session_id in sessions:
             snap = engine.committed_snapshot(session_id) or finished.get(session_id)
-            if snap is None:  # finished between the two steps above
+            if snap is None or engine.shared:  # a shared log: read after the mark
                 snap = await engine.get_snapshot(session_id)
             snapshots.append(snap)
         open_sessions = {s["session_id"] for s in snapshots if s["status"] not in TERMINAL}
         replay_sessions: list[str] | None = sessions
     else:
-        allowed = credential.sessions
-        subscription = engine.subscribe(None, allowed)
-        mark = engine.committed_id
-        live_ids = [s for s in engine.live_session_ids() if allowed is None or s in allowed]
-        snapshots = [s for s in (engine.committed_snapshot(i) for i in live_ids) if s]
+        allowed = subscription.allowed
+        snapshots = await engine.active_snapshots(allowed)
         open_sessions = set()
         replay_sessions = sorted(allowed) if allowed is not None else None
-    resume_after = last_event_id if last_event_id is not None and last_event_id <= mark else None
+    reset = None
+    if client_id is not None and requested is None:
+        reset = "the Last-Event-ID is from an earlier run of the event log (it was reset)"
+    elif requested is not None:
+        if engine.shared:
+            reset = await log.gap_after(requested)
+        elif requested > mark:
+            reset = "the Last-Event-ID is beyond this sidecar's event log"
+    covered = {}
+    if engine.shared:
+        covered = {s["session_id"]: _position(engine, s) for s in snapshots}
     return StreamPlan(
         subscription=subscription,
         snapshots=snapshots,
         mark=mark,
-        resume_after=resume_after,
+        resume_after=requested if reset is None else None,
+        reset=reset,
         replay_sessions=replay_sessions,
         closes_when_done=sessions is not None,
         open_sessions=open_sessions,
+        covered=covered,
     )
+
+
+def _position(engine: ProgressEngine, snapshot: dict[str, Any]) -> Position:
+    """Where a snapshot stands in the log (before everything: an id of another epoch)."""
+    return engine.log.parse_id(str(snapshot["last_event_id"])) or (0, 0)
 
 
 async def event_stream(
@@ -116,35 +147,46 @@ async def event_stream(
 ) -> AsyncIterator[bytes]:
     sub = plan.subscription
     open_sessions = plan.open_sessions
+    mark_id = engine.log.event_id(plan.mark)
     try:
         head = [f"retry: {retry_ms}\n\n".encode()]
         for index, snap in enumerate(plan.snapshots):
             last = index == len(plan.snapshots) - 1
             head.append(snapshot_frame(
-                snap, plan.mark if last and plan.resume_after is None else None
+                snap, mark_id if last and plan.resume_after is None else None, plan.reset
             ))
         if not plan.snapshots and plan.resume_after is None:
-            head.append(f"id: {plan.mark}\n\n".encode())
+            if plan.reset is not None:
+                head.append(snapshot_frame({"session_id": None}, mark_id, plan.reset))
+            else:
+                head.append(f"id: {mark_id}\n\n".encode())
         yield b"".join(head)
         sent = plan.mark
+        covered = plan.covered if plan.resume_after is None else {}
         if plan.resume_after is not None:
             cursor = plan.resume_after
-            while cursor < plan.mark:
-                rows = await db.fetch_events_after(
-                    engine.store.reader, cursor, plan.replay_sessions, REPLAY_PAGE,
+            # A shared log replays all it has (other processes' newest events may not
+            # have reached this one's mailbox yet); this process's own log up to the mark.
+            while engine.shared or cursor < plan.mark:
+                events = await engine.log.events_after(
+                    cursor, sessions=plan.replay_sessions, limit=REPLAY_PAGE,
                     # Job lifecycle events are for the all-sessions stream only.
                     with_job_events=not plan.closes_when_done,
                 )
-                rows = [r for r in rows if r[0] <= plan.mark]
-                if not rows:
+                if not engine.shared:
+                    events = [e for e in events if e.position <= plan.mark]
+                if not events:
                     break
                 chunk = []
-                for event_id, session_id, type_, data in rows:
-                    chunk.append(f"id: {event_id}\ndata: {data}\n\n".encode())
-                    if type_ in TERMINAL:
-                        open_sessions.discard(session_id)
+                for stored in events:
+                    chunk.append(f"id: {stored.id}\ndata: {stored.data}\n\n".encode())
+                    if stored.type in TERMINAL:
+                        open_sessions.discard(stored.session_id)
                 yield b"".join(chunk)
-                cursor = rows[-1][0]
+                cursor = events[-1].position
+                sent = max(sent, cursor)
+                if len(events) < REPLAY_PAGE and engine.shared:
+                    break
         if plan.closes_when_done and not open_sessions:
             return
         while True:
@@ -153,9 +195,11 @@ async def event_stream(
             chunk = []
             while sub.pending:
                 event = sub.pending.popleft()
-                if event.id <= sent:
+                if event.position <= sent or (
+                        covered and event.type != JOB_EVENT_TYPE
+                        and event.position <= covered.get(event.session_id, (0, 0))):
                     continue
-                sent = event.id
+                sent = event.position
                 chunk.append(event.frame)
                 if event.terminal:
                     open_sessions.discard(event.session_id)
@@ -171,4 +215,3 @@ async def event_stream(
                 yield HEARTBEAT
     finally:
         engine.unsubscribe(sub)
-

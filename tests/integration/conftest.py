@@ -23,3 +23,19 @@ def sidecar(tmp_path: Path) -> Iterator[SidecarProcess]:
 def api(sidecar: SidecarProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=sidecar.url, headers=sidecar.headers, timeout=10.0) as client:
         yield client
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def engine_sidecar(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SidecarProcess]:
+    """A sidecar on each engine: its own SQLite file, or the test session's redis-server
+    (emptied first) for its event log. A test module opts in by taking this as its
+    ``sidecar``."""
+    env = {"IGBRIDGE_HEARTBEAT_SECONDS": "0.3"}
+    if request.param == "redis":
+        env["IGBRIDGE_BACKEND"] = request.getfixturevalue("redis_url")
+    process = SidecarProcess(tmp_path / "data", env=env)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.kill()

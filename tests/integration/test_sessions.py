@@ -5,9 +5,15 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from tests.support.sidecar_process import SidecarProcess
 
+
+@pytest.fixture
+def sidecar(engine_sidecar: SidecarProcess) -> SidecarProcess:
+    """These tests run against both engines (SQLite, and the event log on Redis)."""
+    return engine_sidecar
 
 def make_session(api: httpx.Client, total: int = 4, operation: str = "demo") -> str:
     response = api.post("/api/progress/sessions", json={"operation": operation,

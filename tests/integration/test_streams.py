@@ -14,6 +14,11 @@ from tests.support.sidecar_process import SidecarProcess
 from tests.support.sse import Frame, iter_frames
 
 
+@pytest.fixture
+def sidecar(engine_sidecar: SidecarProcess) -> SidecarProcess:
+    """These tests run against both engines (SQLite, and the event log on Redis)."""
+    return engine_sidecar
+
 def post_updates(api: httpx.Client, session_id: str, steps: range) -> None:
     for step in steps:
         reply = api.post(f"/api/progress/sessions/{session_id}/updates",
@@ -247,3 +252,28 @@ def test_shutdown_with_open_streams_is_prompt(tmp_path: Path, open_streams: int)
     for thread in holders:
         thread.join(5)
     assert ended == [True] * open_streams  # each stream ended cleanly, none was cut
+
+
+def test_a_last_event_id_beyond_the_log_gets_a_reset_saying_so(
+    sidecar: SidecarProcess, api: httpx.Client
+) -> None:
+    session_id = make_session(api, total=5)
+    post_updates(api, session_id, range(1, 3))
+    [snapshot] = [f for f in read_stream(sidecar, f"/api/progress/stream/{session_id}",
+                                         stop_after=1) if f.data]
+    assert snapshot.id is not None
+    # An id this log never gave out (a Redis that lost its newest writes hands them
+    # out): the client is told, and gets the current state to start again from.
+    text = str(snapshot.id)
+    epoch, _, entry = text.rpartition(":")
+    beyond = f"{epoch}:{int(entry.split('-')[0]) + 10**6}-0" if epoch else str(int(text) + 1000)
+    frames = read_stream(sidecar, f"/api/progress/stream/{session_id}",
+                         headers={"Last-Event-ID": beyond}, stop_after=1)
+    [reset] = [f for f in frames if f.data]
+    assert reset.data is not None
+    assert (reset.data["type"], reset.data["step"]) == ("reset", 2)
+    assert "beyond" in reset.data["reason"]
+    assert reset.id == snapshot.id  # where to resume from: this log's own position
+    bad = httpx.get(f"{sidecar.url}/api/progress/stream/{session_id}",
+                    headers={**sidecar.headers, "Last-Event-ID": "not-an-id"})
+    assert bad.status_code == 400

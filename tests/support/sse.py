@@ -10,9 +10,38 @@ from typing import Any
 import httpx
 
 
+class EventId(str):
+    """An SSE id as a client holds it (opaque text), ordered the way the sidecar's log
+    orders ids, so a test can check order on either engine: a whole number (SQLite)
+    or ``<epoch>:<ms>-<seq>`` (Redis; ids of one epoch compare)."""
+
+    def key(self) -> tuple[int, int]:
+        _, _, entry = self.rpartition(":")
+        ms, _, seq = entry.partition("-")
+        return (int(ms), int(seq or 0))
+
+    def __lt__(self, other: object) -> bool:
+        return self.key() < EventId(str(other)).key()
+
+    def __le__(self, other: object) -> bool:
+        return self.key() <= EventId(str(other)).key()
+
+    def __gt__(self, other: object) -> bool:
+        return self.key() > EventId(str(other)).key()
+
+    def __ge__(self, other: object) -> bool:
+        return self.key() >= EventId(str(other)).key()
+
+    def __eq__(self, other: object) -> bool:
+        # A snapshot's last_event_id is a JSON number on SQLite: the same id.
+        return str.__eq__(self, str(other) if isinstance(other, int) else other)
+
+    __hash__ = str.__hash__
+
+
 @dataclass
 class Frame:
-    id: int | None
+    id: EventId | None
     data: dict[str, Any] | None
     comment: str | None = None
     retry: int | None = None
@@ -32,7 +61,7 @@ def iter_frames(response: httpx.Response) -> Iterator[Frame]:
                     continue
                 name, _, value = line.partition(": ")
                 if name == "id":
-                    frame.id = int(value)
+                    frame.id = EventId(value)
                 elif name == "data":
                     data_lines.append(value)
                 elif name == "retry":
@@ -53,6 +82,6 @@ class Recorder:
         return [f for f in self.frames if f.data and f.data["type"] != "snapshot"]
 
     @property
-    def last_id(self) -> int | None:
+    def last_id(self) -> EventId | None:
         ids = [f.id for f in self.frames if f.id is not None]
         return ids[-1] if ids else None

@@ -128,21 +128,17 @@ def test_inner_parts_never_import_outer_ones(inner: str) -> None:
 
 # The one place that picks the engine (``open_backend``).
 ENGINE_FACTORY = "sidecar.web.app"
-# Temporary: the progress event log and the session reads still use the SQLite store
-# directly; the eventlog branch gives them the ``EventLog`` port and removes these.
-EVENT_LOG_NOT_YET_ON_A_PORT = ("sidecar.progress.engine", "sidecar.web.sse",
-                               "sidecar.web.routes.sessions")
+ENGINES = ("sidecar.backends.sqlite", "sidecar.backends.redis")
 
 
 def test_only_the_app_factory_reaches_for_an_engine() -> None:
     """Everything else goes through the ports of ``backends/base.py``, so a second
     engine adds an implementation and changes no caller."""
-    allowed = {ENGINE_FACTORY, *EVENT_LOG_NOT_YET_ON_A_PORT}
     wrong = sorted(
         f"{module} imports {target}"
         for module, targets in import_graph().items()
-        if not module.startswith("sidecar.backends.") and module not in allowed
+        if not module.startswith("sidecar.backends.") and module != ENGINE_FACTORY
         for target in targets
-        if target == "sidecar.backends.sqlite" or target.startswith("sidecar.backends.sqlite.")
+        if any(target == engine or target.startswith(engine + ".") for engine in ENGINES)
     )
     assert wrong == []

@@ -1,30 +1,41 @@
 """The contract of the backend ports (``sidecar/backends/base.py``), run against every
-engine: the ``backend`` fixture takes one parameter per engine (only SQLite today;
-the Redis engine adds its own)."""
+engine: the ``backend`` fixture takes one parameter per engine (SQLite, and Redis on
+the session's real redis-server, flushed for each test); the ``engine`` fixture runs the
+progress engine over each engine's ``EventLog``."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from sidecar.backends.base import Backend
+from sidecar.backends.base import Backend, EventLog
+from sidecar.backends.redis.backend import RedisBackend
 from sidecar.backends.sqlite.backend import SqliteBackend
+from sidecar.errors import BadRequest, Conflict, ValidationFailed
+from sidecar.progress.engine import ProgressEngine, Subscription
 
 
-async def open_sqlite(tmp_path: Path) -> Backend:
+async def open_sqlite(tmp_path: Path, redis_url: str) -> Backend:
     return await SqliteBackend.open(tmp_path / "db.sqlite3")
 
 
-# Each engine and how a test opens a fresh, empty one.
-ENGINES: dict[str, Callable[[Path], Awaitable[Backend]]] = {"sqlite": open_sqlite}
+async def open_redis(tmp_path: Path, redis_url: str) -> Backend:
+    return await RedisBackend.open(redis_url)
+
+
+# Each engine and how a test opens a fresh, empty one (Redis: ``redis_url`` is flushed).
+ENGINES: dict[str, Callable[[Path, str], Awaitable[Backend]]] = {"sqlite": open_sqlite,
+                                                                 "redis": open_redis}
 
 
 @pytest.fixture(params=sorted(ENGINES))
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    engine = await ENGINES[request.param](tmp_path)
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    engine = await ENGINES[request.param](tmp_path, url)
     yield engine
     await engine.close()
 
@@ -318,3 +329,167 @@ async def test_of_two_concurrent_due_run_claims_exactly_one_wins(backend: Backen
         found = await backend.sources.get(f"s{n}")
         assert found is not None
         assert found["next_run_at"] == (3700.0 if won[0] else 3800.0)
+
+
+# -- the EventLog port, through the progress engine that uses it ------------------------
+
+async def open_sqlite_log(tmp_path: Path, redis_url: str) -> tuple[EventLog, Closer]:
+    backend = await SqliteBackend.open(tmp_path / "db.sqlite3")
+    return backend.events, backend.close
+
+
+async def open_redis_log(tmp_path: Path, redis_url: str) -> tuple[EventLog, Closer]:
+    backend = await RedisBackend.open(redis_url)
+    return backend.events, backend.close
+
+
+Closer = Callable[[], Awaitable[None]]
+# Each engine's event log.
+EVENT_LOGS: dict[str, Callable[[Path, str], Awaitable[tuple[EventLog, Closer]]]] = {
+    "sqlite": open_sqlite_log, "redis": open_redis_log}
+
+
+@pytest.fixture(params=sorted(EVENT_LOGS))
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ProgressEngine]:
+    # Only the Redis log needs a server: the SQLite run starts none.
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    event_log, close = await EVENT_LOGS[request.param](tmp_path, url)
+    progress = ProgressEngine(event_log)
+    await progress.start()
+    yield progress
+    await progress.close()
+    await close()
+
+
+async def wait_for_delivery(progress: ProgressEngine, sub: Subscription, count: int) -> None:
+    """Until ``count`` events reached the mailbox (a shared log delivers through its
+    follow loop, a moment after the commit)."""
+    while len(sub.pending) < count:
+        sub.wake.clear()
+        await asyncio.wait_for(sub.wake.wait(), 10)
+
+
+async def test_events_and_snapshots_are_stored_together_in_order(engine: ProgressEngine) -> None:
+    log = engine.log
+    start = await log.newest()
+    sub = engine.subscribe(frozenset({"s1", "s2"}))
+    created = await engine.create_session("import", 4, session_id="s1")
+    await engine.create_session("scrape", 0, session_id="s2")
+    engine.update("s1", step=1, message="one")
+    engine.update("s2", message="s2 going")
+    engine.publish_job("s1", {"job_id": "s1", "status": "running"})
+    engine.update("s1", step=2, message="two")
+    answer = await engine.record_update("s1", step=3, message="three")
+    await wait_for_delivery(engine, sub, 6)
+
+    events = await log.events_after(start, sessions=None, with_job_events=True, limit=100)
+    assert [(e.session_id, e.type) for e in events] == [
+        ("s1", "progress"), ("s2", "progress"), ("s1", "progress"), ("s2", "progress"),
+        ("s1", "job"), ("s1", "progress"), ("s1", "progress")]
+    positions = [e.position for e in events]
+    assert positions == sorted(positions)
+    assert len(set(positions)) == len(positions)
+    assert [log.parse_id(e.id) for e in events] == positions
+    assert [log.event_id(p) for p in positions] == [e.id for e in events]
+    # Each progress event's JSON carries its own id; the answer the committed one.
+    for event in events:
+        data = json.loads(event.data)
+        if event.type != "job":
+            assert str(data["last_event_id"]) == event.id
+    assert str(created["last_event_id"]) == events[0].id
+    assert str(answer["last_event_id"]) == events[-1].id
+    assert answer["step"] == 3
+    snapshot = await log.session("s1")
+    assert snapshot is not None
+    assert (snapshot["step"], snapshot["message"], str(snapshot["last_event_id"])) == (
+        3, "three", events[-1].id)
+    assert "type" not in snapshot
+    assert await log.newest() == positions[-1]
+    # What the streams were given is what was stored, in the same order, once each.
+    assert [e.id for e in sub.pending] == [e.id for e in events if e.session_id in ("s1", "s2")
+                                           and e.type != "job"]
+
+
+async def test_replay_pages_filter_by_session_and_leave_out_job_events(
+        engine: ProgressEngine) -> None:
+    log = engine.log
+    start = await log.newest()
+    for name in ("a", "b"):
+        await engine.create_session("op", 10, session_id=name)
+    for step in range(1, 6):
+        engine.update("a", step=step)
+        engine.update("b", step=step)
+        engine.publish_job("a", {"job_id": "a", "step": step})
+    await engine.flush()
+    only_a = await log.events_after(start, sessions=["a"], with_job_events=False, limit=3)
+    assert [json.loads(e.data)["step"] for e in only_a] == [0, 1, 2]
+    rest = await log.events_after(only_a[-1].position, sessions=["a"], with_job_events=False,
+                                  limit=100)
+    assert [json.loads(e.data)["step"] for e in rest] == [3, 4, 5]
+    everything = await log.events_after(start, sessions=None, with_job_events=True, limit=100)
+    assert len(everything) == 2 + 5 * 3
+    assert sum(e.type == "job" for e in everything) == 5
+    assert await log.events_after(start, sessions=[], with_job_events=True, limit=10) == []
+    assert await log.events_after(await log.newest(), sessions=None, with_job_events=True,
+                                  limit=10) == []
+
+
+async def test_sessions_are_listed_newest_first_and_the_active_ones_known(
+        engine: ProgressEngine) -> None:
+    clock = iter(range(1_700_000_000, 1_700_001_000))
+    engine.clock = lambda: float(next(clock))
+    for name in ("old", "mid", "new"):
+        await engine.create_session("op", 2, session_id=name)
+    engine.update("mid", step=1)
+    await engine.record_finish("old", "complete", "done")
+    log = engine.log
+    listed = await log.list_sessions(status=None, limit=10, before=None, only=None)
+    assert [s["session_id"] for s in listed] == ["new", "mid", "old"]
+    assert [s["session_id"] for s in await log.list_sessions(
+        status="complete", limit=10, before=None, only=None)] == ["old"]
+    assert [s["session_id"] for s in await log.list_sessions(
+        status=None, limit=1, before=None, only=None)] == ["new"]
+    mid_created = 1_700_000_001.0
+    assert [s["session_id"] for s in await log.list_sessions(
+        status=None, limit=10, before=mid_created, only=None)] == ["old"]
+    assert [s["session_id"] for s in await log.list_sessions(
+        status=None, limit=10, before=None, only=frozenset({"old", "new", "nope"}))] == [
+        "new", "old"]
+    assert sorted(await log.active_session_ids()) == ["mid", "new"]
+    assert set(await log.sessions_by_id(["mid", "nope", "old"])) == {"mid", "old"}
+    assert await log.session("nope") is None
+    # Compaction counts each finished session once, after its cutoff only.
+    assert await log.compact(1_700_000_000.0) == 0
+    assert await log.compact(1_800_000_000.0) == 1
+    assert await log.compact(1_800_000_000.0) == 0
+    assert (await log.session("old") or {})["status"] == "complete"
+
+
+async def test_an_id_beyond_the_log_is_a_gap_and_one_inside_it_is_not(
+        engine: ProgressEngine) -> None:
+    await engine.create_session("op", 2, session_id="g")
+    await engine.record_update("g", step=1)
+    log = engine.log
+    newest = await log.newest()
+    assert await log.gap_after(newest) is None
+    assert await log.gap_after((newest[0], newest[1] - 1) if newest[1] else (newest[0] - 1, 0)
+                               ) is None
+    beyond = await log.gap_after((newest[0] + 10_000, 0))
+    assert beyond is not None
+    assert "beyond" in beyond
+    with pytest.raises(BadRequest):
+        log.parse_id("not an id")
+    assert log.parse_id("0") == (0, 0)
+
+
+async def test_a_refused_update_changes_nothing_on_either_log(engine: ProgressEngine) -> None:
+    await engine.create_session("op", 10, session_id="r")
+    await engine.record_update("r", step=3, message="three")
+    before = await engine.get_snapshot("r")
+    with pytest.raises(ValidationFailed, match="step 7 is beyond total_steps 2"):
+        await engine.record_update("r", total=2, step=7, message="refused")
+    after = await engine.record_update("r", message="next")
+    assert (after["step"], after["total"], after["percentage"]) == (3, 10, 30.0)
+    assert after["last_event_id"] != before["last_event_id"]
+    with pytest.raises(Conflict):
+        await engine.create_session("op", 1, session_id="r")

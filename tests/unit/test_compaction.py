@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+from sidecar.backends.sqlite.events import SqliteEventLog
 from sidecar.backends.sqlite.store import Store
 from sidecar.progress.engine import ProgressEngine
 
@@ -14,7 +15,7 @@ from sidecar.progress.engine import ProgressEngine
 async def test_compaction_frees_the_space_of_old_events(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     store = await Store.open(path)
-    engine = ProgressEngine(store)
+    engine = ProgressEngine(SqliteEventLog(store))
     await engine.start()
     finished = []
     for _ in range(3):
@@ -52,7 +53,7 @@ async def test_reclaiming_space_lets_progress_commits_in_between(tmp_path: Path)
     """Freeing pages and truncating the WAL take seconds on a large database: done in
     bounded steps, with the write lock free between them and during the checkpoint."""
     store = await Store.open(tmp_path / "db.sqlite3")
-    engine = ProgressEngine(store)
+    engine = ProgressEngine(SqliteEventLog(store))
     await engine.start()
     for _ in range(2):
         session_id = (await engine.create_session("old", 3000))["session_id"]

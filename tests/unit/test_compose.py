@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from dev import nginx as dev_nginx
 from dev.stack import ADMIN_USER, Stack, StackError, start_stack
 from sidecar import config as sidecar_config
 
@@ -359,8 +360,8 @@ def test_volume_init_hands_new_volumes_to_www_data(compose: dict[str, Any]) -> N
 
 def _sidecar_variables() -> set[str]:
     """Every IGBRIDGE_* / APIFY_* name sidecar/config.py reads, and DESIGN.md's list."""
-    names = set(re.findall(r'"((?:IGBRIDGE|APIFY)_[A-Z0-9_]+)"',
-                           Path(sidecar_config.__file__).read_text()))
+    # Each setting is a Config field; its variable is what config.py says it is.
+    names = {sidecar_config.variable_name(field) for field in sidecar_config.Config.model_fields}
     design = REPO.parent / "shared" / "DESIGN.md"
     if design.exists():
         section = design.read_text().partition("## Configuration")[2].partition("\n## ")[0]
@@ -424,7 +425,7 @@ def test_the_sidecar_starts_with_compose_values_and_its_own_defaults(
 
 
 def test_the_sidecar_listens_where_compose_and_the_healthcheck_expect(
-        compose: dict[str, Any]) -> None:
+        compose: dict[str, Any], resolved: dict[str, Any]) -> None:
     sidecar = service(compose, "sidecar")
     port = command_flags(sidecar)["--port"]
     assert command_flags(sidecar)["--host"] == "0.0.0.0"
@@ -432,7 +433,7 @@ def test_the_sidecar_listens_where_compose_and_the_healthcheck_expect(
     assert sidecar["ports"][0].endswith(f":{port}")
     assert f"127.0.0.1:{port}/healthz" in " ".join(sidecar["healthcheck"]["test"])
     assert sidecar["healthcheck"]["test"][:2] == ["CMD", "python"]
-    internal = urlsplit(environment(service(compose, "setup"))["IGBRIDGE_INTERNAL_URL"])
+    internal = urlsplit(environment(service(resolved, "setup"))["IGBRIDGE_INTERNAL_URL"])
     assert (internal.hostname, str(internal.port)) == ("sidecar", port)
 
 
@@ -442,7 +443,7 @@ def test_the_sidecar_listens_where_compose_and_the_healthcheck_expect(
 def test_ports_are_published_on_loopback_only(compose: dict[str, Any]) -> None:
     published = [(name, port) for name, svc in compose["services"].items()
                  for port in svc.get("ports", [])]
-    assert {name for name, _ in published} == {"wordpress", "sidecar"}
+    assert {name for name, _ in published} == {"wordpress", "sidecar", "nginx"}
     for name, port in published:
         assert isinstance(port, str), f"{name}: write ports as strings, got {port!r}"
         assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
@@ -760,3 +761,85 @@ def test_setup_rewrites_the_admin_password_only_when_it_differs(
     monkeypatch.setenv("WP_ADMIN_PASSWORD", wordpress.wp_admin_password + "-changed")
     with pytest.raises(StackError, match="exit code 1"):
         wordpress.wp_php(check)
+
+
+# ---------------------------------------------------------------- the scale profile
+
+SCALE_SERVICES = {"redis", "sidecars", "nginx"}
+NGINX_TEMPLATES = "/etc/nginx/templates"
+
+
+def test_the_scale_profile_is_redis_sidecars_and_nginx_and_nothing_else(
+        compose: dict[str, Any]) -> None:
+    profiled = {name for name, svc in compose["services"].items() if svc.get("profiles")}
+    assert profiled == SCALE_SERVICES
+    assert all(service(compose, name)["profiles"] == ["scale"] for name in SCALE_SERVICES)
+
+
+def test_redis_keeps_an_append_only_file_fsynced_every_second(compose: dict[str, Any]) -> None:
+    redis = service(compose, "redis")
+    command = redis["command"]
+    assert command[0] == "redis-server"
+    flags = dict(zip(command[1::2], command[2::2], strict=True))
+    assert flags == {"--appendonly": "yes", "--appendfsync": "everysec", "--save": ""}
+    source, read_only = mount_at(redis, "/data")
+    assert source in compose["volumes"]
+    assert not read_only
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+
+
+def test_the_scaled_sidecars_are_the_sidecar_on_redis(
+        resolved: dict[str, Any], filled_env: dict[str, str]) -> None:
+    single, scaled = service(resolved, "sidecar"), service(resolved, "sidecars")
+    assert scaled["image"] == single["image"]
+    assert scaled["command"] == single["command"]
+    assert scaled["healthcheck"]["test"] == single["healthcheck"]["test"]
+    assert int(scaled["deploy"]["replicas"]) == int(filled_env["IGBRIDGE_SIDECARS"]) >= 2
+    assert "ports" not in scaled  # reached through nginx; a fixed host port cannot scale
+    env, single_env = environment(scaled), environment(single)
+    assert env.pop("IGBRIDGE_BACKEND") == "redis://redis:6379/0"
+    single_env.pop("IGBRIDGE_BACKEND")
+    assert env == single_env
+    assert scaled["depends_on"]["redis"]["condition"] == "service_healthy"
+    # Each replica's data dir is its own: no volume shared between replicas there.
+    assert not any(target == env["IGBRIDGE_DATA_DIR"] for _, target, _ in mounts(scaled))
+
+
+def test_nginx_fills_in_the_template_dev_uses(resolved: dict[str, Any]) -> None:
+    nginx = service(resolved, "nginx")
+    template, read_only = next((s, ro) for s, t, ro in mounts(nginx)
+                               if t.startswith(NGINX_TEMPLATES + "/"))
+    assert read_only
+    assert (REPO / template).resolve() == dev_nginx.SITE_TEMPLATE
+    env = environment(nginx)
+    assert env["NGINX_ENVSUBST_FILTER"] == "^IGBRIDGE_"
+    site = dev_nginx.fill_template(dev_nginx.SITE_TEMPLATE.read_text(), env)
+    assert "server sidecars:8765;" in site
+    listen = re.search(r"listen (\d+);", site)
+    assert listen
+    assert nginx["ports"][0].endswith(f":{listen.group(1)}")
+    heartbeat = sidecar_config.load_config({"IGBRIDGE_DATA_DIR": "/data"}).heartbeat_seconds
+    assert env["IGBRIDGE_NGINX_READ_TIMEOUT"] == f"{dev_nginx.read_timeout_seconds(heartbeat)}s"
+    # What WordPress is told in scale mode reaches nginx, and WordPress may call it.
+    extra = environment(service(resolved, "wordpress"))["WORDPRESS_CONFIG_EXTRA"]
+    assert "nginx" in re.search(r"WP_ACCESSIBLE_HOSTS', '([^']*)'", extra).group(1).split(",")
+
+
+def test_the_compose_nginx_site_passes_nginx_t(
+        resolved: dict[str, Any], tmp_path: Path) -> None:
+    env = environment(service(resolved, "nginx"))
+    # The service name resolves only on the compose network; the rest is checked as is.
+    env["IGBRIDGE_NGINX_UPSTREAMS"] = "server 127.0.0.1:9;"
+    env["IGBRIDGE_NGINX_ACCESS_LOG"] = str(tmp_path / "access.log")
+    env["IGBRIDGE_NGINX_PORT"] = "127.0.0.1:" + env["IGBRIDGE_NGINX_PORT"]
+    site = tmp_path / "igbridge.conf"
+    site.write_text(dev_nginx.fill_template(dev_nginx.SITE_TEMPLATE.read_text(), env))
+    for name in dev_nginx.TEMP_DIRS:
+        (tmp_path / "temp" / name).mkdir(parents=True)
+    (tmp_path / "logs").mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(dev_nginx.main_config(tmp_path, site))
+    result = subprocess.run([dev_nginx.nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(conf),
+                             "-e", str(tmp_path / "logs" / "error.log")],
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0, result.stderr

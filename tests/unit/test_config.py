@@ -68,7 +68,8 @@ def test_a_secret_may_come_from_a_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ["sqlite", "redis://127.0.0.1:6379/0",
-                                   "redis://:pw@redis.internal:6390/15"])
+                                   "redis://:pw@redis.internal:6390/15",
+                                   "redis://127.0.0.1:6379/0?maxlen=5000"])
 def test_the_backend_is_sqlite_or_a_redis_url(value: str) -> None:
     assert load_config({"IGBRIDGE_BACKEND": value}).backend == value
 
@@ -81,7 +82,8 @@ def test_the_backend_is_sqlite_or_a_redis_url(value: str) -> None:
     ("redis://127.0.0.1:70000/0", "has a port that is not a number from 1 to 65535"),
     ("redis://127.0.0.1:6379", "needs a database number after the port"),
     ("redis://127.0.0.1:6379/first", "needs a database number after the port"),
-    ("redis://127.0.0.1:6379/0?timeout=1", "takes no query or fragment"),
+    ("redis://127.0.0.1:6379/0?timeout=1", "takes no query or fragment but ?maxlen=N"),
+    ("redis://127.0.0.1:6379/0?maxlen=ten", "?maxlen must be a whole number of at least 100"),
 ])
 def test_a_bad_backend_is_refused_with_what_is_wrong(value: str, problem: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import httpx
@@ -13,6 +13,7 @@ from sidecar.backends.sqlite.backend import SqliteBackend
 from sidecar.backends.sqlite.store import Store
 from sidecar.config import load_config
 from sidecar.jobs.context import JobContext, JobKind
+from sidecar.jobs.dispatch import MAX_TAKEOVERS, InProcessDispatcher
 from sidecar.jobs.runner import JobRunner
 from sidecar.progress.engine import ProgressEngine
 
@@ -28,7 +29,7 @@ async def two_items(ctx: JobContext) -> str:
 async def runner(tmp_path: Path) -> AsyncIterator[JobRunner]:
     config = load_config(env={"IGBRIDGE_DATA_DIR": str(tmp_path)})
     backend = await SqliteBackend.open(config.db_path)
-    progress = ProgressEngine(backend.store)
+    progress = ProgressEngine(backend.events)
     await progress.start()
     async with httpx.AsyncClient() as http:
         kinds = {"two": JobKind("two", two_items, "Two items", ("urls",))}
@@ -73,3 +74,29 @@ async def test_listing_jobs_reads_the_database_a_fixed_number_of_times(
         {"source_id": "b", "state": "failed", "wp_post_id": None, "reason": "no", **unset},
     ]] * 6
     assert len(statements) <= 3, statements
+
+
+async def test_a_job_that_outlived_too_many_processes_ends_with_why(tmp_path: Path) -> None:
+    """SAQ hands a job on each time its process dies; past ``MAX_TAKEOVERS`` the job
+    ends ``error`` instead of killing one more (the dispatcher counts, the runner ends)."""
+    class Parked(InProcessDispatcher):
+        async def dispatch(self, job_ids: Iterable[str]) -> None:
+            """Nothing runs by itself: the test hands the job over as SAQ would."""
+
+    config = load_config(env={"IGBRIDGE_DATA_DIR": str(tmp_path)})
+    backend = await SqliteBackend.open(config.db_path)
+    progress = ProgressEngine(backend.events)
+    await progress.start()
+    async with httpx.AsyncClient() as http:
+        kinds = {"two": JobKind("two", two_items, "Two items", ("urls",))}
+        runner = JobRunner(config, backend, progress, http, kinds, dispatcher=Parked())
+        await runner.start()
+        job_id = (await runner.submit("two", {"type": "urls"}))["job_id"]
+        await runner.run_job(job_id, MAX_TAKEOVERS + 1)
+        job = await runner.describe(job_id)
+        await runner.stop()
+    await progress.close()
+    await backend.close()
+    assert (job["status"], job["error"], job["items"]) == (
+        "error", f"the sidecar processes running this job stopped {MAX_TAKEOVERS + 1} times;"
+                 " it is not started again", [])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.backends.sqlite.events import SqliteEventLog
 from sidecar.backends.sqlite.store import Store
 from sidecar.errors import StorageError, ValidationFailed
 from sidecar.progress.engine import ProgressEngine
@@ -17,7 +18,7 @@ from sidecar.progress.engine import ProgressEngine
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[ProgressEngine]:
     store = await Store.open(tmp_path / "db.sqlite3")
-    engine = ProgressEngine(store)
+    engine = ProgressEngine(SqliteEventLog(store))
     await engine.start()
     yield engine
     await engine.close()
@@ -44,6 +45,11 @@ async def test_a_refused_update_changes_nothing(engine: ProgressEngine) -> None:
         if k not in ("message", "updated_at", "last_event_id", "rate", "eta_seconds")}
 
 
+def store_of(engine: ProgressEngine) -> Store:
+    assert isinstance(engine.log, SqliteEventLog)
+    return engine.log.store
+
+
 async def refuse_writes(store: Store, refuse: bool) -> None:
     """The real database refusing every write, as a read-only or full disk does."""
     await store.writer.execute(f"PRAGMA query_only={'ON' if refuse else 'OFF'}")
@@ -56,7 +62,7 @@ async def test_a_terminal_event_whose_commit_fails_can_be_finished_again(
     engine.update(session_id, step=2, message="two")
     await engine.flush()
     stream = engine.subscribe(frozenset({session_id}))
-    await refuse_writes(engine.store, True)
+    await refuse_writes(store_of(engine), True)
     engine.finish(session_id, "complete", "done")
     with pytest.raises(StorageError):
         await engine.flush()
@@ -66,9 +72,9 @@ async def test_a_terminal_event_whose_commit_fails_can_be_finished_again(
     assert (snapshot["status"], snapshot["step"], snapshot["message"]) == ("running", 2, "two")
     # A flush with nothing queued returns at once instead of waiting for the lost event.
     await asyncio.wait_for(engine.flush(), timeout=5)
-    await refuse_writes(engine.store, False)
+    await refuse_writes(store_of(engine), False)
     final = engine.finish(session_id, "complete", "done")
     await engine.flush()
     assert (await engine.get_snapshot(session_id))["status"] == "complete"
-    assert [e.id for e in stream.pending] == [final["last_event_id"]]
+    assert [e.id for e in stream.pending] == [str(final["last_event_id"])]
     assert stream.pending[-1].terminal

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import sources as saved
 from . import store as db
+from .events import SqliteEventLog
 
 
 @dataclass(frozen=True)
@@ -153,20 +154,22 @@ class SqliteSourceStore:
 
 @dataclass(frozen=True)
 class SqliteBackend:
-    """The engine; ``store`` is also what the progress event log uses directly, until
-    its ``EventLog`` port lands."""
+    """The engine; ``store`` is what its parts share."""
 
     store: db.Store
     jobs: SqliteJobQueue
     ledger: SqliteLedger
     media: SqliteMediaIndex
     sources: SqliteSourceStore
+    events: SqliteEventLog
+    # One process per data dir: the import's in-process locks are all it needs.
+    post_locks: None = None
 
     @classmethod
     async def open(cls, path: Path) -> SqliteBackend:
         store = await db.Store.open(path)
         return cls(store, SqliteJobQueue(store), SqliteLedger(store), SqliteMediaIndex(store),
-                   SqliteSourceStore(store))
+                   SqliteSourceStore(store), SqliteEventLog(store))
 
     async def close(self) -> None:
         await self.store.close()

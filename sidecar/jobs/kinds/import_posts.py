@@ -255,13 +255,19 @@ async def import_wave(
     goes into ``outcomes`` as soon as it is known.
 
     Every post of the wave is locked (in a fixed order, so two overlapping jobs never
-    wait on each other in a circle) from its lookup to its publish. A passing fault or
+    wait on each other in a circle) from its lookup to its publish: in this process,
+    and with an engine several processes share, in all of them (``post_locks``: held
+    past the create's answer too, so no other process finishes this wave's drafts
+    while it uploads their media). A passing fault or
     a refused password ends the wave (raised; the posts without an outcome are the
     caller's to settle); a post WordPress refuses alone fails alone.
     """
     async with AsyncExitStack() as locks:
         for source_id in sorted({p.source_id for p in wave}):
             await locks.enter_async_context(keyed_lock(_post_locks, source_id))
+        if ctx.backend.post_locks is not None:
+            await locks.enter_async_context(
+                ctx.backend.post_locks.hold(ctx.config.wp_url, [p.source_id for p in wave]))
         existing = await wp.find_posts_by_source_ids([p.source_id for p in wave], route=route)
         tags: dict[str, list[int]] = {}
         for post in wave:

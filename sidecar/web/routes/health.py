@@ -1,4 +1,5 @@
-"""``/healthz``: alive, and what this process is doing; needs no secret."""
+"""``/healthz``: alive, and what this process is doing; needs no secret. A 503 when
+the event log's store cannot be used, with the reason (a Redis that is away)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ blueprint = Blueprint("health", __name__)
 @security_scheme([])
 async def healthz() -> Reply:
     found = services()
+    problem = await found.progress.log.problem()
     return {
-        "status": "ok",
+        "status": "ok" if problem is None else "unavailable",
+        "problem": problem,
         "version": __version__,
         "jobs_running": len(found.runner.running_job_ids()),
         "streams_open": found.progress.subscriber_count,
         "compactions_done": found.progress.compactions_done,
-    }, 200
+    }, 200 if problem is None else 503

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from quart import Blueprint
 from quart_schema import document_response, validate_querystring, validate_request
 
-from ...backends.sqlite import store as db
-from ...errors import Conflict, IgbridgeError, NotFound
+from ...errors import Conflict, IgbridgeError, NotFound, StorageError
 from ..routing import Reply, credential, errors, services
 from ..schemas import (
     CreateSession,
@@ -43,11 +43,10 @@ async def update_session(session_id: str, data: UpdateSession) -> Reply:
     credential(allow_token=False)
     progress = services().progress
     await _require_open(session_id)
-    snapshot = progress.update(
+    snapshot = await progress.record_update(  # a 200 means it is stored
         session_id, step=data.step, total=data.total, message=data.message,
         details=data.details, phase=data.phase,
     )
-    await progress.flush()  # a 200 means it is on disk
     return snapshot, 200
 
 
@@ -60,19 +59,31 @@ async def update_many(data: UpdateMany) -> Reply:
     drives many sessions at once. Each update succeeds or fails on its own."""
     credential(allow_token=False)
     progress = services().progress
-    results: list[dict[str, Any]] = []
+    answers: list[asyncio.Future[dict[str, Any]] | IgbridgeError] = []
     for item in data.updates:
         try:
             await _require_open(item.session_id)
-            snapshot = progress.update(
+            answers.append(progress.enqueue_update(
                 item.session_id, step=item.step, total=item.total, message=item.message,
                 details=item.details, phase=item.phase,
-            )
-            results.append({"session_id": item.session_id, "snapshot": snapshot})
+            ))
         except IgbridgeError as exc:
+            answers.append(exc)
+    # One commit for all of them; a 200 means they are stored. An update another
+    # process's write made invalid meanwhile is refused on its own, like any other.
+    outcomes = await asyncio.gather(
+        *(a for a in answers if not isinstance(a, IgbridgeError)), return_exceptions=True)
+    settled = iter(outcomes)
+    results: list[dict[str, Any]] = []
+    for item, answer in zip(data.updates, answers, strict=True):
+        outcome = answer if isinstance(answer, IgbridgeError) else next(settled)
+        if isinstance(outcome, StorageError) or not isinstance(outcome, IgbridgeError | dict):
+            raise outcome
+        if isinstance(outcome, IgbridgeError):
             results.append({"session_id": item.session_id,
-                            "error": {"code": exc.code, "message": exc.message}})
-    await progress.flush()  # one commit for all of them; a 200 means they are on disk
+                            "error": {"code": outcome.code, "message": outcome.message}})
+        else:
+            results.append({"session_id": item.session_id, "snapshot": outcome})
     return {"results": results}, 200
 
 
@@ -108,9 +119,7 @@ async def _finish(session_id: str, status: str, message: str) -> Reply:
     credential(allow_token=False)
     progress = services().progress
     await _require_open(session_id)
-    snapshot = progress.finish(session_id, status, message)
-    await progress.flush()
-    return snapshot, 200
+    return await progress.record_finish(session_id, status, message), 200
 
 
 async def _require_open(session_id: str) -> None:
@@ -138,8 +147,8 @@ async def session_status(session_id: str, query_args: ReadQuery) -> Reply:
 @document_response(SessionList)
 async def list_sessions(query_args: SessionListQuery) -> Reply:
     who = credential(allow_token=True)
-    sessions = await db.fetch_sessions(
-        services().progress.store.reader, status=query_args.status, limit=query_args.limit,
-        before=query_args.before, only=who.sessions,
+    sessions = await services().progress.list_sessions(
+        status=query_args.status, limit=query_args.limit, before=query_args.before,
+        only=who.sessions,
     )
     return {"sessions": sessions}, 200

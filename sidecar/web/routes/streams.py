@@ -5,7 +5,8 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from ..routing import credential, errors, services
-from ..sse import event_stream, parse_last_event_id, plan_stream
+from ..sse import event_stream, plan_stream
+from ..sse import last_event_id as client_last_event_id
 
 blueprint = Blueprint("streams", __name__)
 
@@ -26,7 +27,7 @@ async def stream_many() -> Response:
 async def _stream(sessions: list[str] | None) -> Response:
     who = credential(allow_token=True)
     found = services()
-    last_event_id = parse_last_event_id(
+    last_event_id = client_last_event_id(
         request.headers.get("Last-Event-ID"), request.args.get("last_event_id")
     )
     plan = await plan_stream(found.progress, who, sessions, last_event_id)

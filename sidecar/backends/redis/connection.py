@@ -1,0 +1,116 @@
+"""Where the Redis engine's data lives: the URL, the clients, the key names, the epoch.
+
+``IGBRIDGE_BACKEND=redis://[:password@]host:port/db[?maxlen=N]``. Every key starts
+with ``igbridge:``. The epoch is a random word stored in Redis and created when it is
+missing: it is part of every event id, so an id handed out by a Redis that was since
+flushed or replaced is recognised as not of this log (the client gets a reset).
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ...errors import StorageError
+
+PREFIX = "igbridge:"
+# Events kept in the stream (trimmed with MAXLEN ~): about eight minutes at 200
+# events/s (100 sessions x 2 updates/s), so a client back within minutes replays.
+DEFAULT_MAXLEN = 100_000
+EPOCH_KEY = PREFIX + "epoch"
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str  # without igbridge's own query parameters
+    where: str  # host:port/db, for messages (never the password)
+    maxlen: int
+
+
+def parse_url(url: str) -> RedisSettings:
+    """A ``redis://`` URL (``config.py`` has checked it); igbridge's ``maxlen`` taken out
+    of it, what is left handed to redis-py."""
+    parts = urlsplit(url)
+    maxlen = parse_qs(parts.query).get("maxlen", [str(DEFAULT_MAXLEN)])[-1]
+    where = f"{parts.hostname}:{parts.port}/{parts.path.lstrip('/') or '0'}"
+    return RedisSettings(url=parts._replace(query="").geturl(), where=where,
+                         maxlen=int(maxlen))
+
+
+def open_client(settings: RedisSettings, *, blocking: bool = False) -> Redis:
+    """A client (a pool of connections); ``blocking`` for the one XREAD loop, whose
+    reads wait longer than a command's timeout would allow."""
+    return Redis.from_url(
+        settings.url, decode_responses=True, socket_connect_timeout=2.0,
+        socket_timeout=None if blocking else 5.0, health_check_interval=0 if blocking else 15,
+    )
+
+
+def unreachable(settings: RedisSettings, exc: Exception) -> StorageError:
+    return StorageError(f"Redis at {settings.where} is unreachable or refused the write: {exc}")
+
+
+async def current_epoch(client: Redis, settings: RedisSettings) -> str:
+    """The epoch, created when missing (a new or flushed Redis)."""
+    try:
+        await client.set(EPOCH_KEY, secrets.token_hex(4), nx=True)
+        epoch = await client.get(EPOCH_KEY)
+    except RedisError as exc:
+        raise unreachable(settings, exc) from exc
+    return str(epoch)
+
+
+# -- the jobs, ledger, media, sources and locks side: byte replies, prefixed keys -------
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class RedisConnection:
+    """What the engine's parts besides the event log share: one client (byte replies:
+    they decode what they read themselves), the settings, the key prefix."""
+
+    client: Redis
+    settings: RedisSettings
+    prefix: str = PREFIX
+
+    @classmethod
+    def open(cls, settings: RedisSettings) -> RedisConnection:
+        return cls(Redis.from_url(settings.url, socket_connect_timeout=2.0, socket_timeout=5.0,
+                                  health_check_interval=15), settings)
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    @property
+    def where(self) -> str:
+        return self.settings.where
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def storage_errors(
+    method: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Redis failing becomes the ``StorageError`` every caller already handles."""
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisError, OSError) as exc:
+            conn = getattr(args[0], "conn", None) if args else None
+            if isinstance(conn, RedisConnection):
+                raise unreachable(conn.settings, exc) from exc
+            raise StorageError(f"Redis is unreachable or refused the command: {exc}") from exc
+
+    return guarded

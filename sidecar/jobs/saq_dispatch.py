@@ -1,0 +1,215 @@
+"""Jobs on SAQ (the Redis engine): every sidecar process runs a SAQ worker on one shared
+queue, so any process may run any job, and a job whose process died runs on in another.
+
+What SAQ does and what igbridge does:
+
+- **Where a job runs.** Submit enqueues the job id (the SAQ job's key, so enqueueing
+  twice is harmless: start-up re-enqueues every job still queued or running, which
+  also covers a process that died between recording a job and enqueueing it). A worker
+  slot (``IGBRIDGE_MAX_JOBS`` per process) takes it with ``BLMOVE`` and calls
+  ``JobRunner.run_job``: the same attempts, ledger and resume as the SQLite engine.
+- **A dead process.** The worker touches each of its running jobs every
+  ``TOUCH_SECONDS``; SAQ's sweep (every ``SWEEP_SECONDS``, under a lock, in whichever
+  process gets there) re-queues a job untouched for ``HEARTBEAT_SECONDS``, and the
+  next free slot anywhere resumes it from its ledger. Worst case from ``kill -9`` to
+  the resume: heartbeat + sweep period + the sweep's wait for an answer from the dead
+  worker (``SWEEP_ABORT_WAIT_SECONDS``) = 8 + 2 + 1 = 11 s. A process whose event loop
+  stalls longer than ``HEARTBEAT_SECONDS`` loses its job to another; the per-post locks
+  and the plugin's unique index keep that from making a duplicate.
+- **Retries.** SAQ retries only what its sweep re-queued (a process that died or shut
+  down: ``MAX_TAKEOVERS``); the job itself never raises to SAQ, so a failing job is
+  retried by the one policy of ``jobs/retry.py`` and nothing else (no multiplied
+  retries). A job taken over more than ``MAX_TAKEOVERS`` times ends ``error``.
+- **Timeouts.** SAQ's timeout is off: an hour-long import is normal, and a job that
+  makes progress heartbeats. The job runner's own limits (request timeouts, the retry
+  budget) bound a job that stops making progress.
+- **Cancel.** Any process calls SAQ's ``abort`` (a queued job is taken off the queue
+  at once) with ``CANCEL_MARK``; the process running the job sees its abort key within
+  ``CANCEL_WATCH_SECONDS`` and cancels the job's task, which records ``cancelled`` and
+  aborts its Apify run, as in-process. Checking the key, not the job's status, keeps a
+  heartbeat that rewrote the status from hiding the cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from saq import Job, Worker
+from saq.job import ABORT_ID_PREFIX
+from saq.queue.redis import RedisQueue
+
+from ..errors import StorageError
+from .dispatch import MAX_TAKEOVERS, RunJob
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 8  # untouched this long, a running job is swept (its process died)
+TOUCH_SECONDS = 1.0  # how often a worker touches its running jobs
+SWEEP_SECONDS = 2  # how often some process sweeps
+SWEEP_ABORT_WAIT_SECONDS = 1.0  # a dead worker never answers the sweep's abort
+CANCEL_WATCH_SECONDS = 0.25  # how often a worker looks for cancels of its jobs
+CANCEL_MARK = "cancelled"  # the abort reason of a cancel (a sweep's is "swept")
+ABORT_KEY_TTL_SECONDS = 300  # a cancel stays visible this long
+RUN_FUNCTION = "run_job"
+SWEPT = "swept"
+
+
+class _Queue(RedisQueue):
+    """SAQ's Redis queue, with the sweep's wait for an abort answer cut to a second (the
+    workers it sweeps are dead, and the takeover budget is 15 s), and calm while Redis
+    is away: a worker slot waits a second between tries instead of spinning, and the
+    upkeep says so in one line instead of a traceback a second."""
+
+    async def dequeue(
+        self, timeout: float = 0.0, poll_interval: float = 0.0,  # noqa: ASYNC109 - SAQ's
+    ) -> Job | None:
+        try:
+            return await super().dequeue(timeout, poll_interval)
+        except REDIS_AWAY as exc:
+            _say_redis_away("taking jobs", exc)
+            await asyncio.sleep(REDIS_AWAY_WAIT_SECONDS)
+            return None
+
+    async def sweep(self, lock: int = 60, abort: float = SWEEP_ABORT_WAIT_SECONDS) -> list[str]:
+        try:
+            return await super().sweep(lock, abort)
+        except REDIS_AWAY as exc:
+            _say_redis_away("sweeping", exc)
+            return []
+
+    async def schedule(self, lock: int = 1) -> list[str]:
+        try:
+            return await super().schedule(lock)
+        except REDIS_AWAY as exc:
+            _say_redis_away("scheduling", exc)
+            return []
+
+
+REDIS_AWAY = (RedisConnectionError, RedisTimeoutError, OSError)
+REDIS_AWAY_WAIT_SECONDS = 1.0
+REDIS_AWAY_LOG_SECONDS = 30.0  # one line per this long of an outage, not one per try
+_last_said = [0.0]
+
+
+def _say_redis_away(doing: str, exc: Exception) -> None:
+    if time.monotonic() - _last_said[0] >= REDIS_AWAY_LOG_SECONDS:
+        _last_said[0] = time.monotonic()
+        log.warning("job queue: Redis unreachable while %s: %s", doing, exc)
+
+
+class SaqDispatcher:
+    def __init__(self, url: str, *, name: str, concurrency: int) -> None:
+        self.queue = _Queue(aioredis.Redis.from_url(url), name=name, swept_error_message=SWEPT)
+        self.concurrency = concurrency
+        self._run: RunJob | None = None
+        self._worker: Worker[Any] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: dict[str, tuple[Job, asyncio.Task[Any]]] = {}
+
+    async def start(self, run: RunJob) -> None:
+        self._run = run
+        await self.queue.connect()
+        self._worker = Worker(
+            self.queue, [(RUN_FUNCTION, self._perform)], concurrency=self.concurrency,
+            timers={"sweep": SWEEP_SECONDS, "abort": 1, "schedule": 1, "worker_info": 10},
+            # A blocking dequeue that returns now and then, so a lost connection shows.
+            dequeue_timeout=5,
+        )
+        self._worker.SIGNALS = []  # the server (Hypercorn) or the CLI owns the signals
+        self._tasks = [
+            asyncio.create_task(self._worker.start(), name="saq-worker"),
+            asyncio.create_task(self._touch_loop(), name="saq-touch"),
+            asyncio.create_task(self._cancel_watch_loop(), name="saq-cancel-watch"),
+        ]
+
+    async def dispatch(self, job_ids: Iterable[str]) -> None:
+        for job_id in job_ids:
+            try:
+                await self.queue.enqueue(
+                    RUN_FUNCTION, key=job_id, job_id=job_id, timeout=0,
+                    heartbeat=HEARTBEAT_SECONDS, retries=MAX_TAKEOVERS + 1, ttl=3600,
+                )
+            except (OSError, aioredis.RedisError) as exc:
+                raise StorageError(f"Redis refused the job queue: {exc}") from exc
+
+    async def _perform(self, ctx: dict[str, Any], *, job_id: str) -> str:
+        """SAQ's function: the runner's one code path for the job, here."""
+        assert self._run is not None
+        saq_job: Job = ctx["job"]
+        task = asyncio.current_task()
+        assert task is not None
+        self._running[job_id] = (saq_job, task)
+        try:
+            await self._run(job_id, max(0, saq_job.attempts - 1))
+        except asyncio.CancelledError:
+            if await self.cancel_requested(job_id):
+                task.uncancel()
+                return CANCEL_MARK  # recorded by the runner; nothing for SAQ to retry
+            raise  # this process is stopping: SAQ re-queues the job for another
+        finally:
+            self._running.pop(job_id, None)
+        return "done"
+
+    async def cancel(self, job_id: str) -> None:
+        saq_job = await self.queue.job(job_id)
+        if saq_job is None:
+            return
+        await self.queue.abort(saq_job, CANCEL_MARK, ttl=ABORT_KEY_TTL_SECONDS)
+        local = self._running.get(job_id)
+        if local is not None:
+            local[1].cancel()  # here: no need to wait for the watch loop
+
+    async def cancel_requested(self, job_id: str) -> bool:
+        return await self._abort_reason(job_id) == CANCEL_MARK
+
+    async def _abort_reason(self, job_id: str) -> str | None:
+        raw = await self.queue.redis.get(ABORT_ID_PREFIX + job_id)
+        return raw.decode() if raw else None
+
+    def running_job_ids(self) -> list[str]:
+        return [job_id for job_id, (_j, task) in self._running.items() if not task.done()]
+
+    async def _touch_loop(self) -> None:
+        """The heartbeat SAQ's sweep reads: this process is alive and running these."""
+        while True:
+            await asyncio.sleep(TOUCH_SECONDS)
+            for saq_job, _task in list(self._running.values()):
+                try:
+                    await saq_job.update()
+                except (OSError, aioredis.RedisError) as exc:
+                    log.warning("could not touch job %s in Redis: %s", saq_job.key, exc)
+
+    async def _cancel_watch_loop(self) -> None:
+        """A cancel from any process reaches the job running here."""
+        while True:
+            await asyncio.sleep(CANCEL_WATCH_SECONDS)
+            running = list(self._running.items())
+            if not running:
+                continue
+            try:
+                reasons = await self.queue.redis.mget(
+                    [ABORT_ID_PREFIX + job_id for job_id, _ in running])
+            except (OSError, aioredis.RedisError) as exc:
+                log.warning("could not look for cancels in Redis: %s", exc)
+                continue
+            for (job_id, (_saq_job, task)), reason in zip(running, reasons, strict=True):
+                if reason is not None and reason.decode() == CANCEL_MARK and not task.done():
+                    log.info("job %s was cancelled elsewhere; stopping it here", job_id)
+                    task.cancel()
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            await self._worker.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.queue.disconnect()
