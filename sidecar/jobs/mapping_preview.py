@@ -2,7 +2,10 @@
 applied, rendered by the import's own code (``Mapping.render``), never a second renderer.
 
 The post is the one given, else the newest one the source's last sync read, else a
-bundled sample. Media are shown from their original addresses (nothing is uploaded).
+bundled sample. Media are shown from the site's own copies (the import's media index:
+the file downloaded from that URL, then its attachment in this site); a file the site
+does not have yet is shown as its alt text, never from Instagram's servers, which
+would tell them who opened wp-admin and whose addresses expire within days.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..backends.base import JobQueue, SourceStore
+from ..backends.base import JobQueue, MediaIndex, SourceStore
 from ..domain.content import UploadedMedia
 from ..domain.mapping import Mapping
 from ..domain.models import Media, Post
@@ -27,13 +30,14 @@ SAMPLE_POST = Post(
 )
 
 
-async def preview(sources: SourceStore, jobs: JobQueue, mapping: dict[str, Any], *,
-                  source_id: str | None = None, post: dict[str, Any] | None = None,
-                  ) -> dict[str, Any]:
+async def preview(sources: SourceStore, jobs: JobQueue, media_index: MediaIndex, site: str,
+                  mapping: dict[str, Any], *, source_id: str | None = None,
+                  post: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the import would make of one post with ``mapping`` (already validated)."""
     chosen, origin = await _post_to_show(sources, jobs, source_id, post)
     applied = Mapping.from_json(mapping)
-    media = [UploadedMedia(m.kind, 0, m.url or "", m.alt or chosen.alt) for m in chosen.media]
+    media = [UploadedMedia(m.kind, 0, await _site_copy(media_index, site, m.url),
+                           m.alt or chosen.alt) for m in chosen.media]
     rendered = applied.render(chosen, media)
     featured = rendered.featured
     return {
@@ -68,3 +72,10 @@ async def _post_to_show(sources: SourceStore, jobs: JobQueue, source_id: str | N
         if known:
             return max(known, key=lambda p: p.taken_at), "source"
     return SAMPLE_POST, "sample"
+
+
+async def _site_copy(media_index: MediaIndex, site: str, url: str | None) -> str:
+    """The address of the site's own copy of the file from ``url``, or "" (none yet)."""
+    cached = await media_index.cached(url) if url else None
+    uploaded = await media_index.uploaded(site, cached["sha256"]) if cached else None
+    return uploaded[1] if uploaded else ""

@@ -183,7 +183,10 @@ def test_the_mapping_preview_renders_what_the_import_then_creates(
     assert preview["title"] == "2024-05-05: Day 0 at the lake #lake"
     assert text_of(preview["content"]) == text_of(newest["content"]["raw"])
     assert "#lake" not in text_of(preview["content"])
-    assert preview["featured_image"]["url"] == items[0]["displayUrl"]
+    # The site's own copy, never Instagram's address: the preview asks nothing of a CDN.
+    featured = import_wp.media(newest["featured_media"])
+    assert preview["featured_image"]["url"] == featured["source_url"]
+    assert items[0]["displayUrl"] not in reply.text
     bad = api.post("/api/sources/preview-mapping", {"mapping": {"status": "gone"}})
     assert bad.status_code == 422, bad.text
 

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+import redis
 
 from sidecar.backends.redis.backend import RedisBackend
+from sidecar.backends.redis.connection import MAX_CONNECTIONS
 from sidecar.errors import Conflict, NotFound, StorageError, ValidationFailed
 from sidecar.progress.engine import Event, ProgressEngine, Subscription
 from tests.redis_server import RedisServer
@@ -160,3 +162,21 @@ async def test_redis_away_is_a_storage_error_naming_it_and_nothing_stored_is_los
         await engine.close()
         await backend.close()
         server.stop()
+
+
+async def test_a_burst_of_reads_shares_a_bounded_pool(
+        open_engine: Opener, redis_server: RedisServer) -> None:
+    """A hundred streams opening at once each read a snapshot: the process waits for a
+    pooled connection instead of opening a hundred (Redis's maxclients is shared)."""
+    engine = await open_engine()
+    await engine.create_session("op", 1, session_id="s")
+    snapshots = await asyncio.gather(*(engine.log.session("s") for _ in range(100)))
+    assert all(snap is not None and snap["session_id"] == "s" for snap in snapshots)
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        clients = admin.client_list()
+    finally:
+        admin.close()
+    # This process's clients: the event log's pool, the XREAD loop's and the other
+    # parts' pool, each bounded; the admin connection itself is one more.
+    assert len(clients) <= 2 * MAX_CONNECTIONS + 2 + 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from ...errors import StorageError
@@ -25,6 +25,11 @@ PREFIX = "igbridge:"
 # events/s (100 sessions x 2 updates/s), so a client back within minutes replays.
 DEFAULT_MAXLEN = 100_000
 EPOCH_KEY = PREFIX + "epoch"
+# Connections one client of a process may open. A burst (a hundred streams opening at
+# once, each reading its snapshot) waits up to POOL_WAIT_SECONDS for a free one instead
+# of opening a connection each: Redis's maxclients is shared by every process.
+MAX_CONNECTIONS = 16
+POOL_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,21 @@ def parse_url(url: str) -> RedisSettings:
 def open_client(settings: RedisSettings, *, blocking: bool = False) -> Redis:
     """A client (a pool of connections); ``blocking`` for the one XREAD loop, whose
     reads wait longer than a command's timeout would allow."""
-    return Redis.from_url(
-        settings.url, decode_responses=True, socket_connect_timeout=2.0,
-        socket_timeout=None if blocking else 5.0, health_check_interval=0 if blocking else 15,
+    return bounded_client(
+        settings, decode_responses=True, socket_timeout=None if blocking else 5.0,
+        health_check_interval=0 if blocking else 15, max_connections=2 if blocking else None,
     )
+
+
+def bounded_client(settings: RedisSettings, *, max_connections: int | None = None,
+                   **options: Any) -> Redis:
+    """A client whose pool opens at most ``max_connections`` (``MAX_CONNECTIONS``) and
+    makes a burst wait for one; running out for ``POOL_WAIT_SECONDS`` is a
+    ``ConnectionError``, which callers report as Redis being unreachable."""
+    pool = BlockingConnectionPool.from_url(
+        settings.url, max_connections=max_connections or MAX_CONNECTIONS,
+        timeout=POOL_WAIT_SECONDS, socket_connect_timeout=2.0, **options)
+    return Redis.from_pool(pool)
 
 
 def unreachable(settings: RedisSettings, exc: Exception) -> StorageError:
@@ -84,8 +100,8 @@ class RedisConnection:
 
     @classmethod
     def open(cls, settings: RedisSettings) -> RedisConnection:
-        return cls(Redis.from_url(settings.url, socket_connect_timeout=2.0, socket_timeout=5.0,
-                                  health_check_interval=15), settings)
+        return cls(bounded_client(settings, socket_timeout=5.0, health_check_interval=15),
+                   settings)
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)

@@ -46,8 +46,8 @@ async def preview_mapping(data: MappingPreviewRequest) -> Reply:
     credential(allow_token=False)
     found = services()
     return await mapping_preview.preview(
-        found.backend.sources, found.backend.jobs, data.mapping.model_dump(mode="json"),
-        source_id=data.source_id, post=data.post), 200
+        found.backend.sources, found.backend.jobs, found.backend.media, found.config.wp_url,
+        data.mapping.model_dump(mode="json"), source_id=data.source_id, post=data.post), 200
 
 
 @blueprint.get("/api/sources")
