@@ -371,6 +371,8 @@ class Health(BaseModel):
     jobs_running: int
     streams_open: int
     compactions_done: int  # retention compaction runs in the background after start-up
+    uploads_shared: bool  # IGBRIDGE_UPLOADS_DIR is set: one uploads directory for all
+    uploads_warning: str | None  # on Redis without it: uploads stay in this process
 
 
 # -- uploads (web/routes/uploads.py) -----------------------------------------------------
