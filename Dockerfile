@@ -23,10 +23,12 @@ RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
 
 # A user of its own, in group www-data (gid 33 here and in the WordPress image):
 # the application password the compose setup writes is readable by that group.
-# /data is created owned by it so a new named volume mounted there inherits that.
+# /data and /uploads (the scale profile's shared uploads volume) are created owned by
+# it so a new named volume mounted there inherits that.
 RUN useradd --system --uid 10001 --gid www-data --home-dir /data --no-create-home \
         --shell /usr/sbin/nologin igbridge \
-    && install -d -o igbridge -g www-data -m 0750 /data
+    && install -d -o igbridge -g www-data -m 0750 /data \
+    && install -d -o igbridge -g www-data -m 0700 /uploads
 USER 10001:33
 WORKDIR /data
 

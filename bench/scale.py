@@ -66,13 +66,16 @@ class RedisProcess(ServerProcess):
 @dataclass
 class Deployment:
     """One sidecar on SQLite, or ``count`` sidecars on one Redis, behind nginx when
-    more than one. Started and stopped as one server; its CPU is every part's."""
+    more than one (or when ``balanced``: one process behind nginx, the same path as two
+    minus the second process). Started and stopped as one server; its CPU is every
+    part's."""
 
     root: Path
     name: str
     count: int = 1
     engine: str = "redis"
     env: dict[str, str] = field(default_factory=dict)
+    balanced: bool = False
     redis: RedisProcess | None = None
     sidecars: list[ServerProcess] = field(default_factory=list)
     balancer: ServerProcess | None = None
@@ -87,7 +90,7 @@ class Deployment:
             env["IGBRIDGE_BACKEND"] = redis_server.url(port)
         self.sidecars = [processes.sidecar(base / f"sidecar-{i + 1}", env=env)
                          for i in range(self.count)]
-        if self.count > 1:
+        if self.count > 1 or self.balanced:
             port = free_port()
             argv = nginx.prepare(base / "nginx", port=port,
                                  upstreams=[f"127.0.0.1:{s.port}" for s in self.sidecars])
@@ -363,6 +366,10 @@ async def run(settings: Settings) -> ScenarioResult:
         }
         latencies = {name: await latency_of(make, duration) for name, make in makers.items()}
         frames = {name: await frames_of(make, frames_seconds) for name, make in makers.items()}
+        # The ceiling two processes on these two cores can be held to: the same nginx hop
+        # with one process behind it (the senders wait for each answer through nginx).
+        one_balanced = await frames_of(
+            lambda: Deployment(root, "redis-1-nginx", balanced=True), frames_seconds)
         moved = await takeover_and_cancel(root)
         costs = await event_costs(root)
 
@@ -398,6 +405,15 @@ async def run(settings: Settings) -> ScenarioResult:
         else:
             result.figures.append(Figure.info(label, round(f.frames_per_second), "frames/s",
                                               note=note))
+    result.figures.append(Figure.info(
+        "Redis, 1 behind nginx: SSE frames/s", round(one_balanced.frames_per_second),
+        "frames/s", note=f"{one_balanced.updates_per_second:,.0f} updates/s; the ceiling for "
+                         "two behind nginx on the same cores"))
+    result.figures.append(Figure.info(
+        "Redis, 2 behind nginx ÷ 1 behind nginx: frames/s",
+        round(100 * f_two.frames_per_second / one_balanced.frames_per_second), "%",
+        note="the second process against the same path with one: what more processes "
+             "give when they share 2 cores with nginx, Redis and the clients"))
     takeover_note = "; ".join(moved.notes)
     result.figures.append(Figure.at_most(
         "takeover after kill -9 of the job's process", _rounded(moved.takeover_seconds), "s",

@@ -7,7 +7,8 @@ facts this relies on are in ``WORDPRESS.md`` (verified on the target machine).
 
 With several sidecars (or ``--backend redis``) the stack is the scaled one: Debian's
 redis-server (AOF on, ``dev/redis_server.py``), N sidecar processes on the Redis engine,
-each with its own port and data dir, and Debian's nginx in front of them
+each with its own port and data dir and all with one uploads dir, and Debian's nginx
+in front of them
 (``dev/nginx.py``, the site shared with docker-compose.yml); WordPress and browsers are
 given nginx's URL as the sidecar's.
 
@@ -16,6 +17,7 @@ Layout of the root directory (default ``.devstack/`` in the repository)::
     mariadb/data        database files (kept across restarts)
     wordpress/          copy of /usr/share/wordpress with our wp-config.php (kept)
     sidecar/            the sidecar's data dir (kept); sidecar-2/, … for more processes
+    uploads/            uploaded exports, shared by the sidecars on Redis (kept)
     redis/              redis.conf and the append-only file (scaled stack; kept)
     nginx/              nginx.conf, the filled-in site, pid, temp files (scaled stack)
     logs/*.log          one log per process (nginx's own in nginx/logs/)
@@ -295,6 +297,12 @@ class Stack:
     @property
     def nginx_dir(self) -> Path:
         return self.root / "nginx"
+
+    @property
+    def shared_uploads_dir(self) -> Path | None:
+        """On Redis, every sidecar's IGBRIDGE_UPLOADS_DIR: a chunk or an import may
+        reach any process (on SQLite the one sidecar keeps them in its data dir)."""
+        return self.root / "uploads" if self.redis_url is not None else None
 
     def sidecar_name(self, index: int) -> str:
         """``sidecar`` for the first process (as on the one-process stack), then
@@ -820,10 +828,12 @@ def _sidecar_environment(stack: Stack, extra: Mapping[str, str], *, port: int,
                          data_dir: str) -> dict[str, str]:
     """A sidecar's environment: ours (incl. APIFY_TOKEN, IGBRIDGE_*), then the stack's
     values, then the caller's ``extra``. Every process of a scaled stack gets the same
-    but for its port and data dir; its public URL is nginx's."""
+    (one uploads dir included) but for its port and data dir; its public URL is nginx's."""
     env = dict(os.environ)
     if stack.redis_url is not None:
         env["IGBRIDGE_BACKEND"] = stack.redis_url
+    if stack.shared_uploads_dir is not None:
+        env["IGBRIDGE_UPLOADS_DIR"] = str(stack.shared_uploads_dir)
     env.update({
         "IGBRIDGE_SECRET": stack.sidecar_secret,
         "IGBRIDGE_DATA_DIR": data_dir,
@@ -1035,6 +1045,7 @@ def _describe(stack: Stack) -> str:
             f"{stack.sidecar_count} sidecar processes on Redis){started}",
             *(f"  process  {url}" for url in stack.direct_sidecar_urls()),
             f"redis      {stack.redis_url}  (AOF: {stack.root / 'redis'})",
+            f"uploads    {stack.shared_uploads_dir}  (shared by the sidecars)",
         ]
     else:
         lines.append(f"sidecar    {stack.sidecar_url}{started}")

@@ -42,6 +42,9 @@ class Config(BaseSettings):
                                       frozen=True, extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(default_factory=_default_data_dir)
+    # Uploaded exports; unset: <data dir>/uploads, this process's own. Several sidecar
+    # processes (the Redis engine) share one by setting it to the same directory.
+    uploads_dir: Path | None = None
     secret: str = ""
     host: str = "127.0.0.1"
     port: int = Field(DEFAULT_PORT, ge=0)
@@ -88,6 +91,14 @@ class Config(BaseSettings):
                 raise ValueError(f"entry {origin!r} must be an http(s) origin")
         return origins
 
+    @field_validator("uploads_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # Relative, it would name another directory for a process started elsewhere.
+        if value is not None and not value.is_absolute():
+            raise ValueError(f"must be an absolute path, got {str(value)!r}")
+        return value
+
     @field_validator("backend")
     @classmethod
     def _backend(cls, value: str) -> str:
@@ -113,8 +124,27 @@ class Config(BaseSettings):
         return self.data_dir / "media"
 
     @property
-    def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+    def shared_backend(self) -> bool:
+        """The Redis engine, shared by several processes (``_backend`` checked the URL)."""
+        return self.backend != "sqlite"
+
+    @property
+    def uploads_per_process(self) -> str | None:
+        """What to say when uploads may not reach the other processes: the Redis engine
+        with no IGBRIDGE_UPLOADS_DIR, where each process keeps its own. Said at start-up,
+        in /healthz and with every "no upload", not refused: one process on Redis, or
+        processes whose data dirs' uploads/ is one shared volume, work as they are."""
+        if not self.shared_backend or self.uploads_dir is not None:
+            return None
+        return ("uploads are kept in this process's own data dir (IGBRIDGE_UPLOADS_DIR is "
+                "not set): with several sidecar processes on IGBRIDGE_BACKEND=redis://, set "
+                "it to one directory every process shares, or a chunk or an import reaching "
+                "another process will not find the upload")
+
+    @property
+    def upload_directory(self) -> Path:
+        """Where uploads are kept: ``IGBRIDGE_UPLOADS_DIR``, else the data dir's own."""
+        return self.uploads_dir or self.data_dir / "uploads"
 
     def with_overrides(self, **changes: object) -> Config:
         return self.model_copy(update=changes)

@@ -10,8 +10,6 @@ every key flushed before the test.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -19,11 +17,8 @@ from pathlib import Path
 
 import redis
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from dev import redis_server
+from dev.stack import free_port
 
 
 @dataclass
@@ -34,25 +29,20 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return redis_server.url(self.port)
 
     @classmethod
     def start(cls, dir: Path, port: int | None = None) -> RedisServer:
-        if shutil.which("redis-server") is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         server = cls(dir=dir, port=port or free_port())
         server.start_again()
         return server
 
     def start_again(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.dir), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--protected-mode", "no",
-             "--logfile", str(self.dir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
+        # The dev stack's configuration (dev/redis_server.py), every write fsynced.
+        argv = redis_server.prepare(self.dir, self.port, appendfsync="always")
+        with (self.dir / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         self.wait_until_ready()
 
     def wait_until_ready(self, timeout: float = 20.0) -> None:

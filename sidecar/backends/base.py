@@ -101,6 +101,10 @@ class MediaIndex(Protocol):
         """The file downloaded from ``url``: ``{sha256, path, content_type, size}``."""
         ...
 
+    async def cached_file(self, sha256: str) -> dict[str, Any] | None:
+        """The file with this hash: ``{sha256, path, content_type, size}``."""
+        ...
+
     async def record_cached(
             self, files: Sequence[tuple[str, str, str, int, str | None]]) -> None:
         """Cached files ``(sha256, path, content_type, size, source url or None)``, all or

@@ -70,6 +70,9 @@ class Media:
     height: int | None = None
     alt: str = ""
     zip_path: str | None = None
+    # A video's still frame where the source has one (Apify's displayUrl): what a
+    # preview shows of it before anyone downloads the video itself.
+    poster_url: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +83,7 @@ class Media:
             "height": self.height,
             "alt": self.alt,
             "zip_path": self.zip_path,
+            "poster_url": self.poster_url,
         }
 
     @classmethod
@@ -95,6 +99,7 @@ class Media:
             height=data.get("height"),
             alt=data.get("alt") or "",
             zip_path=data.get("zip_path"),
+            poster_url=data.get("poster_url"),
         )
 
 

@@ -238,7 +238,7 @@ class JobRunner:
             after=(after[0], after[1]) if after else None,
         )
         more, rows = len(rows) > limit, rows[:limit]
-        items = [{key: row[key] for key in PUBLIC_ITEM_KEYS} for row in rows]
+        items = [public_item(row) for row in rows]
         last = rows[-1] if rows else None
         return items, (encode_cursor(last["position"], last["source_id"])
                        if more and last else None)
@@ -440,11 +440,22 @@ class JobRunner:
             "items": items,
             "progress": progress,
             "timing": job["state"].get("timing"),
+            "cost": job["state"].get("cost"),
         }
 
 
 PUBLIC_ITEM_KEYS = ("source_id", "state", "reason", "wp_post_id", "post_url", "thumbnail_url",
                     "caption_excerpt", "taken_at")
+
+
+def public_item(row: dict[str, Any]) -> dict[str, Any]:
+    """An item as a person knows it; a preview's also with what it found of the post
+    (``kinds/preview.py``: ``preview`` and ``kind``, kept in the item's detail)."""
+    item = {key: row[key] for key in PUBLIC_ITEM_KEYS}
+    detail = row.get("detail") or {}
+    if "preview" in detail:
+        item.update(preview=detail["preview"], kind=detail.get("kind"))
+    return item
 
 
 def job_counts(by_state: dict[str, int]) -> dict[str, int]:

@@ -199,6 +199,16 @@ async def start_sync(
         return job, True
 
 
+async def start_preview(sources: SourceStore, runner: JobRunner,
+                        source_id: str) -> dict[str, Any]:
+    """A preview of the saved source: every post up to its limit (not only the new
+    ones: a preview shows what is imported already too), described with its mapping,
+    which an "import selected" from it then uses."""
+    row = await require(sources, source_id)
+    return await runner.submit("preview", sync_job_source(row, only_new=False),
+                               {"mapping": row["mapping"], "saved_source_id": source_id})
+
+
 async def start_repair(sources: SourceStore, runner: JobRunner,
                        source_id: str) -> dict[str, Any]:
     """A ``repair`` job over the source's posts as the source has them now, with its

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,6 +56,16 @@ class MediaCache:
 
     def path_for(self, sha256: str, content_type: str) -> Path:
         return self.root / sha256[:2] / f"{sha256}.{EXTENSIONS.get(content_type, 'bin')}"
+
+    async def lookup_sha256(self, sha256: str) -> CachedMedia | None:
+        """The cached file with this hash, if it is still there."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            return None
+        row = await self.index.cached_file(sha256)
+        if row is not None and await _exists(row["path"]):
+            return CachedMedia(sha256, Path(row["path"]), row["content_type"],
+                               int(row["size"]), cached=True)
+        return None
 
     async def lookup_url(self, url: str) -> CachedMedia | None:
         row = await self.index.cached(url)

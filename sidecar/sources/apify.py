@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
@@ -56,6 +56,7 @@ class FetchResult:
     posts: list[Post] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     run_id: str = ""
+    charge: dict[str, Any] = field(default_factory=dict)  # what the run cost (run_charge)
 
 
 def normalize_username(username: str) -> str:
@@ -133,7 +134,7 @@ async def fetch_posts(
             raise SourceError(
                 f"Apify run {run_id} ended {run.status} while scraping @{name}: {message}"
             )
-        return map_items(items, name, run_id)
+        return replace(map_items(items, name, run_id), charge=run_charge(run, len(items)))
     finally:
         await client.http_client.aclose()
 
@@ -147,11 +148,15 @@ async def _start_or_resume(
         if run is None:
             raise SourceError(f"Apify run {resume_run_id} no longer exists; start the job again")
         return run
-    charge = max(MIN_CHARGE_USD, MAX_CHARGE_PER_POST_USD * limit)
     return await client.actor(config.apify_actor).start(
         run_input=run_input(name, limit, only_newer_than), max_items=limit,
-        max_total_charge_usd=charge,
+        max_total_charge_usd=charge_cap(limit),
     )
+
+
+def charge_cap(limit: int) -> Decimal:
+    """The ``maxTotalChargeUsd`` every run is started with: a runaway run stops there."""
+    return max(MIN_CHARGE_USD, MAX_CHARGE_PER_POST_USD * limit)
 
 
 async def _wait_for_run(
@@ -220,6 +225,93 @@ def _translate(exc: BaseException, config: Config) -> Exception | None:
     if isinstance(exc, pydantic.ValidationError):
         return SourceError(f"unexpected answer from Apify at {api}: {exc.error_count()} bad fields")
     return None
+
+
+# ---- what a run costs ---------------------------------------------------------------
+#
+# The actor's pricing records are on the actor (``GET /v2/acts/{id}``: ``pricingInfos``,
+# past ones included, each effective from its ``startedAt``); the run carries the record
+# it ran under (``pricingInfo``), the pay-per-event counts it was charged
+# (``chargedEventCounts``) and the platform usage (``usageTotalUsd``).
+
+
+def _current_pricing(infos: list[Any] | None, at: datetime) -> Any | None:
+    """The pricing record in effect at ``at``: the latest one started by then."""
+    started = [i for i in infos or [] if i.started_at <= at]
+    return max(started, key=lambda i: i.started_at) if started else None
+
+
+def price_per_result(pricing: Any | None) -> Decimal | None:
+    """USD per dataset item under ``pricing``: pay-per-result's unit price, or the price of
+    a pay-per-event actor's primary event (the one charged per result); None when the
+    model has no per-result price (free actors: 0)."""
+    if pricing is None:
+        return None
+    model = pricing.pricing_model
+    if model == "FREE":
+        return Decimal(0)
+    if model == "PRICE_PER_DATASET_ITEM" and pricing.price_per_unit_usd is not None:
+        return Decimal(str(pricing.price_per_unit_usd))
+    if model == "PAY_PER_EVENT":
+        events = pricing.pricing_per_event.actor_charge_events or {}
+        primary = [e for e in events.values()
+                   if e.is_primary_event and e.event_price_usd is not None]
+        if primary:
+            return Decimal(str(primary[0].event_price_usd))
+    return None
+
+
+async def estimate_run_cost(config: Config, limit: int) -> dict[str, Any]:
+    """What a run for ``limit`` posts will cost at most, before it starts: results × the
+    actor's current price per result, capped by the run's ``maxTotalChargeUsd``."""
+    if not config.apify_token:
+        raise SourceError("Apify is not configured: enter the Apify token under Settings → "
+                          "igbridge in wp-admin (or set APIFY_TOKEN) to scrape Instagram")
+    client = ApifyClientAsync(config.apify_token, api_url=config.apify_api_url,
+                              api_public_url=config.apify_api_url,
+                              max_retries=request_policy(config).attempts - 1)
+    try:
+        with _translated_errors(config):
+            actor = await client.actor(config.apify_actor).get()
+    finally:
+        await client.http_client.aclose()
+    if actor is None:
+        raise SourceError(f"Apify has no actor {config.apify_actor} (IGBRIDGE_APIFY_ACTOR)")
+    pricing = _current_pricing(actor.pricing_infos, datetime.now(UTC))
+    price = price_per_result(pricing)
+    cap = charge_cap(limit)
+    return {
+        "pricing_model": pricing.pricing_model if pricing else None,
+        "price_per_result_usd": float(price) if price is not None else None,
+        "results": limit,
+        "max_total_charge_usd": float(cap),
+        "estimate_usd": float(min(price * limit, cap)) if price is not None else None,
+    }
+
+
+def run_charge(run: Any, items: int) -> dict[str, Any]:
+    """What a finished run was charged: pay-per-event counts × their prices, or the items
+    it stored × the price per result (at most ``maxItems``), never above its cap; and
+    the platform usage Apify reports beside it."""
+    pricing = run.pricing_info
+    counts = dict(run.charged_event_counts or {})
+    charged: Decimal | None = None
+    if pricing is not None and pricing.pricing_model == "PAY_PER_EVENT":
+        events = pricing.pricing_per_event.actor_charge_events or {}
+        charged = sum((Decimal(str(events[name].event_price_usd or 0)) * count
+                       for name, count in counts.items() if name in events), Decimal(0))
+    elif (price := price_per_result(pricing)) is not None:
+        paid = min(items, run.options.max_items) if run.options.max_items else items
+        charged = price * paid
+    cap = run.options.max_total_charge_usd
+    if charged is not None and cap is not None:
+        charged = min(charged, Decimal(str(cap)))
+    return {
+        "charged_usd": float(charged) if charged is not None else None,
+        "charged_event_counts": counts,
+        "usage_total_usd": run.usage_total_usd,
+        "apify_run_id": run.id,
+    }
 
 
 # ---- dataset items → Post -------------------------------------------------------------
@@ -303,12 +395,14 @@ def _media_of(node: Mapping[str, Any], kind_field: str = "type") -> Media | None
         width, height = dimensions.get("width"), dimensions.get("height")
     else:
         width, height = node.get("dimensionsWidth"), node.get("dimensionsHeight")
+    poster = node.get("displayUrl") or first_image if kind == "video" else None
     return Media(
         kind=kind,
         url=url,
         width=_int_or_none(width),
         height=_int_or_none(height),
         alt=_text(node.get("alt")),
+        poster_url=poster if isinstance(poster, str) and poster != url else None,
     )
 
 
@@ -406,5 +500,7 @@ class ApifySource:
                 on_run_started=on_run_started, resume_run_id=job.state.get("apify_run_id"),
                 only_newer_than=self.only_newer_than,
             )
+        # What the run really cost, beside the estimate a preview made before it started.
+        await job.save_state(cost={**job.state.get("cost", {}), **result.charge})
         job.report(f"Apify returned {len(result.posts)} post(s)", phase=phase)
         return result.posts, result.skipped

@@ -62,7 +62,7 @@ class JsonSafeRequest(Request):
 
 
 def uses_redis(config: Config) -> bool:
-    return config.backend != "sqlite"  # config.py checked it is a redis:// URL then
+    return config.shared_backend
 
 
 async def open_backend(config: Config) -> Backend:
@@ -137,10 +137,13 @@ def create_app(config: Config, *, lock_file: IO[str] | None = None) -> Quart:
             headers={"User-Agent": f"igbridge/{__version__}"},
             limits=httpx.Limits(max_connections=32),
         )
-        upload_store = UploadStore(config.uploads_dir, UploadLimits(
+        per_process = config.uploads_per_process
+        if per_process:
+            log.warning("%s", per_process)
+        upload_store = UploadStore(config.upload_directory, UploadLimits(
             max_file_bytes=config.upload_max_bytes, max_chunk_bytes=MAX_CHUNK_BYTES,
             reserve_bytes=config.upload_reserve_bytes,
-            retention_seconds=config.retention_days * 86400))
+            retention_seconds=config.retention_days * 86400), missing_hint=per_process or "")
         await upload_store.open()
         apify_token = ApifyToken(config.apify_token, config.data_dir)
         runner = JobRunner(config, backend, progress, http, default_kinds(),

@@ -152,13 +152,23 @@ class UrlsSource(Strict):
     urls: Annotated[list[HttpUrl], Field(min_length=1, max_length=1000)]
 
 
+class PreviewSource(Strict):
+    """The posts a person picked from a preview job (``jobs/picked.py``): an import of
+    exactly those, from the preview's fetched data."""
+
+    type: Literal["preview"]
+    job_id: Identifier
+    select: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]],
+                      Field(min_length=1, max_length=10_000)]
+
+
 class SiteSource(Strict):
     """Every post this sidecar imported into the site (a ``repair`` reads it)."""
 
     type: Literal["site"]
 
 
-Source = Annotated[ApifySource | ExportSource | UrlsSource | SiteSource,
+Source = Annotated[ApifySource | ExportSource | UrlsSource | SiteSource | PreviewSource,
                    Field(discriminator="type")]
 
 
@@ -205,10 +215,12 @@ class JobOptions(Strict):
     mapping: MappingBody | None = None
     # Set by the sidecar on a sync job: the saved source it syncs.
     saved_source_id: Identifier | None = None
+    # Set by the sidecar on an import of posts picked from a preview: that preview.
+    from_preview: Identifier | None = None
 
 
 class CreateJob(Strict):
-    kind: Literal["scrape", "import", "cache_images", "repair"]
+    kind: Literal["scrape", "import", "cache_images", "repair", "preview"]
     source: Source
     options: JobOptions = Field(default_factory=JobOptions)
 
@@ -235,6 +247,9 @@ class ItemView(BaseModel):
     thumbnail_url: str | None = None
     caption_excerpt: str | None = None
     taken_at: str | None = None
+    # A preview's items only: new, already_imported or deleted; photo, video, carousel, reel.
+    preview: Literal["new", "already_imported", "deleted"] | None = None
+    kind: Literal["photo", "video", "carousel", "reel"] | None = None
 
 
 class JobItem(ItemView):
@@ -260,6 +275,10 @@ class Job(BaseModel):
     # Seconds of the last attempt: wall, own (waiting on nothing outside the sidecar),
     # wordpress, downloads, apify (see jobs/timing.py); absent before an attempt has ended.
     timing: dict[str, float] | None = None
+    # Apify jobs: the estimate a preview made before the run (estimate_usd, results,
+    # price_per_result_usd, max_total_charge_usd, pricing_model) and what the run was
+    # charged after it (charged_usd, charged_event_counts, usage_total_usd).
+    cost: dict[str, Any] | None = None
     # GET /api/jobs/{id} only: the first 8 characters, longer where another job shares them.
     short_id: str | None = None
 
@@ -352,6 +371,8 @@ class Health(BaseModel):
     jobs_running: int
     streams_open: int
     compactions_done: int  # retention compaction runs in the background after start-up
+    uploads_shared: bool  # IGBRIDGE_UPLOADS_DIR is set: one uploads directory for all
+    uploads_warning: str | None  # on Redis without it: uploads stay in this process
 
 
 # -- uploads (web/routes/uploads.py) -----------------------------------------------------

@@ -582,6 +582,9 @@ ROUTE_CALLS: dict[tuple[str, str], object] = {
     ("PATCH", f"/igbridge/v1/sources/{SOURCE_ID}"): {"paused": True},
     ("DELETE", f"/igbridge/v1/sources/{SOURCE_ID}"): None,
     ("POST", f"/igbridge/v1/sources/{SOURCE_ID}/sync"): None,
+    ("POST", f"/igbridge/v1/sources/{SOURCE_ID}/preview"): None,
+    ("POST", f"/igbridge/v1/sources/{SOURCE_ID}/repair"): None,
+    ("POST", "/igbridge/v1/sources/preview-mapping"): {"mapping": {}},
     # A string is a query: a GET's arguments are checked before its permission too.
     ("GET", "/igbridge/v1/deleted"): "?source_ids[]=ig_1",
     ("POST", "/igbridge/v1/deleted/restore"): {"source_ids": ["ig_1"]},

@@ -76,3 +76,7 @@ def test_the_form_previews_its_mapping_and_repair_brings_back_a_deleted_image(
         [], [old]), "the repair to put a new image in the post", timeout=60)
     [new] = media_ids(import_wp.post_of(item["id"])["content"]["raw"])
     assert import_wp.media(new)["post"] == post["id"]
+    # The stack is the session's: the Sources screen's tests read its list.
+    gone = httpx.delete(f"{import_api.url}/api/sources/{source_id}",
+                        headers=import_api.headers, timeout=30)
+    assert gone.status_code == 200, gone.text

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dev import nginx
@@ -73,6 +74,46 @@ def test_two_sidecars_on_redis_behind_nginx_import_each_post_once(scaled: Stack)
     # nginx spread the requests over both processes.
     assert set(nginx.upstreams_in_log(scaled.nginx_dir)) == {
         url.removeprefix("http://") for url in scaled.direct_sidecar_urls()}
+
+
+def test_an_export_uploaded_to_both_sidecars_imports_through_nginx_and_is_deleted(
+        scaled: Stack) -> None:
+    # The chunks alternate between the two processes, as nginx may send them; the import
+    # then runs on whichever process SAQ gives it to: all read the one uploads dir.
+    uploads_dir = scaled.shared_uploads_dir
+    assert uploads_dir is not None
+    data = sample_export_path().read_bytes()
+    a, b = (SidecarApi(url, scaled.sidecar_secret) for url in scaled.direct_sidecar_urls())
+    for api in (a, b):
+        health = api.get("/healthz").json()
+        assert (health["uploads_shared"], health["uploads_warning"]) == (True, None)
+    made = a.post("/api/uploads", {"name": "export.zip", "size": len(data),
+                                   "last_modified": 1})
+    assert made.status_code == 201, made.text
+    upload_id = made.json()["upload_id"]
+    piece = 32 * 1024
+    for index, at in enumerate(range(0, len(data), piece)):
+        sent = httpx.patch(f"{(a, b)[index % 2].url}/api/uploads/{upload_id}",
+                           content=data[at:at + piece], timeout=30, headers={
+                               **a.headers, "Upload-Offset": str(at),
+                               "Content-Type": "application/offset+octet-stream"})
+        assert sent.status_code == 200, sent.text
+    assert len(list(uploads_dir.glob("*/export.zip"))) == 1
+
+    api = SidecarApi(scaled.sidecar_url, scaled.sidecar_secret)  # nginx
+    job_id = api.start_job({"type": "export", "upload_ids": [upload_id]})
+    events = api.follow(job_id, timeout=180)
+    assert events[-1]["type"] == "complete", events[-3:]
+    job = api.job(job_id)
+    assert (job["status"], job["counts"]["imported"], job["counts"]["failed"]) == (
+        "complete", 8, 0), job
+    wordpress = WordPressApi(scaled.wp_url, (scaled.wp_app_user, scaled.wp_app_password))
+    for item in api.get(f"/api/jobs/{job_id}/items", limit=100).json()["items"]:
+        wordpress.post_of(item["source_id"])  # exactly one post each
+    # Imported with nothing failed: deleted, for every process.
+    assert list(uploads_dir.glob("*/export.zip")) == []
+    for one in (a, b):
+        assert one.get(f"/api/uploads/{upload_id}").status_code == 404
 
 
 def test_up_again_restarts_only_the_dead_sidecar_and_down_stops_everything(

@@ -31,6 +31,9 @@ SAMPLE_EXPORT = Path(__file__).resolve().parents[2] / "sidecar" / "sample" / (
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "jobs", None),
     ("POST", "jobs", {"kind": "import", "source": {"type": "apify", "username": "natgeo"}}),
+    ("POST", "jobs", {"kind": "import", "source": {"type": "preview", "job_id": "abc-123",
+                                                   "select": ["17841400000000001"]}}),
+    ("POST", "sources/0123456789abcdef0123456789abcdef/preview", None),
     ("GET", "jobs/abc-123", None),
     ("GET", "jobs/abc-123/items", None),
     ("POST", "jobs/abc-123/cancel", None),
@@ -411,7 +414,10 @@ def test_config_for_the_script_is_json_without_the_secret(stack: Stack,
     line = page.split("window.igbridgeConfig = ", 1)[1].split(";\n", 1)[0]
     config = json.loads(line)
     assert set(config) == {"restUrl", "nonce", "publicUrl", "adminUrl", "homeUrl", "i18n",
-                           "apifyLimit", "uploadChunkBytes", "settingsUrl", "loginUrl"}
+                           "apifyLimit", "uploadChunkBytes", "settingsUrl", "loginUrl",
+                           "previewUrl"}
+    assert config["previewUrl"] == (f"{stack.wp_url}/wp-admin/admin.php"
+                                    "?page=igbridge-preview&job=")
     assert config["uploadChunkBytes"] == 8 * 1024 * 1024  # php -S here: post_max_size=64M
     assert config["settingsUrl"] == (f"{stack.wp_url}/wp-admin/options-general.php"
                                      "?page=igbridge-settings#igbridge-test-connection")

@@ -45,6 +45,27 @@ DEFAULT_MESSAGES = (
     "Crawled 3/3 pages, 0 failed requests.",
 )
 DEFAULT_FINAL_MESSAGE = "Finished! Total 3 requests: 3 succeeded, 0 failed."
+# apify/instagram-scraper's published price: $2.30 per 1,000 results, pay per result.
+DEFAULT_PRICE_PER_RESULT_USD = 0.0023
+PRICING_SINCE = "2024-06-01T00:00:00.000Z"
+
+
+def price_per_result(price_usd: float, *, started_at: str = PRICING_SINCE) -> dict[str, Any]:
+    """A pay-per-result pricing record as the actor's ``pricingInfos`` holds it."""
+    return {"pricingModel": "PRICE_PER_DATASET_ITEM", "unitName": "result",
+            "pricePerUnitUsd": price_usd, "apifyMarginPercentage": 0.2,
+            "createdAt": started_at, "startedAt": started_at}
+
+
+def pay_per_event(events: dict[str, float], primary: str, *,
+                  started_at: str = PRICING_SINCE) -> dict[str, Any]:
+    """A pay-per-event record: each event's flat price; ``primary`` is charged per result."""
+    return {"pricingModel": "PAY_PER_EVENT", "apifyMarginPercentage": 0.2,
+            "createdAt": started_at, "startedAt": started_at,
+            "pricingPerEvent": {"actorChargeEvents": {
+                name: {"eventTitle": name, "eventDescription": f"charged per {name}",
+                       "eventPriceUsd": price, "isPrimaryEvent": name == primary}
+                for name, price in events.items()}}}
 
 
 def _iso(moment: datetime) -> str:
@@ -104,6 +125,7 @@ class FakeRun:
     input: Any
     max_items: int | None
     max_total_charge_usd: float | None
+    pricing: dict[str, Any] | None = None  # the actor's pricing record when it started
     dataset_id: str = field(default_factory=_new_id)
     key_value_store_id: str = field(default_factory=_new_id)
     request_queue_id: str = field(default_factory=_new_id)
@@ -183,8 +205,43 @@ class FakeRun:
             "defaultKeyValueStoreId": self.key_value_store_id,
             "defaultDatasetId": self.dataset_id,
             "defaultRequestQueueId": self.request_queue_id,
-            "usageTotalUsd": round(0.0023 * len(self.visible_items()), 6),
+            "usageTotalUsd": round(0.0004 * max(self.polls, 1), 6),  # platform usage
+            "pricingInfo": self.pricing,
+            "chargedEventCounts": self.charged_event_counts(),
         }
+
+    def charged_event_counts(self) -> dict[str, int] | None:
+        """Pay per event: one start, one primary event per stored item, as far as the
+        run's ``maxTotalChargeUsd`` allows (the platform stops charging there)."""
+        if not self.pricing or self.pricing["pricingModel"] != "PAY_PER_EVENT":
+            return None
+        events = self.pricing["pricingPerEvent"]["actorChargeEvents"]
+        counts: dict[str, int] = {}
+        spent = 0.0
+        wanted = [(n, 1) for n, e in events.items() if not e.get("isPrimaryEvent")]
+        wanted += [(n, len(self.visible_items())) for n, e in events.items()
+                   if e.get("isPrimaryEvent")]
+        for name, count in wanted:
+            price = float(events[name]["eventPriceUsd"])
+            for _ in range(count):
+                if self.max_total_charge_usd is not None and (
+                        spent + price > self.max_total_charge_usd + 1e-9):
+                    break
+                spent += price
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def charged_usd(self) -> float:
+        """What the platform bills the user for this run (the test's expected charge)."""
+        if not self.pricing:
+            return 0.0
+        if self.pricing["pricingModel"] == "PAY_PER_EVENT":
+            events = self.pricing["pricingPerEvent"]["actorChargeEvents"]
+            return sum(float(events[n]["eventPriceUsd"]) * c
+                       for n, c in (self.charged_event_counts() or {}).items())
+        charged = float(self.pricing["pricePerUnitUsd"]) * len(self.visible_items())
+        cap = self.max_total_charge_usd
+        return min(charged, cap) if cap is not None else charged
 
 
 @dataclass(frozen=True)
@@ -219,6 +276,8 @@ class FakeApify:
         self.media: dict[str, MediaFile] = {}
         self.media_requests: list[str] = []
         self.max_wait_seconds = MAX_WAIT_SECONDS
+        # The actor's pricing records, past ones included (GET /v2/acts/{id}).
+        self.pricing_infos: list[dict[str, Any]] = [price_per_result(DEFAULT_PRICE_PER_RESULT_USD)]
         self._failures: list[int] = []
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -290,6 +349,11 @@ class FakeApify:
             "errorDescription": PRIVATE_DESCRIPTION,
         }
         return self.add_profile(username, [item])
+
+    def current_pricing(self) -> dict[str, Any] | None:
+        now = _iso(datetime.now(UTC))
+        started = [p for p in self.pricing_infos if p["startedAt"] <= now]
+        return max(started, key=lambda p: p["startedAt"]) if started else None
 
     def fail_next(self, count: int, status: int = 500) -> None:
         """The next ``count`` API requests answer ``status`` (429 or 5xx) before any work."""
@@ -474,6 +538,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> None:
         if method == "POST" and (m := re.fullmatch(r"/v2/(?:acts|actors)/([^/]+)/runs", path)):
             self._start_run(m[1], query, body)
+        elif method == "GET" and (m := re.fullmatch(r"/v2/(?:acts|actors)/([^/]+)", path)):
+            self._get_actor(m[1])
         elif method == "GET" and (m := re.fullmatch(r"/v2/actor-runs/([^/]+)", path)):
             self._get_run(m[1], query)
         elif method == "POST" and (m := re.fullmatch(r"/v2/actor-runs/([^/]+)/abort", path)):
@@ -500,6 +566,25 @@ class _Handler(BaseHTTPRequestHandler):
             "isPaying": False,
         }})
 
+    def _get_actor(self, actor_id: str) -> None:
+        """The actor object (fields apify-client's ActorResource model requires), with its
+        pricing records."""
+        fake = self.fake
+        if not fake._actor_matches(actor_id):
+            raise _ApiError(404, "record-not-found", "Actor was not found")
+        owner, name = fake.actor.replace("/", "~").split("~", 1)
+        self._send_json(200, {"data": {
+            "id": fake.actor_internal_id, "userId": _new_id(), "name": name, "username": owner,
+            "isPublic": True, "createdAt": "2019-07-08T11:27:57.401Z",
+            "modifiedAt": "2026-01-02T03:04:05.000Z",
+            "stats": {"totalBuilds": 412, "totalRuns": 1_000_000},
+            "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES",
+                          "buildTag": "latest"}],
+            "defaultRunOptions": {"build": "latest", "timeoutSecs": 3600, "memoryMbytes": 1024},
+            "pricingInfos": fake.pricing_infos,
+            "title": "Instagram Scraper",
+        }})
+
     def _start_run(self, actor_id: str, query: dict[str, list[str]], body: Any) -> None:
         fake = self.fake
         if not fake._actor_matches(actor_id):
@@ -513,6 +598,7 @@ class _Handler(BaseHTTPRequestHandler):
             input=body,
             max_items=int(max_items) if max_items is not None else None,
             max_total_charge_usd=charge,
+            pricing=fake.current_pricing(),
         )
         with fake._lock:
             fake.runs[run.id] = run

@@ -54,6 +54,7 @@ OPERATIONS = [
     ("POST", "/api/jobs"),
     ("GET", "/api/jobs/{job_id}"),
     ("GET", "/api/jobs/{job_id}/items"),
+    ("GET", "/api/jobs/{job_id}/thumbnails/{sha256}"),
     ("POST", "/api/jobs/{job_id}/cancel"),
     ("POST", "/api/jobs/{job_id}/retry"),
     ("GET", "/api/progress/sessions"),
@@ -80,6 +81,7 @@ OPERATIONS = [
     ("PATCH", "/api/sources/{source_id}"),
     ("DELETE", "/api/sources/{source_id}"),
     ("POST", "/api/sources/{source_id}/sync"),
+    ("POST", "/api/sources/{source_id}/preview"),
     ("POST", "/api/sources/{source_id}/repair"),
     ("POST", "/api/sources/preview-mapping"),
 ]
@@ -97,6 +99,7 @@ BODY_OPERATIONS = {op for op in OPERATIONS if op[0] in ("POST", "PUT")} - {
     ("POST", "/api/progress/sessions/{session_id}/cancel"),
     ("POST", "/api/settings/apify-token/check"),
     ("POST", "/api/sources/{source_id}/sync"),
+    ("POST", "/api/sources/{source_id}/preview"),
     ("POST", "/api/sources/{source_id}/repair"),
 }
 

@@ -48,6 +48,7 @@ TOKEN_READABLE = {
     ("GET", "/api/progress/status/{session_id}"),
     ("GET", "/api/jobs/{job_id}"),
     ("GET", "/api/jobs/{job_id}/items"),
+    ("GET", "/api/jobs/{job_id}/thumbnails/{sha256}"),
     ("GET", "/api/progress/sessions"),
     ("GET", "/api/progress/stream"),
     ("GET", "/api/progress/stream/{session_id}"),

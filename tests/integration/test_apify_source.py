@@ -124,14 +124,16 @@ async def test_feed_maps_every_item_type_and_skips_collabs_and_duplicates(
     )
     assert by_id[pinned["id"]].is_pinned is True
     assert by_id[reel["id"]].media == (
-        Media(kind="video", url=reel["videoUrl"], width=1080, height=1920, alt=""),
+        Media(kind="video", url=reel["videoUrl"], width=1080, height=1920, alt="",
+              poster_url=reel["displayUrl"]),
     )
     assert by_id[reel["id"]].hashtags == ("reels",)
 
     children = carousel["childPosts"]
     assert by_id[carousel["id"]].media == (
         Media("image", children[0]["displayUrl"], None, 1080, 1080, "Photo 1 of the ridge"),
-        Media("video", children[1]["videoUrl"], None, 1080, 1080, ""),
+        Media("video", children[1]["videoUrl"], None, 1080, 1080, "",
+              poster_url=children[1]["displayUrl"]),
         Media("image", children[2]["displayUrl"], None, 1080, 1080, "Photo 3 of the ridge"),
     )
     assert by_id[japanese["id"]].caption == EMOJI_JAPANESE_CAPTION

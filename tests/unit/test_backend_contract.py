@@ -198,6 +198,10 @@ async def test_the_media_index_finds_files_by_url_and_uploads_by_site(
         "sha256": "aa", "path": "/m/aa.jpg", "content_type": "image/jpeg", "size": 10}
     assert await media.cached("http://cdn.test/a.jpg") == {
         "sha256": "bb", "path": "/m/bb.mp4", "content_type": "video/mp4", "size": 20}
+    # By hash too (a preview's thumbnail), whatever URL it came from, or none.
+    assert [await media.cached_file(h) for h in ("aa", "bb", "cc")] == [
+        {"sha256": "aa", "path": "/m/aa.jpg", "content_type": "image/jpeg", "size": 10},
+        {"sha256": "bb", "path": "/m/bb.mp4", "content_type": "video/mp4", "size": 20}, None]
     await media.record_cached([])
     assert await media.uploaded("http://wp.test", "aa") is None
     await media.record_uploaded("http://wp.test", "aa", 7, "http://wp.test/aa.jpg")

@@ -799,10 +799,36 @@ def test_the_scaled_sidecars_are_the_sidecar_on_redis(
     env, single_env = environment(scaled), environment(single)
     assert env.pop("IGBRIDGE_BACKEND") == "redis://redis:6379/0"
     single_env.pop("IGBRIDGE_BACKEND")
+    env.pop("IGBRIDGE_UPLOADS_DIR")  # the next test
+    single_env.pop("IGBRIDGE_UPLOADS_DIR")
     assert env == single_env
     assert scaled["depends_on"]["redis"]["condition"] == "service_healthy"
     # Each replica's data dir is its own: no volume shared between replicas there.
     assert not any(target == env["IGBRIDGE_DATA_DIR"] for _, target, _ in mounts(scaled))
+
+
+def test_the_scaled_sidecars_share_one_uploads_volume_and_nothing_else_sees_it(
+        resolved: dict[str, Any]) -> None:
+    # A chunk of an upload, or the import naming it, may reach any replica: they all
+    # read and write one uploads directory, a named volume of its own.
+    scaled = service(resolved, "sidecars")
+    uploads_dir = environment(scaled)["IGBRIDGE_UPLOADS_DIR"]
+    config = sidecar_config.load_config({"IGBRIDGE_DATA_DIR": "/data",
+                                         "IGBRIDGE_UPLOADS_DIR": uploads_dir})
+    assert config.upload_directory == Path(uploads_dir)
+    assert not config.upload_directory.is_relative_to("/data")  # not the replica's own
+    volume, read_only = mount_at(scaled, uploads_dir)
+    assert volume in resolved["volumes"]
+    assert not read_only
+    # Personal data: no other service mounts it, the single sidecar keeps its own.
+    for name, other in resolved["services"].items():
+        if name != "sidecars":
+            assert volume not in {s for s, _, _ in mounts(other)}, name
+    assert environment(service(resolved, "sidecar"))["IGBRIDGE_UPLOADS_DIR"] in ("", None)
+    # The image makes the mount point the sidecar's user's, so a new volume is too.
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(rf"install -d -o igbridge -g www-data -m 0700 {re.escape(uploads_dir)}\b",
+                     dockerfile)
 
 
 def test_nginx_fills_in_the_template_dev_uses(resolved: dict[str, Any]) -> None:

@@ -95,3 +95,22 @@ def test_a_password_in_the_backend_url_is_never_repeated() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config({"IGBRIDGE_BACKEND": "redis://:hunter2@127.0.0.1:6379/zero"})
     assert "hunter2" not in caught.value.message
+
+
+def test_the_uploads_dir_is_the_data_dirs_own_unless_set(tmp_path: Path) -> None:
+    own = load_config({"IGBRIDGE_DATA_DIR": str(tmp_path)})
+    assert (own.uploads_dir, own.upload_directory) == (None, tmp_path / "uploads")
+    assert own.uploads_per_process is None  # SQLite: one process per data dir anyway
+    on_redis = load_config({"IGBRIDGE_DATA_DIR": str(tmp_path),
+                            "IGBRIDGE_BACKEND": "redis://127.0.0.1:6379/0"})
+    assert "IGBRIDGE_UPLOADS_DIR is not set" in (on_redis.uploads_per_process or "")
+    shared = load_config({"IGBRIDGE_DATA_DIR": str(tmp_path),
+                          "IGBRIDGE_BACKEND": "redis://127.0.0.1:6379/0",
+                          "IGBRIDGE_UPLOADS_DIR": "/srv/igbridge-uploads"})
+    assert shared.upload_directory == Path("/srv/igbridge-uploads")
+    assert shared.uploads_per_process is None
+    # Relative, it would be another directory for each process started elsewhere.
+    with pytest.raises(ConfigError) as refused:
+        load_config({"IGBRIDGE_UPLOADS_DIR": "shared/uploads"})
+    assert refused.value.message == (
+        "IGBRIDGE_UPLOADS_DIR must be an absolute path, got 'shared/uploads'")

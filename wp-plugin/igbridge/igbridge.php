@@ -39,6 +39,7 @@ require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings-page.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-admin-page.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-sources-controller.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-sources-page.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-preview-page.php';
 
 IGBridge_Meta::register_hooks();
 IGBridge_Index::register_hooks();
@@ -51,5 +52,6 @@ if (is_admin()) {
     IGBridge_Settings_Page::register_hooks();
     IGBridge_Admin_Page::register_hooks();
     IGBridge_Sources_Page::register_hooks();
+    IGBridge_Preview_Page::register_hooks();
     IGBridge_Legacy_Uploads::register_hooks();
 }

@@ -54,11 +54,15 @@ class RedisMediaIndex:
         sha256 = await self.conn.client.get(self.conn.key("media", "url", url))
         if sha256 is None:
             return None
+        return await self.cached_file(sha256.decode())
+
+    @storage_errors
+    async def cached_file(self, sha256: str) -> dict[str, Any] | None:
         raw = await self.conn.client.hgetall(  # type: ignore[misc]
-            self.conn.key("media", "file", sha256.decode()))
+            self.conn.key("media", "file", sha256))
         if not raw:
             return None
-        return {"sha256": sha256.decode(), "path": raw[b"path"].decode(),
+        return {"sha256": sha256, "path": raw[b"path"].decode(),
                 "content_type": raw[b"content_type"].decode(), "size": int(raw[b"size"])}
 
     @storage_errors

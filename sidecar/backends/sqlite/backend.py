@@ -88,6 +88,9 @@ class SqliteMediaIndex:
     async def cached(self, url: str) -> dict[str, Any] | None:
         return await db.fetch_media_by_url(self.store.reader, url)
 
+    async def cached_file(self, sha256: str) -> dict[str, Any] | None:
+        return await db.fetch_media_by_sha256(self.store.reader, sha256)
+
     async def record_cached(
             self, files: Sequence[tuple[str, str, str, int, str | None]]) -> None:
         if files:

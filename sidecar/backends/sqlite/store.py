@@ -556,6 +556,12 @@ async def fetch_finished_source_ids(
 # -- media -----------------------------------------------------------------------
 
 
+async def fetch_media_by_sha256(conn: aiosqlite.Connection, sha256: str) -> dict[str, Any] | None:
+    row = await first_row(
+        conn, "SELECT sha256, path, content_type, size FROM media WHERE sha256 = ?", (sha256,))
+    return dict(row) if row else None
+
+
 async def fetch_media_by_url(conn: aiosqlite.Connection, url: str) -> dict[str, Any] | None:
     row = await first_row(
         conn,

@@ -27,4 +27,7 @@ async def healthz() -> Reply:
         "jobs_running": len(found.runner.running_job_ids()),
         "streams_open": found.progress.subscriber_count,
         "compactions_done": found.progress.compactions_done,
+        # Whether this process's uploads reach the others (names no directory).
+        "uploads_shared": found.config.uploads_dir is not None,
+        "uploads_warning": found.config.uploads_per_process,
     }, 200 if problem is None else 503

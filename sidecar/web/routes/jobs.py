@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint
+from quart import Blueprint, Response, send_file
 from quart_schema import document_response, validate_querystring, validate_request
 
-from ...jobs import commands
+from ...errors import NotFound
+from ...jobs import commands, picked
+from ...media.cache import MediaCache
 from ..routing import Reply, credential, errors, services
 from ..schemas import (
     Command,
@@ -34,7 +36,11 @@ async def create_job(data: CreateJob) -> Reply:
     # Unset fields (an export named by "path" has no "paths") are left out of the job.
     source = data.source.model_dump(mode="json", exclude_none=True)
     options = data.options.model_dump(mode="json", exclude_none=True)
-    job = await services().runner.submit(data.kind, source, options)
+    if source["type"] == "preview" and data.kind == "import":
+        job = await picked.import_selected(services().runner, source["job_id"],
+                                           source["select"], options)
+    else:
+        job = await services().runner.submit(data.kind, source, options)
     return accepted(job), 202
 
 
@@ -117,3 +123,20 @@ async def retry_job(job_id: str) -> Reply:
     credential(allow_token=False)
     job = await services().runner.retry(job_id)
     return accepted(job), 202
+
+
+@blueprint.get("/api/jobs/<job_id>/thumbnails/<sha256>")
+@errors
+@validate_querystring(ReadQuery)
+async def job_thumbnail(job_id: str, sha256: str, query_args: ReadQuery) -> Response:
+    """A preview item's thumbnail from the media cache, for an ``<img>`` with a stream
+    token: the browser never fetches Instagram's CDN, nor holds the secret."""
+    credential(allow_token=True).require_read([job_id])
+    found = services()
+    cached = await MediaCache(found.config, found.backend.media, found.http).lookup_sha256(sha256)
+    if cached is None or cached.kind != "image":
+        raise NotFound(f"no cached thumbnail {sha256[:64]}")
+    response = await send_file(cached.path, mimetype=cached.content_type)
+    # Content-addressed: the same hash is always the same bytes.
+    response.headers["Cache-Control"] = "private, max-age=86400, immutable"
+    return response

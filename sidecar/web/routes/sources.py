@@ -121,6 +121,17 @@ async def sync_source(source_id: str) -> Reply:
     return {**accepted(job), "reply": "a sync of this source is already running"}, 200
 
 
+@blueprint.post("/api/sources/<source_id>/preview")
+@errors
+@document_response(JobAccepted, 202)
+async def preview_source(source_id: str) -> Reply:
+    """202 with a ``preview`` job of the saved source (it writes nothing to WordPress)."""
+    credential(allow_token=False)
+    found = services()
+    return accepted(await saved_sources.start_preview(found.backend.sources, found.runner,
+                                                         source_id)), 202
+
+
 @blueprint.post("/api/sources/<source_id>/repair")
 @errors
 @document_response(JobAccepted, 202)

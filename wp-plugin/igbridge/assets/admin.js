@@ -215,6 +215,7 @@ function render(job) {
   actionCell.replaceChildren();
   if (active) actionCell.append(actionButton(t('cancel'), 'cancel', job));
   else if (job.counts?.failed > 0) actionCell.append(actionButton(t('retry'), 'retry', job));
+  if (job.kind === 'preview') actionCell.append(link(t('pick_posts'), cfg.previewUrl + job.job_id, 'button button-small'));
   const frame = early.get(job.session_id);
   if (frame) {
     early.delete(job.session_id);
@@ -294,7 +295,9 @@ function accepted(answer) {
 }
 
 async function startJob(request) {
-  accepted(await api('jobs', { method: 'POST', json: { ...request, options: {} } }));
+  const reply = await api('jobs', { method: 'POST', json: { ...request, options: {} } });
+  if (request.kind === 'preview') location.href = cfg.previewUrl + reply.job_id;
+  else accepted(reply);
 }
 
 onSubmit('igbridge-profile-form', (form) => {

@@ -47,6 +47,7 @@ function row(source) {
   const actions = el('td', 'igbridge-src-actions');
   actions.append(
     button(t('src_sync'), () => syncNow(source)),
+    button(t('src_preview'), () => previewPosts(source)),
     button(t('src_repair'), () => repairNow(source)),
     button(t('src_edit'), () => edit(source)),
     button(source.paused ? t('src_resume') : t('src_pause'), () => setPaused(source, !source.paused)),
@@ -78,6 +79,16 @@ async function syncNow(source) {
     const reply = await api(`sources/${source.source_id}/sync`, { method: 'POST' });
     notice(reply.reply ? t('src_running') : t('src_syncing'), 'success');
     await load();
+  } catch (err) {
+    notice(err.message, 'error');
+  }
+}
+
+/** A preview job of the source's posts, picked from on the Preview screen. */
+async function previewPosts(source) {
+  try {
+    const reply = await api(`sources/${source.source_id}/preview`, { method: 'POST' });
+    window.location.assign(`${cfg.previewUrl}&job=${encodeURIComponent(reply.job_id)}`);
   } catch (err) {
     notice(err.message, 'error');
   }

@@ -100,6 +100,8 @@ class IGBridge_Admin_Page
             $config['uploadChunkBytes'] = IGBridge_Upload_Routes::chunk_bytes();
             $config['settingsUrl']      = esc_url_raw(admin_url('options-general.php?page=' . IGBridge_Settings_Page::SLUG) . '#igbridge-test-connection');
             $config['loginUrl']         = esc_url_raw(wp_login_url(admin_url('admin.php?page=' . self::SLUG)));
+            // A preview is picked from on its own screen: admin.js sends the person there.
+            $config['previewUrl']       = esc_url_raw(IGBridge_Preview_Page::url()) . '&job=';
             wp_enqueue_script('igbridge-admin', IGBRIDGE_URL . 'assets/admin.js', array(), IGBRIDGE_VERSION, true);
             add_action('admin_head', array(self::class, 'preload_modules'));
             wp_add_inline_script('igbridge-admin', 'window.igbridgeConfig = ' . wp_json_encode($config) . ';', 'before');
@@ -217,6 +219,8 @@ class IGBridge_Admin_Page
                 <fieldset>
                     <legend class="screen-reader-text"><?php echo esc_html__('What to do', 'igbridge'); ?></legend>
                     <label><input type="radio" name="kind" value="import" checked /> <?php echo esc_html__('Import into WordPress', 'igbridge'); ?></label><br />
+                    <label><input type="radio" name="kind" value="preview" />
+                        <?php echo esc_html__('Preview first (see the posts and the cost, pick what to import)', 'igbridge'); ?></label><br />
                     <label><input type="radio" name="kind" value="scrape" /> <?php echo esc_html__('Scrape only (fetch, do not import)', 'igbridge'); ?></label>
                 </fieldset>
                 <p><button type="submit" class="button button-primary"><?php echo esc_html__('Start', 'igbridge'); ?></button></p>

@@ -335,7 +335,7 @@ class IGBridge_REST_Controller
             'kind'    => array(
                 'type'              => 'string',
                 'required'          => true,
-                'enum'              => array('scrape', 'import', 'cache_images'),
+                'enum'              => array('scrape', 'import', 'cache_images', 'preview'),
                 'validate_callback' => 'rest_validate_request_arg',
             ),
             'source'  => array(
@@ -345,8 +345,22 @@ class IGBridge_REST_Controller
                 'properties'        => array(
                     'type'     => array(
                         'type'     => 'string',
-                        'enum'     => array('apify', 'export'),
+                        'enum'     => array('apify', 'export', 'preview'),
                         'required' => true,
+                    ),
+                    'job_id'   => array(
+                        'type'    => 'string',
+                        'pattern' => '^[\\w-]{1,64}$',
+                    ),
+                    'select'   => array(
+                        'type'     => 'array',
+                        'minItems' => 1,
+                        'maxItems' => 10000,
+                        'items'    => array(
+                            'type'      => 'string',
+                            'minLength' => 1,
+                            'maxLength' => 200,
+                        ),
                     ),
                     'username' => array(
                         'type'    => 'string',
@@ -400,6 +414,14 @@ class IGBridge_REST_Controller
                 'type'     => 'apify',
                 'username' => strtolower($username),
                 'limit'    => max(1, $limit),
+            );
+        }
+        // Posts picked from a preview: the sidecar imports them from what the preview fetched.
+        if ('preview' === ($source['type'] ?? '')) {
+            return array(
+                'type'   => 'preview',
+                'job_id' => (string) ($source['job_id'] ?? ''),
+                'select' => array_values(array_map('strval', (array) ($source['select'] ?? array()))),
             );
         }
         // Exports reach the sidecar as uploads it holds itself; no path on this server is ever named.

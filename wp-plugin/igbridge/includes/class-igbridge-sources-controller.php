@@ -88,6 +88,15 @@ class IGBridge_Sources_Controller
         );
         register_rest_route(
             IGBridge_REST_Controller::NAMESPACE,
+            '/sources/' . self::ID_PATTERN . '/preview',
+            array(
+                'methods'             => WP_REST_Server::CREATABLE,
+                'callback'            => array($this, 'preview_source'),
+                'permission_callback' => $permission,
+            )
+        );
+        register_rest_route(
+            IGBridge_REST_Controller::NAMESPACE,
             '/sources/' . self::ID_PATTERN . '/repair',
             array(
                 'methods'             => WP_REST_Server::CREATABLE,
@@ -213,6 +222,17 @@ class IGBridge_Sources_Controller
     public function sync_source(WP_REST_Request $request)
     {
         return $this->proxy('POST', '/api/sources/' . $request['id'] . '/sync');
+    }
+
+    /**
+     * POST /sources/{id}/preview: a preview job of the source (writes nothing to WordPress).
+     *
+     * @param WP_REST_Request $request Request.
+     * @return WP_REST_Response|WP_Error
+     */
+    public function preview_source(WP_REST_Request $request)
+    {
+        return $this->proxy('POST', '/api/sources/' . $request['id'] . '/preview');
     }
 
     /**

@@ -83,6 +83,7 @@ class IGBridge_Sources_Page
             'nonce'      => wp_create_nonce('wp_rest'),
             'categories' => $categories,
             'authors'    => $authors,
+            'previewUrl' => esc_url_raw(IGBridge_Preview_Page::url()),
             'postTypes'  => $post_types,
             'i18n'       => array_merge(IGBridge_Strings::all(), self::strings()),
         );
@@ -117,6 +118,7 @@ class IGBridge_Sources_Page
             'src_not_scheduled' => __('not scheduled', 'igbridge'),
             'src_paused'        => __('paused', 'igbridge'),
             'src_sync'          => __('Sync now', 'igbridge'),
+            'src_preview'       => __('Preview', 'igbridge'),
             'src_edit'          => __('Edit', 'igbridge'),
             'src_pause'         => __('Pause', 'igbridge'),
             'src_resume'        => __('Resume', 'igbridge'),

@@ -48,6 +48,8 @@ class IGBridge_Strings
             'kind_scrape'     => __('Scrape', 'igbridge'),
             'kind_import'     => __('Import', 'igbridge'),
             'kind_cache_images' => __('Cache images', 'igbridge'),
+            'kind_preview'    => __('Preview', 'igbridge'),
+            'pick_posts'      => __('Pick posts', 'igbridge'),
             'cancel'          => __('Cancel', 'igbridge'),
             'retry'           => __('Retry failed', 'igbridge'),
             /* translators: %s: the job's source, e.g. @username. */
