@@ -48,7 +48,6 @@ from saq import Job, Worker
 from saq.job import ABORT_ID_PREFIX
 from saq.queue.redis import RedisQueue
 
-from ..backends.redis.connection import BLOCKING_MARGIN_SECONDS, bounded_client, parse_url
 from ..errors import StorageError
 from .dispatch import MAX_TAKEOVERS, RunJob
 
@@ -66,6 +65,10 @@ DEQUEUE_TIMEOUT_SECONDS = 5  # a worker slot's BLMOVE blocks this long at most
 # Connections besides the worker slots': the sweep, abort and schedule timers, the
 # touch and cancel-watch loops, SAQ's pub/sub, enqueues from requests.
 SAQ_OWN_CONNECTIONS = 8
+
+
+def connections_for(concurrency: int) -> int:
+    return concurrency + SAQ_OWN_CONNECTIONS
 SWEPT = "swept"
 
 
@@ -113,14 +116,11 @@ def _say_redis_away(doing: str, exc: Exception) -> None:
 
 
 class SaqDispatcher:
-    def __init__(self, url: str, *, name: str, concurrency: int) -> None:
-        # A bounded pool (as the engine's other clients), and a socket timeout above the
-        # dequeue's block time: a Redis host that vanished without a reset fails the
-        # BLMOVE instead of hanging every worker slot.
-        client = bounded_client(
-            parse_url(url), max_connections=concurrency + SAQ_OWN_CONNECTIONS,
-            socket_timeout=DEQUEUE_TIMEOUT_SECONDS + BLOCKING_MARGIN_SECONDS,
-            socket_keepalive=True, health_check_interval=15)
+    def __init__(self, client: aioredis.Redis, *, name: str, concurrency: int) -> None:
+        """``client``: byte replies, at least ``connections_for(concurrency)`` in its
+        pool, a socket timeout above ``DEQUEUE_TIMEOUT_SECONDS`` (the app factory's
+        ``saq_client``): a Redis host that vanished without a reset then fails the
+        BLMOVE instead of hanging every worker slot."""
         self.queue = _Queue(client, name=name, swept_error_message=SWEPT)
         self.concurrency = concurrency
         self._run: RunJob | None = None

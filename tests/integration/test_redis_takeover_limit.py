@@ -23,8 +23,8 @@ from sidecar.jobs import saq_dispatch
 from sidecar.jobs.context import JobContext, JobKind
 from sidecar.jobs.dispatch import MAX_TAKEOVERS
 from sidecar.jobs.runner import JobRunner
-from sidecar.jobs.saq_dispatch import SaqDispatcher
 from sidecar.progress.engine import ProgressEngine
+from sidecar.web.app import saq_dispatcher
 
 QUEUE = "igbridge"
 REPO = Path(__file__).parents[2]
@@ -33,10 +33,10 @@ REPO = Path(__file__).parents[2]
 # runs, then waits to be killed.
 DOOMED_WORKER = """
 import asyncio, sys
-from sidecar.jobs.saq_dispatch import SaqDispatcher
+from sidecar.web.app import saq_dispatcher
 
 async def main() -> None:
-    dispatcher = SaqDispatcher(sys.argv[1], name=sys.argv[2], concurrency=1)
+    dispatcher = saq_dispatcher(sys.argv[1], name=sys.argv[2], concurrency=1)
     async def run(job_id: str, takeovers: int) -> None:
         print(f"running {job_id} {takeovers}", flush=True)
         await asyncio.Event().wait()
@@ -89,7 +89,7 @@ async def test_a_job_taken_over_too_often_ends_error_saying_so(
         # The job is recorded and queued the way submit does, by a runner that stops
         # before any worker of its own could take it.
         first = JobRunner(config, backend, progress, http, kinds,
-                          dispatcher=SaqDispatcher(redis_url, name=QUEUE, concurrency=1))
+                          dispatcher=saq_dispatcher(redis_url, name=QUEUE, concurrency=1))
         await first.dispatcher.queue.connect()  # type: ignore[attr-defined]
         job_id = (await first.submit("quick", {"type": "urls"}))["job_id"]
         await first.dispatcher.queue.disconnect()  # type: ignore[attr-defined]
@@ -98,7 +98,7 @@ async def test_a_job_taken_over_too_often_ends_error_saying_so(
         assert takeovers == list(range(MAX_TAKEOVERS + 1))
         # The next process's worker sweeps the last dead one and is handed the job once more.
         last = JobRunner(config, backend, progress, http, kinds,
-                         dispatcher=SaqDispatcher(redis_url, name=QUEUE, concurrency=1))
+                         dispatcher=saq_dispatcher(redis_url, name=QUEUE, concurrency=1))
         await last.start()
         try:
             async with asyncio.timeout(60):

@@ -67,6 +67,15 @@ def open_client(settings: RedisSettings, *, blocking_seconds: float | None = Non
         socket_timeout=blocking_seconds + BLOCKING_MARGIN_SECONDS, socket_keepalive=True)
 
 
+def blocking_client(settings: RedisSettings, *, block_seconds: float,
+                    max_connections: int) -> Redis:
+    """A client of byte replies for blocking reads of up to ``block_seconds`` (SAQ's
+    BLMOVE), with the margin and keepalive that notice a vanished host."""
+    return bounded_client(settings, max_connections=max_connections, health_check_interval=15,
+                          socket_timeout=block_seconds + BLOCKING_MARGIN_SECONDS,
+                          socket_keepalive=True)
+
+
 def bounded_client(settings: RedisSettings, *, max_connections: int | None = None,
                    **options: Any) -> Redis:
     """A client whose pool opens at most ``max_connections`` (``MAX_CONNECTIONS``) and
