@@ -195,7 +195,11 @@ class SaqDispatcher:
         """The heartbeat SAQ's sweep reads: this process is alive and running these."""
         while True:
             await asyncio.sleep(TOUCH_SECONDS)
-            for saq_job, _task in list(self._running.values()):
+            for saq_job, task in list(self._running.values()):
+                if task.done():
+                    # SAQ's update() SETs the job without expiry: touching a job SAQ is
+                    # finishing would bring its key back for good.
+                    continue
                 try:
                     await saq_job.update()
                 except (OSError, aioredis.RedisError) as exc:
