@@ -376,12 +376,14 @@ class JobRunner:
     async def _finish(self, job_id: str, status: str, message: str) -> None:
         """The job row first, then the terminal event: a client that saw the job end
         always finds the job row ended too (start-up mends a crash between the two)."""
-        job = await self._require(job_id)
         await self._record_end(job_id, status, message)
         due = self._due_job_events.pop(job_id, None)
         if due is not None:
             due.cancel()
-        [summary] = await self._summaries([await self._require(job_id)])
+        job = await self._require(job_id)
+        if job["status"] != status:  # it had ended already: the first end wins
+            status, message = job["status"], job["error"] or "Complete"
+        [summary] = await self._summaries([job])
         final = None
         if self.progress.is_live(job["session_id"]):
             final = self.progress.finish(job["session_id"], status, message)

@@ -19,7 +19,9 @@ What SAQ does and what igbridge does:
 - **Retries.** SAQ retries only what its sweep re-queued (a process that died or shut
   down: ``MAX_TAKEOVERS``); the job itself never raises to SAQ, so a failing job is
   retried by the one policy of ``jobs/retry.py`` and nothing else (no multiplied
-  retries). A job taken over more than ``MAX_TAKEOVERS`` times ends ``error``.
+  retries). A job taken over more than ``MAX_TAKEOVERS`` times ends ``error``: SAQ
+  gets one attempt more than that, which the runner ends (were it SAQ's sweep that ran
+  out of attempts, it would drop the job and igbridge's row would stay ``running``).
 - **Timeouts.** SAQ's timeout is off: an hour-long import is normal, and a job that
   makes progress heartbeats. The job runner's own limits (request timeouts, the retry
   budget) bound a job that stops making progress.
@@ -59,6 +61,14 @@ CANCEL_WATCH_SECONDS = 0.25  # how often a worker looks for cancels of its jobs
 CANCEL_MARK = "cancelled"  # the abort reason of a cancel (a sweep's is "swept")
 ABORT_KEY_TTL_SECONDS = 300  # a cancel stays visible this long
 RUN_FUNCTION = "run_job"
+DEQUEUE_TIMEOUT_SECONDS = 5  # a worker slot's BLMOVE blocks this long at most
+# Connections besides the worker slots': the sweep, abort and schedule timers, the
+# touch and cancel-watch loops, SAQ's pub/sub, enqueues from requests.
+SAQ_OWN_CONNECTIONS = 8
+
+
+def connections_for(concurrency: int) -> int:
+    return concurrency + SAQ_OWN_CONNECTIONS
 SWEPT = "swept"
 
 
@@ -106,8 +116,12 @@ def _say_redis_away(doing: str, exc: Exception) -> None:
 
 
 class SaqDispatcher:
-    def __init__(self, url: str, *, name: str, concurrency: int) -> None:
-        self.queue = _Queue(aioredis.Redis.from_url(url), name=name, swept_error_message=SWEPT)
+    def __init__(self, client: aioredis.Redis, *, name: str, concurrency: int) -> None:
+        """``client``: byte replies, at least ``connections_for(concurrency)`` in its
+        pool, a socket timeout above ``DEQUEUE_TIMEOUT_SECONDS`` (the app factory's
+        ``saq_client``): a Redis host that vanished without a reset then fails the
+        BLMOVE instead of hanging every worker slot."""
+        self.queue = _Queue(client, name=name, swept_error_message=SWEPT)
         self.concurrency = concurrency
         self._run: RunJob | None = None
         self._worker: Worker[Any] | None = None
@@ -121,7 +135,7 @@ class SaqDispatcher:
             self.queue, [(RUN_FUNCTION, self._perform)], concurrency=self.concurrency,
             timers={"sweep": SWEEP_SECONDS, "abort": 1, "schedule": 1, "worker_info": 10},
             # A blocking dequeue that returns now and then, so a lost connection shows.
-            dequeue_timeout=5,
+            dequeue_timeout=DEQUEUE_TIMEOUT_SECONDS,
         )
         self._worker.SIGNALS = []  # the server (Hypercorn) or the CLI owns the signals
         self._tasks = [
@@ -135,7 +149,7 @@ class SaqDispatcher:
             try:
                 await self.queue.enqueue(
                     RUN_FUNCTION, key=job_id, job_id=job_id, timeout=0,
-                    heartbeat=HEARTBEAT_SECONDS, retries=MAX_TAKEOVERS + 1, ttl=3600,
+                    heartbeat=HEARTBEAT_SECONDS, retries=MAX_TAKEOVERS + 2, ttl=3600,
                 )
             except (OSError, aioredis.RedisError) as exc:
                 raise StorageError(f"Redis refused the job queue: {exc}") from exc
@@ -181,7 +195,11 @@ class SaqDispatcher:
         """The heartbeat SAQ's sweep reads: this process is alive and running these."""
         while True:
             await asyncio.sleep(TOUCH_SECONDS)
-            for saq_job, _task in list(self._running.values()):
+            for saq_job, task in list(self._running.values()):
+                if task.done():
+                    # SAQ's update() SETs the job without expiry: touching a job SAQ is
+                    # finishing would bring its key back for good.
+                    continue
                 try:
                     await saq_job.update()
                 except (OSError, aioredis.RedisError) as exc:

@@ -54,6 +54,8 @@ MAX_SUBSCRIBER_BACKLOG = 10_000
 # A batch refused this many times in a row (other processes writing the same sessions
 # each time) is given up with a StorageError.
 MAX_STALE_RETRIES = 5
+# A shared log's follow loop that failed starts again after this long.
+FOLLOW_RESTART_SECONDS = 0.5
 
 
 _last_iso: tuple[int, str] = (-1, "")
@@ -177,6 +179,7 @@ class ProgressEngine:
         self._everything: set[Subscription] = set()
         self._writer: asyncio.Task[None] | None = None
         self._follower: asyncio.Task[None] | None = None
+        self._follow_failure: str | None = None  # why the follow loop last failed
         self.compactions_done = 0  # retention passes finished since start-up
         self.closing = False
 
@@ -612,15 +615,49 @@ class ProgressEngine:
 
     async def _follow_loop(self) -> None:
         """A shared log: every process's commits, this one's included, reach the streams
-        here and only here, so none is delivered twice."""
-        async for logged in self.log.follow(self.committed):
-            events = [Event.logged(e) for e in logged]
-            for event in events:
-                # A session another process finished is no longer this one's to update
-                # (its own terminal events left the live set when they were queued).
-                if event.terminal:
-                    self._live.pop(event.session_id, None)
-            self._deliver(events)
+        here and only here, so none is delivered twice. Whatever ends the log's follow
+        (a fault of igbridge's own, not only Redis away) is logged once per run of
+        failures and the follow starts again after the last event delivered; meanwhile
+        ``follow_problem`` says so to ``/healthz``."""
+        while True:
+            try:
+                async for logged in self.log.follow(self.committed):
+                    self._follow_failure = None
+                    self._deliver_followed(logged)
+                raise RuntimeError("the event log's follow ended")  # it never should
+            except Exception as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # A cancel that redis-py turned into a connection error: still a cancel.
+                    raise asyncio.CancelledError from exc
+                if self._follow_failure is None and isinstance(exc, StorageError):
+                    log.warning("event log: %s; following again every %s s", exc,
+                                FOLLOW_RESTART_SECONDS)
+                elif self._follow_failure is None:
+                    log.exception("event log: the follow loop failed; restarting it")
+                self._follow_failure = f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(FOLLOW_RESTART_SECONDS)
+
+    def _deliver_followed(self, logged: list[LoggedEvent]) -> None:
+        events = [Event.logged(e) for e in logged]
+        for event in events:
+            # A session another process finished is no longer this one's to update
+            # (its own terminal events left the live set when they were queued).
+            if event.terminal:
+                self._live.pop(event.session_id, None)
+        self._deliver(events)
+
+    @property
+    def follow_problem(self) -> str | None:
+        """Why this process's streams get no new events from a shared log (None: they
+        do, or the log is this process's own)."""
+        if not self.shared or self.closing:
+            return None
+        if self._follower is None or self._follower.done():
+            return "the event log's follow loop is not running: streams get no new events"
+        if self._follow_failure is not None:
+            return f"the event log's follow loop failed and is restarting: {self._follow_failure}"
+        return None
 
     def _reopen_unfinished(self, lost: list[Event]) -> None:
         """A session whose terminal event was lost is live again, as it is stored: it

@@ -18,13 +18,14 @@ from werkzeug.exceptions import HTTPException
 from .. import __version__
 from ..backends.base import Backend
 from ..backends.redis.backend import RedisBackend
+from ..backends.redis.connection import blocking_client, parse_url
 from ..backends.sqlite.backend import SqliteBackend
 from ..config import Config, ensure_secret
 from ..errors import BadRequest, ConfigError, Forbidden, IgbridgeError
 from ..jobs.dispatch import Dispatcher, InProcessDispatcher
 from ..jobs.kinds import default_kinds
 from ..jobs.runner import JobRunner
-from ..jobs.saq_dispatch import SaqDispatcher
+from ..jobs.saq_dispatch import DEQUEUE_TIMEOUT_SECONDS, SaqDispatcher, connections_for
 from ..jobs.scheduler import run_schedules
 from ..progress.engine import ProgressEngine
 from ..sources.apify_token import ApifyToken
@@ -78,9 +79,16 @@ def open_dispatcher(config: Config, backend: Backend) -> Dispatcher:
     """How jobs get to run: this process's tasks on SQLite; on Redis a SAQ queue that
     every process works from (``jobs/saq_dispatch.py``)."""
     if isinstance(backend, RedisBackend):
-        return SaqDispatcher(backend.settings.url, name="igbridge",
-                             concurrency=config.max_jobs)
+        return saq_dispatcher(backend.settings.url, name="igbridge",
+                              concurrency=config.max_jobs)
     return InProcessDispatcher()
+
+
+def saq_dispatcher(url: str, *, name: str, concurrency: int) -> SaqDispatcher:
+    """SAQ on its own bounded client whose socket timeout outlasts a dequeue."""
+    client = blocking_client(parse_url(url), block_seconds=DEQUEUE_TIMEOUT_SECONDS,
+                             max_connections=connections_for(concurrency))
+    return SaqDispatcher(client, name=name, concurrency=concurrency)
 
 
 def lock_data_dir(config: Config) -> IO[str]:

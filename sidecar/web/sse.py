@@ -161,7 +161,9 @@ async def event_stream(
             else:
                 head.append(f"id: {mark_id}\n\n".encode())
         yield b"".join(head)
-        sent = plan.mark
+        # Nothing up to the client's own id is sent again, even when this process's
+        # follow loop is still behind it (positions compare in log order).
+        sent = plan.mark if plan.resume_after is None else max(plan.mark, plan.resume_after)
         covered = plan.covered if plan.resume_after is None else {}
         if plan.resume_after is not None:
             cursor = plan.resume_after

@@ -128,6 +128,18 @@ def test_a_cancel_sent_to_another_process_stops_the_job_where_it_runs(
         assert job["status"] == "cancelled"
         again = on_a.post(f"/api/jobs/{job_id}/cancel")
         assert again.status_code == 409, again.text
+        # A really stopped: while a second held job on A polls its own run three times,
+        # the cancelled job's run is not polled once more and its ledger stays as it was.
+        polls_after_cancel = fake.run_for("slow").polls
+        ledger_after_cancel = on_a.get(f"/api/jobs/{job_id}").json()["items"]
+        fake.add_profile("later", [ItemFactory(fake, "later").image()], hold=True)
+        later = submit(on_a, "scrape", {"type": "apify", "username": "later", "limit": 5})
+        wait_for("the next job on A polling its run",
+                 lambda: any(r.profile.username == "later" and r.polls >= 3
+                             for r in list(fake.runs.values())))
+        assert fake.run_for("slow").polls == polls_after_cancel
+        assert on_a.get(f"/api/jobs/{job_id}").json()["items"] == ledger_after_cancel
+        assert on_a.post(f"/api/jobs/{later}/cancel").status_code == 200
 
 
 def test_redis_unreachable_is_a_503_naming_it_and_nothing_is_lost_once_it_is_back(

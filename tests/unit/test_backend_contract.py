@@ -71,6 +71,26 @@ async def test_a_job_is_queued_then_runs_then_ends(backend: Backend) -> None:
     assert await backend.jobs.get("nope") is None
 
 
+async def test_the_first_end_of_a_job_wins(backend: Backend) -> None:
+    """A late cancel does not overwrite ``complete``, nor a late ``complete`` a cancel:
+    a job ends once, from a status that had not ended."""
+    for job_id in ("done", "stopped"):
+        await backend.jobs.add(job_id, job_id, "import", {"type": "urls"}, {}, {})
+        await backend.jobs.start_attempt(job_id, 1, "p")
+    await backend.jobs.finish("done", "complete", None)
+    await backend.jobs.finish("done", "cancelled", "too late")
+    await backend.jobs.finish("stopped", "cancelled", "Cancelled")
+    await backend.jobs.finish("stopped", "complete", None)
+    ends = {}
+    for job_id in ("done", "stopped"):
+        job = await backend.jobs.get(job_id)
+        assert job is not None
+        ends[job_id] = (job["status"], job["error"])
+    assert ends == {"done": ("complete", None), "stopped": ("cancelled", "Cancelled")}
+    assert [j["job_id"] for j in await backend.jobs.find(status="cancelled")] == ["stopped"]
+    assert [j["job_id"] for j in await backend.jobs.find(status="complete")] == ["done"]
+
+
 async def test_jobs_are_found_newest_first_by_status(backend: Backend) -> None:
     for job_id in ("a", "b", "c"):
         await backend.jobs.add(job_id, job_id, "scrape", {"type": "apify"}, {}, {})

@@ -4,6 +4,7 @@ engines, each with its own clients) on one real redis-server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -12,9 +13,13 @@ import pytest
 import redis
 
 from sidecar.backends.redis.backend import RedisBackend
-from sidecar.backends.redis.connection import MAX_CONNECTIONS
+from sidecar.backends.redis.connection import MAX_CONNECTIONS, version_problem
+from sidecar.backends.redis.events import EVENTS
 from sidecar.errors import Conflict, NotFound, StorageError, ValidationFailed
 from sidecar.progress.engine import Event, ProgressEngine, Subscription
+from sidecar.web import sse
+from sidecar.web.auth import Credential
+from tests.faults.fault_proxy import FaultProxy
 from tests.redis_server import RedisServer
 
 Opener = Callable[..., Awaitable[ProgressEngine]]
@@ -180,3 +185,115 @@ async def test_a_burst_of_reads_shares_a_bounded_pool(
     # This process's clients: the event log's pool, the XREAD loop's and the other
     # parts' pool, each bounded; the admin connection itself is one more.
     assert len(clients) <= 2 * MAX_CONNECTIONS + 2 + 1
+
+
+async def test_a_client_resuming_on_a_process_behind_its_id_gets_nothing_twice(
+        open_engine: Opener) -> None:
+    """B's follow loop is behind the client's Last-Event-ID and the replay after it is
+    empty: once B catches up, the events up to that id are not sent again."""
+    a, b = await open_engine(), await open_engine()
+    watching_b = b.subscribe(None)
+    await a.create_session("op", 10, session_id="s")
+    await a.record_update("s", step=1)
+    await until(watching_b, lambda got: len(got) == 2)
+    b.unsubscribe(watching_b)
+    assert b._follower is not None
+    b._follower.cancel()  # B's follow loop lags from here on
+    with contextlib.suppress(asyncio.CancelledError):
+        await b._follower
+    for step in (2, 3, 4):
+        last = await a.record_update("s", step=step)
+    plan = await sse.plan_stream(b, Credential("secret", None), ["s"],
+                                 str(last["last_event_id"]))
+    assert plan is not None
+    assert plan.resume_after is not None
+    b._follower = asyncio.create_task(b._follow_loop())  # B catches up
+    # A heartbeat says the (empty) replay is over: only then does A write again.
+    stream = sse.event_stream(b, plan, heartbeat=0.05, retry_ms=100)
+    steps: list[int] = []
+    wrote = False
+    async with asyncio.timeout(30):
+        async for chunk in stream:
+            for frame in chunk.decode().split("\n\n"):
+                data = [line[6:] for line in frame.split("\n") if line.startswith("data: ")]
+                if data and json.loads(data[0]).get("type") != "snapshot":
+                    steps.append(json.loads(data[0])["step"])
+            if 5 in steps:
+                break
+            if chunk == sse.HEARTBEAT and not wrote:
+                wrote = True
+                await a.record_update("s", step=5)
+    await stream.aclose()
+    assert steps == [5], (steps, b._follower)
+
+
+async def test_a_redis_older_than_7_is_refused_naming_its_version(redis_url: str) -> None:
+    """The trim check reads XINFO STREAM's entries-added (Redis 7.0): an older server
+    would make every resume look whole, so it is refused at open."""
+    problem = version_problem("6.2.14", "db:6379/0")
+    assert problem is not None
+    assert "Redis at db:6379/0 is version 6.2.14" in problem
+    assert "7.0 or newer" in problem
+    assert version_problem("7.0.15", "db:6379/0") is None
+    assert version_problem("10.1.0", "db:6379/0") is None
+    assert "cannot read" in (version_problem("unstable", "db:6379/0") or "")
+    backend = await RedisBackend.open(redis_url)  # this machine's 7.x: accepted
+    await backend.close()
+
+
+async def test_an_entry_the_follow_loop_cannot_read_does_not_stop_it(
+        open_engine: Opener, redis_url: str) -> None:
+    """Anything but Redis away used to end the follow loop silently: every stream of
+    the process went quiet. A foreign entry is skipped; the loop goes on."""
+    engine = await open_engine()
+    sub = engine.subscribe(None)
+    writer = redis.Redis.from_url(redis_url)
+    try:
+        writer.xadd(EVENTS, {"not": "igbridge's"})
+    finally:
+        writer.close()
+    await engine.create_session("op", 2, session_id="after")
+    await engine.record_update("after", step=1)
+    events = await until(sub, lambda got: len(got) == 2)
+    assert [e.session_id for e in events] == ["after", "after"]
+    assert engine.follow_problem is None
+
+
+async def test_a_follow_loop_that_is_not_running_is_a_problem_named_for_healthz(
+        open_engine: Opener) -> None:
+    engine = await open_engine()
+    assert engine.follow_problem is None
+    assert engine._follower is not None
+    engine._follower.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await engine._follower
+    assert engine.follow_problem == (
+        "the event log's follow loop is not running: streams get no new events")
+
+
+async def test_a_redis_that_goes_silent_without_a_reset_is_noticed_and_streams_resume(
+        open_engine: Opener, redis_server: RedisServer, redis_url: str) -> None:
+    """A proxy of the test's own between the engine and Redis stops forwarding without
+    closing anything (a host that vanished): the follow loop's read times out instead
+    of waiting forever, ``/healthz``'s check says so, and once forwarding resumes the
+    streams get every event again."""
+    proxy = FaultProxy("127.0.0.1", redis_server.port).start()
+    try:
+        engine = await open_engine(f"redis://127.0.0.1:{proxy.port}/0")
+        writer = await open_engine(redis_url)  # another process, with a working network
+        sub = engine.subscribe(None)
+        await writer.create_session("op", 3, session_id="s")
+        await until(sub, lambda got: len(got) == 1)
+        proxy.stall()
+        await writer.record_update("s", step=1)
+        problem = await engine.log.problem()  # what /healthz reports
+        assert problem is not None
+        assert "unreachable" in problem
+        proxy.pass_through()
+        await writer.record_update("s", step=2)
+        events = await until(sub, lambda got: len(got) == 3)
+        assert [json.loads(e.data)["step"] for e in events] == [0, 1, 2]
+        assert await engine.log.problem() is None
+        assert engine.follow_problem is None
+    finally:
+        proxy.stop()

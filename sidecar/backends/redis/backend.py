@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from .connection import RedisConnection, RedisSettings, open_client, parse_url
-from .events import RedisEventLog
+from .events import FOLLOW_BLOCK_MS, RedisEventLog
 from .jobs import RedisJobQueue
 from .ledger import RedisLedger
 from .locks import RedisPostLocks
@@ -33,7 +33,7 @@ class RedisBackend:
     async def open(cls, url: str) -> RedisBackend:
         settings = parse_url(url)
         client = open_client(settings)
-        blocking = open_client(settings, blocking=True)
+        blocking = open_client(settings, blocking_seconds=FOLLOW_BLOCK_MS / 1000)
         conn = RedisConnection.open(settings)
         try:
             events = await RedisEventLog.open(client, blocking, settings)

@@ -49,13 +49,31 @@ def parse_url(url: str) -> RedisSettings:
                          maxlen=int(maxlen))
 
 
-def open_client(settings: RedisSettings, *, blocking: bool = False) -> Redis:
-    """A client (a pool of connections); ``blocking`` for the one XREAD loop, whose
-    reads wait longer than a command's timeout would allow."""
+COMMAND_TIMEOUT_SECONDS = 5.0
+# A blocking read (XREAD BLOCK, SAQ's BLMOVE) answers within its block time; this much
+# longer without a byte means the host vanished without a reset (a cable, a VM gone):
+# the read fails and is tried again on a new connection instead of waiting forever.
+BLOCKING_MARGIN_SECONDS = 5.0
+
+
+def open_client(settings: RedisSettings, *, blocking_seconds: float | None = None) -> Redis:
+    """A client (a pool of connections); ``blocking_seconds`` for the one XREAD loop,
+    whose reads wait that long for an event before they answer."""
+    if blocking_seconds is None:
+        return bounded_client(settings, decode_responses=True,
+                              socket_timeout=COMMAND_TIMEOUT_SECONDS, health_check_interval=15)
     return bounded_client(
-        settings, decode_responses=True, socket_timeout=None if blocking else 5.0,
-        health_check_interval=0 if blocking else 15, max_connections=2 if blocking else None,
-    )
+        settings, decode_responses=True, max_connections=2, health_check_interval=0,
+        socket_timeout=blocking_seconds + BLOCKING_MARGIN_SECONDS, socket_keepalive=True)
+
+
+def blocking_client(settings: RedisSettings, *, block_seconds: float,
+                    max_connections: int) -> Redis:
+    """A client of byte replies for blocking reads of up to ``block_seconds`` (SAQ's
+    BLMOVE), with the margin and keepalive that notice a vanished host."""
+    return bounded_client(settings, max_connections=max_connections, health_check_interval=15,
+                          socket_timeout=block_seconds + BLOCKING_MARGIN_SECONDS,
+                          socket_keepalive=True)
 
 
 def bounded_client(settings: RedisSettings, *, max_connections: int | None = None,
@@ -71,6 +89,34 @@ def bounded_client(settings: RedisSettings, *, max_connections: int | None = Non
 
 def unreachable(settings: RedisSettings, exc: Exception) -> StorageError:
     return StorageError(f"Redis at {settings.where} is unreachable or refused the write: {exc}")
+
+
+# XINFO STREAM's entries-added (how the event log tells a trimmed id from a kept one)
+# came with Redis 7.0; an older server would make every resume look whole.
+MIN_REDIS_VERSION = (7, 0)
+
+
+def version_problem(version: str, where: str) -> str | None:
+    """Why this Redis server cannot hold igbridge's data (None: it can)."""
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return f"Redis at {where} reports a version igbridge cannot read: {version!r}"
+    if found < MIN_REDIS_VERSION:
+        wanted = ".".join(map(str, MIN_REDIS_VERSION))
+        return (f"Redis at {where} is version {version}; igbridge needs Redis {wanted} or"
+                f" newer (its event log reads XINFO STREAM entries-added)")
+    return None
+
+
+async def require_supported_version(client: Redis, settings: RedisSettings) -> None:
+    try:
+        info = await client.info("server")
+    except RedisError as exc:
+        raise unreachable(settings, exc) from exc
+    problem = version_problem(str(info.get("redis_version", "")), settings.where)
+    if problem is not None:
+        raise StorageError(problem)
 
 
 async def current_epoch(client: Redis, settings: RedisSettings) -> str:
@@ -100,8 +146,8 @@ class RedisConnection:
 
     @classmethod
     def open(cls, settings: RedisSettings) -> RedisConnection:
-        return cls(bounded_client(settings, socket_timeout=5.0, health_check_interval=15),
-                   settings)
+        return cls(bounded_client(settings, socket_timeout=COMMAND_TIMEOUT_SECONDS,
+                                  health_check_interval=15), settings)
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)

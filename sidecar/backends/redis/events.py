@@ -28,7 +28,14 @@ from redis.exceptions import RedisError, ResponseError
 
 from ...errors import BadRequest, StorageError
 from ..base import NO_POSITION, LoggedEvent, NewEvent, Position, SessionState, StaleSessions
-from .connection import EPOCH_KEY, PREFIX, RedisSettings, current_epoch, unreachable
+from .connection import (
+    EPOCH_KEY,
+    PREFIX,
+    RedisSettings,
+    current_epoch,
+    require_supported_version,
+    unreachable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +106,14 @@ return {'OK', mstext, seq}
 """
 
 
+def _still_cancelled() -> None:
+    """redis-py's read under a socket timeout can turn a cancel into a timeout error or
+    a plain return; the follow loop must still stop when it was cancelled."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def _position(entry_id: str) -> Position:
     ms, _, seq = entry_id.partition("-")
     return (int(ms), int(seq))
@@ -132,6 +147,7 @@ class RedisEventLog:
 
     @classmethod
     async def open(cls, client: Redis, blocking: Redis, settings: RedisSettings) -> RedisEventLog:
+        await require_supported_version(client, settings)
         return cls(client, blocking, settings, await current_epoch(client, settings))
 
     # -- ids -------------------------------------------------------------------
@@ -288,15 +304,23 @@ class RedisEventLog:
             try:
                 reply = await self.blocking.xread({EVENTS: last}, count=FOLLOW_COUNT,
                                                   block=FOLLOW_BLOCK_MS)
-            except RedisError as exc:
+            except RedisError as exc:  # away, or silent past the socket timeout
+                _still_cancelled()
                 log.warning("event log: Redis at %s unreachable, retrying: %s",
                             self.settings.where, exc)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
+            _still_cancelled()
             if not reply:
                 continue
             entries = reply[0][1]
-            batch = [self._logged(entry_id, fields) for entry_id, fields in entries]
+            batch = []
+            for entry_id, fields in entries:
+                try:
+                    batch.append(self._logged(entry_id, fields))
+                except KeyError as exc:  # not written by igbridge: skipped, with a warning
+                    log.warning("event log: skipping entry %s of %s, missing field %s",
+                                entry_id, EVENTS, exc)
             # The log moved to another epoch (flushed): new ids are of that one.
             self.epoch = entries[-1][1].get("e", self.epoch)
             last = entries[-1][0]

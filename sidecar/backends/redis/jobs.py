@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from ...domain.models import JobStatus
+from ...domain.models import FINISHED_JOB_STATUSES, JobStatus
 from . import keyset
 from .connection import RedisConnection, storage_errors
 
@@ -32,15 +32,18 @@ TIME_FIELDS = ("created_at", "started_at", "finished_at", "heartbeat_at")
 STATUSES = tuple(str(s) for s in JobStatus)
 
 # KEYS: the job hash, the status sets (one per status, in STATUSES order).
-# ARGV: job id, new status, "1" to keep an existing started_at, then field/value pairs
-# to set, then "" and the fields to delete.
+# ARGV: job id, new status, "1" to keep an existing started_at, "1" to change only a
+# job that has not ended (the first end wins), then field/value pairs to set, then ""
+# and the fields to delete.
 _SET_STATUS = """
 local created = redis.call('HGET', KEYS[1], 'created_at')
 if not created then return 0 end
+local ended = ENDED
+if ARGV[4] == '1' and ended[redis.call('HGET', KEYS[1], 'status')] then return 0 end
 for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 local target = KEYS[1 + tonumber(ARGV[2])]
 redis.call('ZADD', target, created, ARGV[1])
-local i = 4
+local i = 5
 while i <= #ARGV and ARGV[i] ~= '' do
   if not (ARGV[3] == '1' and ARGV[i] == 'started_at'
           and redis.call('HEXISTS', KEYS[1], 'started_at') == 1) then
@@ -50,7 +53,8 @@ while i <= #ARGV and ARGV[i] ~= '' do
 end
 for j = i + 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[j]) end
 return 1
-"""
+""".replace("ENDED", "{" + ", ".join(
+    f"['{status}'] = true" for status in sorted(FINISHED_JOB_STATUSES)) + "}")
 
 # KEYS: job hashes. ARGV: the time. Only running jobs get the heartbeat.
 _HEARTBEAT = """
@@ -93,8 +97,10 @@ class RedisJobQueue:
         return [self.conn.key("jobs", "status", s) for s in STATUSES]
 
     async def _set_status(self, job_id: str, status: str, fields: dict[str, str],
-                          delete: Sequence[str] = (), *, keep_started: bool = False) -> None:
-        args: list[str] = [job_id, str(STATUSES.index(status) + 1), "1" if keep_started else "0"]
+                          delete: Sequence[str] = (), *, keep_started: bool = False,
+                          unless_ended: bool = False) -> None:
+        args: list[str] = [job_id, str(STATUSES.index(status) + 1), "1" if keep_started else "0",
+                           "1" if unless_ended else "0"]
         for name, value in {"status": status, **fields}.items():
             args += [name, value]
         args += ["", *delete]
@@ -165,7 +171,9 @@ class RedisJobQueue:
         fields = {"finished_at": _now()}
         if error is not None:
             fields["error"] = error
-        await self._set_status(job_id, status, fields, () if error is not None else ("error",))
+        # Compare-and-set: a late cancel never overwrites "complete", nor the reverse.
+        await self._set_status(job_id, status, fields, () if error is not None else ("error",),
+                               unless_ended=True)
 
     @storage_errors
     async def heartbeat(self, job_ids: Sequence[str]) -> None:

@@ -21,13 +21,16 @@ import orjson
 from ..base import STALE_CLAIM_SECONDS
 from .connection import RedisConnection, storage_errors
 
-# KEYS: the source hash. ARGV: job id, now, stale-before, the job-hash key prefix.
+# KEYS: the source hash, the holder's job hash (read before: ARGV[4] names that
+# holder, "" for none). ARGV: job id, now, stale-before, the holder read. -1: the
+# holder changed since it was read.
 _CLAIM_SYNC = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local holder = redis.call('HGET', KEYS[1], 'sync_job_id')
-local free = (not holder) or holder == ARGV[1]
+local holder = redis.call('HGET', KEYS[1], 'sync_job_id') or ''
+if holder ~= ARGV[4] then return -1 end
+local free = holder == '' or holder == ARGV[1]
 if not free then
-  local status = redis.call('HGET', ARGV[4] .. holder, 'status')
+  local status = redis.call('HGET', KEYS[2], 'status')
   if status then
     free = status ~= 'queued' and status ~= 'running'
   else
@@ -196,10 +199,19 @@ class RedisSourceStore:
 
     @storage_errors
     async def claim_sync(self, source_id: str, job_id: str) -> bool:
-        moment = time.time()
-        return bool(await self.conn.client.eval(  # type: ignore[misc]
-            _CLAIM_SYNC, 1, self._key(source_id), job_id, repr(moment),
-            repr(moment - STALE_CLAIM_SECONDS), self.conn.key("job", "")))
+        # The holder's job hash is a key the script reads, so it is named in KEYS (as
+        # Redis Cluster and script caching need): read the holder, then claim only if
+        # it is still the one named; another claim in between means a new look.
+        key = self._key(source_id)
+        while True:
+            holder = await self.conn.client.hget(key, "sync_job_id")  # type: ignore[misc]
+            holder_id = holder.decode() if holder else ""
+            moment = time.time()
+            claimed = int(await self.conn.client.eval(  # type: ignore[misc]
+                _CLAIM_SYNC, 2, key, self.conn.key("job", holder_id or job_id), job_id,
+                repr(moment), repr(moment - STALE_CLAIM_SECONDS), holder_id))
+            if claimed >= 0:
+                return bool(claimed)
 
     @storage_errors
     async def release_sync(self, source_id: str, job_id: str) -> None:

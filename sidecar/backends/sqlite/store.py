@@ -639,7 +639,10 @@ async def start_attempt(store: Store, job_id: str, attempt: int, owner: str) -> 
 
 async def record_job_end(store: Store, job_id: str, status: str, error: str | None) -> None:
     await store.write([(
-        "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE job_id = ?",
+        # Only a job that has not ended: the first end wins (a late cancel never
+        # overwrites "complete", nor the reverse).
+        "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE job_id = ?"
+        " AND status NOT IN ('complete', 'error', 'cancelled')",
         (status, error, now(), job_id),
     )])
 

@@ -1,5 +1,6 @@
 """``/healthz``: alive, and what this process is doing; needs no secret. A 503 when
-the event log's store cannot be used, with the reason (a Redis that is away)."""
+the event log's store cannot be used, with the reason (a Redis that is away), or when
+this process's follow of a shared log is not running (its streams would go quiet)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ blueprint = Blueprint("health", __name__)
 @security_scheme([])
 async def healthz() -> Reply:
     found = services()
-    problem = await found.progress.log.problem()
+    problem = await found.progress.log.problem() or found.progress.follow_problem
     return {
         "status": "ok" if problem is None else "unavailable",
         "problem": problem,
