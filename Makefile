@@ -49,8 +49,11 @@ lint-php: setup
 test-js: setup
 	cd shared-js && npm test && npm run typecheck
 
+# Each worker has its own stack, Redis and fake Apify (session fixtures); a test file
+# stays in one worker (--dist loadfile), so a module's shared state stays its own.
+PYTEST_WORKERS ?= 3
 test-py: setup
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: check lint-php test-js test-py
 
