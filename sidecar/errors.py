@@ -68,7 +68,9 @@ class ConfigError(IgbridgeError):
 
 
 class StorageError(IgbridgeError):
-    """SQLite could not be written (locked, disk full, read-only)."""
+    """The store could not be read or written: SQLite locked, its disk full or
+    read-only; Redis unreachable or restarting. A job waits for the store to answer
+    again and resumes (``jobs/runner.py``); a request gets a 503."""
 
     code = "storage_error"
     status = 503
@@ -124,3 +126,8 @@ class InsufficientStorage(IgbridgeError):
 
     code = "disk_full"
     status = 507
+
+
+# Faults a job's attempts handle (``jobs/runner.py``), never one item's failure: a job
+# kind that records per-item failures lets these through.
+JOB_LEVEL_FAULTS = (TransientError, WordPressAuthError, StorageError)

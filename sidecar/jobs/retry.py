@@ -21,7 +21,10 @@ retried at two levels, never more, and each level has its own budget:
    ``JOB_MAX_WAIT_SECONDS`` (30 s). A retried job continues from its item ledger.
 
 Media that still fail after the request level are a failed *item* (``MediaError``),
-never a job retry; nothing else sleeps to retry.
+never a job retry. A store that stops answering (``StorageError``: Redis restarting,
+SQLite locked) is neither: no attempt is spent and nothing is marked failed; the
+runner waits until the store answers (probing it 0.2 s, then up to 5 s apart) and runs
+the attempt again from the ledger. Nothing else sleeps to retry.
 
 The worst case, with WordPress down for good, is therefore a number: per job attempt,
 each import worker in flight (``IGBRIDGE_IMPORT_CONCURRENCY``) sends the request that

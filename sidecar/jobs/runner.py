@@ -9,7 +9,9 @@ policy in ``retry.py``: only what request-level retries did not absorb), and is 
 after a crash: a job still ``running`` on start-up was owned by a process that
 died (or, on Redis, one that is still running elsewhere: dispatching it again is
 harmless), so it starts again and the job kind continues from its item ledger and
-saved state.
+saved state. A store that stops answering under a job (Redis restarting, SQLite locked)
+is not the job's fault: the job waits until the store answers again and runs its
+attempt again from the ledger, spending none of the retry policy's attempts.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
@@ -31,6 +34,7 @@ from ..errors import (
     IgbridgeError,
     NotFound,
     SourceError,
+    StorageError,
     ValidationFailed,
 )
 from ..progress.engine import ProgressEngine, iso
@@ -53,6 +57,14 @@ CANCEL_POLL_SECONDS = 0.05
 # Count changes of one job reach the all-sessions stream at most this often (a status
 # change goes at once): a few events a second, however fast items settle.
 JOB_EVENT_INTERVAL = 0.3
+# While the store does not answer, a job asks it again after this long, doubling up to
+# the most: a Redis restart of a second or two costs the job about that much.
+STORE_PROBE_SECONDS = 0.2
+STORE_PROBE_MAX_SECONDS = 5.0
+WAITING_FOR_STORE = "waiting for the store to answer again"
+
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class JobRunner:
@@ -294,14 +306,15 @@ class JobRunner:
     async def run_job(self, job_id: str, takeovers: int) -> None:
         """The one code path of a job, in whichever process the dispatcher runs it."""
         try:
-            job = await self._require(job_id)
+            job = await self._patiently(job_id, self._require, job_id)
             if job["status"] in FINISHED_JOB_STATUSES:
                 return  # cancelled while queued, or handed out again after it ended
             if takeovers > MAX_TAKEOVERS:
-                await self._finish(job_id, "error", f"the sidecar processes running this job "
-                                   f"stopped {takeovers} times; it is not started again")
+                await self._patiently(job_id, self._finish, job_id, "error",
+                                      f"the sidecar processes running this job stopped "
+                                      f"{takeovers} times; it is not started again")
                 return
-            await self._ensure_session(job)
+            await self._patiently(job_id, self._ensure_session, job)
             async with self._slots:
                 await self._attempts(job_id)
         except asyncio.CancelledError:
@@ -322,12 +335,12 @@ class JobRunner:
         return self.progress.is_live(job["session_id"])
 
     async def _attempts(self, job_id: str) -> None:
-        job = await self._require(job_id)
+        job = await self._patiently(job_id, self._require, job_id)
         kind = self.kinds[job["kind"]]
         attempt = int(job["attempts"])
         while True:
             attempt += 1
-            await self.jobs.start_attempt(job_id, attempt, self.instance)
+            await self._patiently(job_id, self._start_attempt, job_id, attempt)
             context = JobContext(
                 job_id=job_id, session_id=job["session_id"], kind=job["kind"],
                 source=job["source"], options=job["options"], attempt=attempt,
@@ -336,17 +349,23 @@ class JobRunner:
                 state=dict(job["state"]), uploads=self.uploads, apify_token=self.apify_token,
                 items_changed=lambda: self._counts_changed(job_id),
             )
-            await self._announce(job_id)
             try:
                 message = await _timed(kind, context)
+            except StorageError as exc:
+                # The store went away under the job: once it answers, the same attempt
+                # again, from the ledger (what the store kept is what was done).
+                log.warning("job %s: %s; %s", job_id, exc.message, WAITING_FOR_STORE)
+                job = await self._patiently(job_id, self._require, job_id)
+                attempt -= 1
+                continue
             except IgbridgeError as exc:
                 if not exc.retryable:
-                    await self._finish(job_id, "error", exc.message)
+                    await self._patiently(job_id, self._finish, job_id, "error", exc.message)
                     return
                 policy = job_policy(self.config)
                 if attempt >= policy.attempts:
-                    await self._finish(job_id, "error",
-                                       f"{exc.message} (gave up after {attempt} attempts)")
+                    await self._patiently(job_id, self._finish, job_id, "error",
+                                          f"{exc.message} (gave up after {attempt} attempts)")
                     return
                 delay = policy.wait_seconds(attempt, getattr(exc, "retry_after", None))
                 self.progress.update(
@@ -355,17 +374,42 @@ class JobRunner:
                             f"(attempt {attempt + 1} of {self.config.job_attempts})",
                 )
                 await asyncio.sleep(delay)
-                job = await self._require(job_id)
+                job = await self._patiently(job_id, self._require, job_id)
                 continue
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.exception("job %s crashed", job_id)
-                await self._finish(job_id, "error",
-                                   f"internal error: {type(exc).__name__}: {exc}")
+                await self._patiently(job_id, self._finish, job_id, "error",
+                                      f"internal error: {type(exc).__name__}: {exc}")
                 return
-            await self._finish(job_id, "complete", message)
+            await self._patiently(job_id, self._finish, job_id, "complete", message)
             return
+
+    async def _start_attempt(self, job_id: str, attempt: int) -> None:
+        await self.jobs.start_attempt(job_id, attempt, self.instance)
+        await self._announce(job_id)
+
+    async def _patiently(self, job_id: str, step: Callable[P, Awaitable[T]],
+                         *args: P.args, **kwargs: P.kwargs) -> T:
+        """``step(*args)`` once the store answers: a job outlives a store that
+        restarts. Every step given is safe to do again (a read, or a write whose first
+        end wins)."""
+        wait = STORE_PROBE_SECONDS
+        waited = False
+        while True:
+            try:
+                result = await step(*args, **kwargs)
+            except StorageError as exc:
+                if not waited:
+                    log.warning("job %s: %s; %s", job_id, exc.message, WAITING_FOR_STORE)
+                waited = True
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, STORE_PROBE_MAX_SECONDS)
+                continue
+            if waited:
+                log.warning("job %s: the store answers again; the job goes on", job_id)
+            return result
 
     async def _cancel_message(self, job_id: str) -> str:
         counts = job_counts((await self.ledger.counts_of([job_id]))[job_id])

@@ -25,7 +25,14 @@ from ...domain.content import UploadedMedia
 from ...domain.mapping import Mapping, content_hash
 from ...domain.models import ItemState, Media, Post
 from ...domain.outcomes import ImportTally, import_message
-from ...errors import IgbridgeError, TransientError, WordPressAuthError, WordPressError
+from ...errors import (
+    JOB_LEVEL_FAULTS,
+    IgbridgeError,
+    StorageError,
+    TransientError,
+    WordPressAuthError,
+    WordPressError,
+)
 from ...media.cache import CachedMedia, MediaCache
 from ...wordpress.client import (
     LOOKUP_IDS,
@@ -208,6 +215,8 @@ async def import_posts(
                 raise
             except TransientError as exc:
                 outage.fault = fault = exc.message
+            except StorageError:
+                raise  # the ledger cannot take the wave's outcomes: the runner waits, resumes
             except IgbridgeError as exc:  # the whole wave was refused (say, no plugin)
                 known.update({p.source_id: ItemOutcome(p.source_id, "failed", reason=exc.message)
                               for p in wave if p.source_id not in known})
@@ -221,6 +230,8 @@ async def import_posts(
 
     try:
         await run_together(worker() for _ in range(workers))
+    except StorageError:
+        raise  # the ledger is what failed: the runner waits for it, then resumes from it
     except Exception as exc:
         reason = exc.message if isinstance(exc, IgbridgeError) else (
             f"the import stopped: {type(exc).__name__}")
@@ -279,7 +290,7 @@ async def import_wave(
             try:
                 tags[post.source_id] = [await wp.ensure_tag(t)
                                         for t in mapping_of(ctx).tags_of(post)[:50]]
-            except (TransientError, WordPressAuthError):
+            except JOB_LEVEL_FAULTS:
                 raise
             except IgbridgeError as exc:
                 outcomes[post.source_id] = ItemOutcome(post.source_id, "failed", reason=exc.message)
@@ -310,7 +321,7 @@ async def import_wave(
                 uploaded = [await upload_once(ctx, wp, cache, post, media, index, post_id,
                                               cached.get((post.source_id, index)))
                             for index, media in enumerate(post.media)]
-            except (TransientError, WordPressAuthError):
+            except JOB_LEVEL_FAULTS:
                 raise
             except IgbridgeError as exc:
                 outcomes[post.source_id] = ItemOutcome(post.source_id, "failed", reason=exc.message)

@@ -29,7 +29,7 @@ from typing import Any
 from ...domain.content import UploadedMedia
 from ...domain.mapping import Mapping, content_hash
 from ...domain.models import ItemState, Post
-from ...errors import IgbridgeError, MediaError, TransientError, WordPressAuthError
+from ...errors import JOB_LEVEL_FAULTS, IgbridgeError, MediaError
 from ...media.cache import CachedMedia, MediaCache
 from ...progress.phases import UNCOUNTED, PhasePlan
 from ...wordpress.client import LOOKUP_IDS, Json, WordPressClient
@@ -81,7 +81,7 @@ async def run_repair(ctx: JobContext) -> str:
             for post_type, group in _by_post_type(todo, mappings).items():
                 try:
                     route = await wp.post_type_route(post_type)
-                except (TransientError, WordPressAuthError):
+                except JOB_LEVEL_FAULTS:
                     raise
                 except IgbridgeError as exc:  # a post type gone since the import
                     await ctx.set_items([ItemOutcome(p.source_id, ItemState.FAILED,
@@ -210,7 +210,7 @@ class PostRepair:
                                reason="in the trash: left as is")
         try:
             return await self._repair(post_id, found)
-        except (TransientError, WordPressAuthError):
+        except JOB_LEVEL_FAULTS:
             raise  # WordPress is down or refuses us: the job's attempts take over
         except IgbridgeError as exc:
             return ItemOutcome(source_id, ItemState.FAILED, post_id, reason=exc.message)

@@ -1,0 +1,94 @@
+"""Redis restarted under a running job: the job waits for it, then resumes from its
+ledger and ends ``complete``, with every item once; nothing it recorded is lost.
+
+The job is a real ``cache_images`` job in a real sidecar process on its own real
+redis-server (AOF, fsync always). Half its images are held by the media server until
+Redis is down, so the job writes their outcomes while Redis is away: the moment a job
+meets a store that is gone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.media_files import png
+from tests.redis_server import RedisServer
+from tests.support.media_server import MediaServer
+from tests.support.sidecar_process import SidecarProcess
+from tests.support.sse import iter_frames
+
+pytestmark = pytest.mark.timeout(120)
+
+WAITING_SAID = "waiting for the store to answer again"
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
+def test_a_job_waits_out_a_redis_restart_and_resumes_from_its_ledger(tmp_path: Path) -> None:
+    server = RedisServer.start(tmp_path / "redis")
+    media = MediaServer().start()
+    quick = [media.add(f"/quick/{n}.png", png(8 + n, 8)) for n in range(3)]
+    held = [media.add(f"/held/{n}.png", png(8, 8 + n), delay=600) for n in range(3)]
+    sidecar = SidecarProcess(tmp_path / "a", env={"IGBRIDGE_BACKEND": server.url}).start()
+    try:
+        with httpx.Client(base_url=sidecar.url, headers=sidecar.headers, timeout=10) as api:
+            reply = api.post("/api/jobs", json={
+                "kind": "cache_images", "source": {"type": "urls", "urls": quick + held}})
+            assert reply.status_code == 202, reply.text
+            job_id = reply.json()["job_id"]
+            wait_for("the quick images recorded", lambda: api.get(
+                f"/api/jobs/{job_id}").json()["counts"]["imported"] == len(quick))
+            wait_for("the held images asked for",
+                     lambda: all(media.hits.get(f"/held/{n}.png") for n in range(3)))
+
+            server.stop()
+            media.release.set()  # the held images arrive while Redis is away
+            wait_for("the job noticed the store is gone",
+                     lambda: WAITING_SAID in sidecar.log_path.read_text())
+            server.start_again()
+
+            def ended() -> dict[str, Any] | None:
+                job: dict[str, Any] = api.get(f"/api/jobs/{job_id}").json()
+                return job if job["status"] in ("complete", "error", "cancelled") else None
+
+            job = wait_for("the job ended", ended)
+            assert (job["status"], job["error"]) == ("complete", None), job
+            # Resumed in place, not taken over after a heartbeat went stale: the outage
+            # spent none of the retry policy's attempts.
+            assert job["attempts"] == 1
+            assert "the store answers again; the job goes on" in sidecar.log_path.read_text()
+            by_url = {item["source_id"]: item["state"] for item in job["items"]}
+            assert set(by_url) == set(quick + held)
+            assert all(by_url[url] == "imported" for url in quick)  # kept across the outage
+            assert all(by_url[url] in ("imported", "skipped") for url in held)
+            assert job["counts"]["failed"] == job["counts"]["pending"] == 0
+
+            # The session's stream replays to one terminal event, ids only increasing.
+            with httpx.stream("GET", f"{sidecar.url}/api/progress/stream/{job['session_id']}",
+                              headers={**sidecar.headers, "Last-Event-ID": "0"},
+                              timeout=httpx.Timeout(10, read=30)) as response:
+                frames = [f for f in iter_frames(response) if f.data]
+            ends = [f.data["type"] for f in frames if f.data["type"] in (
+                "complete", "error", "cancelled")]
+            assert ends == ["complete"]
+            ids = [f.id for f in frames if f.id is not None]
+            assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    finally:
+        sidecar.kill()
+        media.stop()
+        server.stop()
