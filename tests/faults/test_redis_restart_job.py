@@ -1,15 +1,17 @@
 """Redis restarted under a running job: the job waits for it, then resumes from its
 ledger and ends ``complete``, with every item once; nothing it recorded is lost.
 
-The job is a real ``cache_images`` job in a real sidecar process on its own real
-redis-server (AOF, fsync always). Half its images are held by the media server until
-Redis is down, so the job writes their outcomes while Redis is away: the moment a job
-meets a store that is gone.
+Each job runs in a real sidecar process on its own real redis-server (AOF, fsync
+always). The moment that matters is held until Redis is down: half a ``cache_images``
+job's images, or WordPress's answer to an import's first batch of new posts (the real
+WordPress, through a fault proxy), so the job meets the store gone just as it has
+something to record.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,15 +19,21 @@ from typing import Any
 import httpx
 import pytest
 
+from dev.stack import Stack
 from tests.fakes.media_files import png
+from tests.faults.exports import build_export
+from tests.faults.fault_proxy import FaultProxy
+from tests.faults.support import copies_in_wordpress, submit_import, wait_job, wordpress_sidecar
 from tests.redis_server import RedisServer
 from tests.support.media_server import MediaServer
 from tests.support.sidecar_process import SidecarProcess
 from tests.support.sse import iter_frames
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(180)
 
 WAITING_SAID = "waiting for the store to answer again"
+RESUMED_SAID = "the store answers again; the job goes on"
+BATCH = rb"POST /wp-json/batch/v1 HTTP/1\.1"
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -71,7 +79,7 @@ def test_a_job_waits_out_a_redis_restart_and_resumes_from_its_ledger(tmp_path: P
             # Resumed in place, not taken over after a heartbeat went stale: the outage
             # spent none of the retry policy's attempts.
             assert job["attempts"] == 1
-            assert "the store answers again; the job goes on" in sidecar.log_path.read_text()
+            assert RESUMED_SAID in sidecar.log_path.read_text()
             by_url = {item["source_id"]: item["state"] for item in job["items"]}
             assert set(by_url) == set(quick + held)
             assert all(by_url[url] == "imported" for url in quick)  # kept across the outage
@@ -87,8 +95,46 @@ def test_a_job_waits_out_a_redis_restart_and_resumes_from_its_ledger(tmp_path: P
                 "complete", "error", "cancelled")]
             assert ends == ["complete"]
             ids = [f.id for f in frames if f.id is not None]
-            assert ids == sorted(ids) and len(set(ids)) == len(ids)
+            assert ids == sorted(ids)
+            assert len(set(ids)) == len(ids)
     finally:
         sidecar.kill()
         media.stop()
+        server.stop()
+
+
+def test_an_import_waits_out_a_redis_restart_and_makes_each_post_once(
+    stack: Stack, tmp_path: Path,
+) -> None:
+    server = RedisServer.start(tmp_path / "redis")
+    tag = f"redis-restart-{time.time_ns()}"
+    export = build_export(tmp_path / f"{tag}.zip", tag, 6, seed=5)
+    proxy = FaultProxy("127.0.0.1", stack.wp_port, seed=5).start()
+    sidecar = wordpress_sidecar(stack, tmp_path / "a", wp_url=proxy.url, env={
+        "IGBRIDGE_BACKEND": server.url, "IGBRIDGE_IMPORT_CONCURRENCY": "1",
+        "IGBRIDGE_IMPORT_BATCH": "3"})
+    try:
+        sidecar.start()
+        held = proxy.hold_response(BATCH, nth=1)  # the first wave's drafts
+        with httpx.Client(base_url=sidecar.url, headers=sidecar.headers, timeout=10) as api:
+            job_id = submit_import(api, {"type": "export", "path": str(export)})
+            assert held.wait(60), "the sidecar never created the posts"
+            # WordPress made three drafts; the sidecar hears of them only once Redis is
+            # down: the answer is cut, so it looks them up, and has them to record.
+            server.stop()
+            proxy.cut_now()
+            proxy.pass_through()
+            wait_for("the job noticed the store is gone",
+                     lambda: WAITING_SAID in sidecar.log_path.read_text())
+            server.start_again()
+            job = wait_job(api, job_id, timeout=120)
+        assert (job["status"], job["error"]) == ("complete", None), job
+        assert job["attempts"] == 1
+        assert Counter(i["state"] for i in job["items"]) == {"imported": 6}, job["items"]
+        ids = [i["source_id"] for i in job["items"]]
+        assert copies_in_wordpress(stack, ids) == dict.fromkeys(ids, 1)
+        assert len({i["wp_post_id"] for i in job["items"]}) == 6
+    finally:
+        sidecar.kill()
+        proxy.stop()
         server.stop()
