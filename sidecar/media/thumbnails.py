@@ -35,6 +35,8 @@ THUMBNAIL_MAX_BYTES = 512 * 1024
 # A preview tile is about 150–250 CSS px wide; this covers it twice over (HiDPI).
 THUMBNAIL_SIDE = 640
 JPEG_QUALITY = 85
+# Thumbnails written to the shared store in one step.
+BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,23 +52,27 @@ class Thumbnail:
 async def prepare(cache: MediaCache, shared: SharedThumbnails | None,
                   images: dict[str, CachedMedia], ttl_seconds: float) -> dict[str, CachedMedia]:
     """Each post's thumbnail (``images`` by source id: their cached image), shrunk where
-    it is too large and kept in ``shared`` for ``ttl_seconds``; a post whose image
-    cannot be made small enough is left out (it shows without one)."""
+    it is too large and kept in ``shared`` for ``ttl_seconds``, a few MB per write so
+    neither this process nor one Redis transaction holds a whole preview; a post whose
+    image cannot be made small enough is left out (it shows without one)."""
     ready: dict[str, CachedMedia] = {}
-    keep: dict[str, tuple[str, str, bytes]] = {}
+    batch: dict[str, tuple[str, str, bytes]] = {}
     for source_id, image in images.items():
         try:
             thumbnail, data = await asyncio.to_thread(_small_enough, cache, image,
                                                       shared is not None)
         except MediaError:
             continue
-        ready[source_id] = thumbnail
-        if data is not None:
-            keep[thumbnail.sha256] = (thumbnail.sha256, thumbnail.content_type, data)
         if thumbnail is not image:
             await cache.record([(thumbnail, None)])
-    if shared is not None and keep:
-        await shared.keep(list(keep.values()), ttl_seconds)
+        ready[source_id] = thumbnail
+        if shared is not None and data is not None:
+            batch[thumbnail.sha256] = (thumbnail.sha256, thumbnail.content_type, data)
+            if sum(len(kept[2]) for kept in batch.values()) >= BATCH_BYTES:
+                await shared.keep(list(batch.values()), ttl_seconds)
+                batch.clear()
+    if shared is not None and batch:
+        await shared.keep(list(batch.values()), ttl_seconds)
     return ready
 
 

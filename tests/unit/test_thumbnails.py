@@ -46,7 +46,9 @@ async def open_cache(data_dir: Path, backend: RedisBackend | SqliteBackend,
 
 
 async def test_two_processes_media_caches_on_redis_serve_each_others_thumbnails(
-        tmp_path: Path, redis_backend: RedisBackend, redis_url: str) -> None:
+        tmp_path: Path, redis_backend: RedisBackend, redis_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(thumbnails, "BATCH_BYTES", 1)  # one write per thumbnail
     small, large = jpeg(120, 90), noise_png(900, 700)
     assert len(large) > thumbnails.THUMBNAIL_MAX_BYTES
     async with httpx.AsyncClient() as http:
