@@ -2,8 +2,8 @@
 process reads it, and found again by its sha256 by whichever process is asked.
 
 A thumbnail is the post's own cached image when it is at most ``THUMBNAIL_MAX_BYTES``
-(most are: Instagram serves feed photos at 1080 px, JPEG or WebP of about 100–400 KB,
-and the sample export's are 4–105 KB); a larger one (a PNG, a HEIC kept as its JPEG, a
+(most are: Instagram serves feed photos at 1080 px, JPEG or WebP of typically
+100–400 KB; the sample export's are 4–105 KB); a larger one (a PNG, a HEIC kept as its JPEG, a
 camera original in an export) is shrunk to a JPEG of at most ``THUMBNAIL_SIDE`` px,
 kept in the media cache beside it under its own sha256. Either way the URL's hash is
 the hash of the bytes every process serves. On an engine several processes share
@@ -28,9 +28,10 @@ from .convert import MAX_PIXELS
 from .sniff import kind_of
 
 # The most a thumbnail may weigh in the shared store (Redis keeps it in memory for a
-# day): above any feed photo Instagram serves, so those are passed on untouched, far
-# below the media cache's own limit (200 MB by default, for videos). A preview of N
-# posts costs Redis at most N × this while it lasts.
+# day): above most feed photos Instagram serves, so those pass untouched (no decoding),
+# far below the media cache's own limit (200 MB by default, for videos), which would
+# let one preview fill Redis. A preview of N posts costs Redis at most about N × this
+# while it lasts (docs/capacity.md: 640 KiB of memory at the cap).
 THUMBNAIL_MAX_BYTES = 512 * 1024
 # A preview tile is about 150–250 CSS px wide; this covers it twice over (HiDPI).
 THUMBNAIL_SIDE = 640
