@@ -205,6 +205,22 @@ class PostLocks(Protocol):
         ...
 
 
+class SharedThumbnails(Protocol):
+    """Preview thumbnails every process of an engine used by several can serve: the media
+    cache's files stay on the host that cached them, so the small images a preview shows
+    are kept here as well, for a while (``media/thumbnails.py`` bounds their size)."""
+
+    async def keep(self, images: Sequence[tuple[str, str, bytes]],
+                   ttl_seconds: float) -> None:
+        """Images ``(sha256, content_type, bytes)``, all or none, each readable for
+        ``ttl_seconds`` from now (one kept again lives on from then), then gone."""
+        ...
+
+    async def get(self, sha256: str) -> tuple[str, bytes] | None:
+        """``(content_type, bytes)`` of a kept image; None for one never kept or gone."""
+        ...
+
+
 class Backend(Protocol):
     @property
     def jobs(self) -> JobQueue: ...
@@ -224,6 +240,11 @@ class Backend(Protocol):
     @property
     def post_locks(self) -> PostLocks | None:
         """``None`` for an engine only one process uses (its in-process locks do)."""
+        ...
+
+    @property
+    def thumbnails(self) -> SharedThumbnails | None:
+        """``None`` for an engine only one process uses (its media cache serves them)."""
         ...
 
     async def close(self) -> None: ...

@@ -14,6 +14,7 @@ from .ledger import RedisLedger
 from .locks import RedisPostLocks
 from .media import RedisMediaIndex
 from .sources import RedisSourceStore
+from .thumbnails import RedisThumbnails
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class RedisBackend:
     media: RedisMediaIndex
     sources: RedisSourceStore
     post_locks: RedisPostLocks
+    thumbnails: RedisThumbnails
 
     @classmethod
     async def open(cls, url: str) -> RedisBackend:
@@ -44,7 +46,7 @@ class RedisBackend:
             raise
         return cls(settings, client, blocking, conn, events, RedisJobQueue(conn),
                    RedisLedger(conn), RedisMediaIndex(conn), RedisSourceStore(conn),
-                   RedisPostLocks(conn))
+                   RedisPostLocks(conn), RedisThumbnails(conn))
 
     async def close(self) -> None:
         await self.blocking.aclose()

@@ -164,6 +164,8 @@ class SqliteBackend:
     events: SqliteEventLog
     # One process per data dir: the import's in-process locks are all it needs.
     post_locks: None = None
+    # Its media cache serves every thumbnail it cached: nothing to share.
+    thumbnails: None = None
 
     @classmethod
     async def open(cls, path: Path) -> SqliteBackend:

@@ -7,7 +7,9 @@ post is one ledger item: its caption's start and date, its kind (photo, video,
 carousel, reel), whether WordPress has it (the import's own lookup-first, so "already
 imported" and "deleted" mean exactly what an import would make of them) and one image
 in the media cache for its thumbnail, served by the sidecar (``web/routes/jobs.py``):
-a browser is never pointed at Instagram's CDN.
+a browser is never pointed at Instagram's CDN. On an engine several processes share,
+the thumbnails are kept there too for as long as the preview is of use
+(``media/thumbnails.py``), so whichever process a browser reaches serves them.
 
 The posts stay in the job's saved state (``fetch_source``): "import selected"
 (``jobs/picked.py``) imports from them without a second scrape.
@@ -21,12 +23,14 @@ from typing import Any
 
 from ...domain.models import ItemState, Media, Post
 from ...errors import MediaError
+from ...media import thumbnails
 from ...media.cache import CachedMedia, MediaCache
 from ...progress.phases import PhasePlan
 from ...sources.apify import estimate_run_cost
 from ...wordpress.client import WordPressClient
 from ..concurrency import run_together
 from ..context import ItemOutcome, JobContext
+from ..picked import PREVIEW_TTL_SECONDS
 from ..stages import (
     EXPORT_CHUNK,
     LOOKING_UP,
@@ -136,8 +140,8 @@ def _charge_words(cost: dict[str, Any]) -> str:
 
 
 def _thumbnail_media(post: Post) -> Media | None:
-    """The post's first photo, or else its first video's still frame (Apify gives one; a
-    video in an export has none without reading the video itself)."""
+    """The post's first photo, or else its first video's still frame (Apify gives one;
+    an export gives none: its JSON names the video file alone, and no frame is cut)."""
     photo = next((m for m in post.media if m.kind == "image"), None)
     if photo is not None:
         return photo
@@ -146,8 +150,9 @@ def _thumbnail_media(post: Post) -> Media | None:
 
 
 async def cache_thumbnails(ctx: JobContext, posts: list[Post]) -> dict[str, CachedMedia]:
-    """One image of each post into the media cache (the import finds it there by URL);
-    a thumbnail that cannot be had leaves the post without one, nothing more."""
+    """One image of each post into the media cache (the import finds it there by URL),
+    and its thumbnail where every process serves it; a thumbnail that cannot be had
+    leaves the post without one, nothing more."""
     cache = MediaCache(ctx.config, ctx.backend.media, ctx.http)
     wanted = [(p, m) for p in posts if (m := _thumbnail_media(p)) is not None]
     found: dict[str, CachedMedia] = {}
@@ -184,4 +189,4 @@ async def cache_thumbnails(ctx: JobContext, posts: list[Post]) -> dict[str, Cach
         *(from_export(in_export[i:i + EXPORT_CHUNK])
           for i in range(0, len(in_export), EXPORT_CHUNK)),
         *(from_url(p, m) for p, m in elsewhere)])
-    return found
+    return await thumbnails.prepare(cache, ctx.backend.thumbnails, found, PREVIEW_TTL_SECONDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from quart import Blueprint, Response, send_file
@@ -9,6 +10,7 @@ from quart_schema import document_response, validate_querystring, validate_reque
 
 from ...errors import NotFound
 from ...jobs import commands, picked
+from ...media import thumbnails
 from ...media.cache import MediaCache
 from ..routing import Reply, credential, errors, services
 from ..schemas import (
@@ -129,14 +131,19 @@ async def retry_job(job_id: str) -> Reply:
 @errors
 @validate_querystring(ReadQuery)
 async def job_thumbnail(job_id: str, sha256: str, query_args: ReadQuery) -> Response:
-    """A preview item's thumbnail from the media cache, for an ``<img>`` with a stream
-    token: the browser never fetches Instagram's CDN, nor holds the secret."""
+    """A preview item's thumbnail from the media cache (or, on an engine several
+    processes share, from the engine: another process may have cached it), for an
+    ``<img>`` with a stream token: the browser never fetches Instagram's CDN, nor holds
+    the secret."""
     credential(allow_token=True).require_read([job_id])
     found = services()
-    cached = await MediaCache(found.config, found.backend.media, found.http).lookup_sha256(sha256)
-    if cached is None or cached.kind != "image":
+    cache = MediaCache(found.config, found.backend.media, found.http)
+    thumbnail = await thumbnails.find(cache, found.backend.thumbnails, sha256)
+    if thumbnail is None:
         raise NotFound(f"no cached thumbnail {sha256[:64]}")
-    response = await send_file(cached.path, mimetype=cached.content_type)
-    # Content-addressed: the same hash is always the same bytes.
+    body = thumbnail.path or io.BytesIO(thumbnail.data or b"")
+    response = await send_file(body, mimetype=thumbnail.content_type)
+    # Content-addressed: the same hash is always the same bytes, from any process.
     response.headers["Cache-Control"] = "private, max-age=86400, immutable"
+    response.set_etag(thumbnail.sha256)
     return response
