@@ -261,9 +261,34 @@ def price_per_result(pricing: Any | None) -> Decimal | None:
     return None
 
 
+# Pay per event: the platform's own start event, charged at each start of a run, one
+# per GB of the run's memory and at least one (docs.apify.com, "Pay per event":
+# synthetic events); and the start fee an actor defines itself, charged once a run.
+SYNTHETIC_START_EVENT = "apify-actor-start"
+ACTOR_START_EVENTS = frozenset({"actor-start"})
+
+
+def start_fee(pricing: Any | None, memory_mbytes: int | None) -> Decimal:
+    """USD a pay-per-event run is charged for starting, whatever it finds (0 under the
+    other models: their price is per result alone)."""
+    if pricing is None or pricing.pricing_model != "PAY_PER_EVENT":
+        return Decimal(0)
+    fee = Decimal(0)
+    for name, event in (pricing.pricing_per_event.actor_charge_events or {}).items():
+        if event.is_primary_event or event.event_price_usd is None:
+            continue
+        price = Decimal(str(event.event_price_usd))
+        if name == SYNTHETIC_START_EVENT:
+            fee += price * max(1, math.ceil((memory_mbytes or 1024) / 1024))
+        elif name in ACTOR_START_EVENTS:
+            fee += price
+    return fee
+
+
 async def estimate_run_cost(config: Config, limit: int) -> dict[str, Any]:
-    """What a run for ``limit`` posts will cost at most, before it starts: results × the
-    actor's current price per result, capped by the run's ``maxTotalChargeUsd``."""
+    """What a run for ``limit`` posts will cost at most, before it starts: its start fee
+    plus results × the actor's current price per result, capped by the run's
+    ``maxTotalChargeUsd``."""
     if not config.apify_token:
         raise SourceError("Apify is not configured: enter the Apify token under Settings → "
                           "igbridge in wp-admin (or set APIFY_TOKEN) to scrape Instagram")
@@ -279,13 +304,16 @@ async def estimate_run_cost(config: Config, limit: int) -> dict[str, Any]:
         raise SourceError(f"Apify has no actor {config.apify_actor} (IGBRIDGE_APIFY_ACTOR)")
     pricing = _current_pricing(actor.pricing_infos, datetime.now(UTC))
     price = price_per_result(pricing)
+    # The run starts with the actor's default memory: igbridge does not set its own.
+    fee = start_fee(pricing, actor.default_run_options.memory_mbytes)
     cap = charge_cap(limit)
     return {
         "pricing_model": pricing.pricing_model if pricing else None,
         "price_per_result_usd": float(price) if price is not None else None,
+        "start_fee_usd": float(fee),
         "results": limit,
         "max_total_charge_usd": float(cap),
-        "estimate_usd": float(min(price * limit, cap)) if price is not None else None,
+        "estimate_usd": float(min(fee + price * limit, cap)) if price is not None else None,
     }
 
 

@@ -276,7 +276,7 @@ class Job(BaseModel):
     # wordpress, downloads, apify (see jobs/timing.py); absent before an attempt has ended.
     timing: dict[str, float] | None = None
     # Apify jobs: the estimate a preview made before the run (estimate_usd, results,
-    # price_per_result_usd, max_total_charge_usd, pricing_model) and what the run was
+    # price_per_result_usd, start_fee_usd, max_total_charge_usd, pricing_model) and what the run was
     # charged after it (charged_usd, charged_event_counts, usage_total_usd).
     cost: dict[str, Any] | None = None
     # GET /api/jobs/{id} only: the first 8 characters, longer where another job shares them.

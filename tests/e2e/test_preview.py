@@ -155,7 +155,7 @@ def test_a_preview_writes_nothing_says_what_each_post_is_and_import_selected_tak
     run = runs_of(import_apify, factory.username)[-1]
     assert job["cost"] == {
         "pricing_model": "PRICE_PER_DATASET_ITEM",
-        "price_per_result_usd": DEFAULT_PRICE_PER_RESULT_USD,
+        "price_per_result_usd": DEFAULT_PRICE_PER_RESULT_USD, "start_fee_usd": 0.0,
         "results": 50, "max_total_charge_usd": 0.5,
         "estimate_usd": pytest.approx(50 * DEFAULT_PRICE_PER_RESULT_USD),
         "charged_usd": pytest.approx(6 * DEFAULT_PRICE_PER_RESULT_USD),
@@ -231,14 +231,26 @@ def test_the_estimate_is_capped_by_max_total_charge_and_pay_per_event_is_charged
     assert capped["cost"]["charged_usd"] == pytest.approx(0.2)  # 6 × $0.05, capped
     assert runs_of(import_apify, factory.username)[-1].charged_usd() == pytest.approx(0.2)
 
-    pricing[:] = [pay_per_event({"actor-start": 0.005, "result": 0.0027}, "result")]
-
-    per_event = preview(api, source)
+    # Pay per event: the actor's own start fee once, the platform's start event once per
+    # GB of the run's memory (the actor's default: igbridge sets none), a price a result.
+    pricing[:] = [pay_per_event({"apify-actor-start": 0.001, "actor-start": 0.005,
+                                 "result": 0.0027}, "result")]
+    import_apify.memory_mbytes = 4096
+    try:
+        job_id = api.start_job(source, kind="preview")
+        told = [e["message"] for e in api.follow(job_id)]
+        per_event = api.job(job_id)
+    finally:
+        import_apify.memory_mbytes = 1024
 
     assert per_event["cost"]["pricing_model"] == "PAY_PER_EVENT"
-    assert per_event["cost"]["estimate_usd"] == pytest.approx(20 * 0.0027)
-    assert per_event["cost"]["charged_event_counts"] == {"actor-start": 1, "result": 6}
-    assert per_event["cost"]["charged_usd"] == pytest.approx(0.005 + 6 * 0.0027)
+    assert per_event["cost"]["start_fee_usd"] == pytest.approx(4 * 0.001 + 0.005)
+    assert per_event["cost"]["estimate_usd"] == pytest.approx(0.009 + 20 * 0.0027)
+    assert ("Apify run estimated at $0.0630 at most "
+            "($0.0090 to start + 20 results × $0.0027, capped at $0.2000)") in told
+    assert per_event["cost"]["charged_event_counts"] == {
+        "apify-actor-start": 4, "actor-start": 1, "result": 6}
+    assert per_event["cost"]["charged_usd"] == pytest.approx(0.009 + 6 * 0.0027)
 
 
 def test_a_saved_sources_preview_imports_the_picked_posts_with_its_mapping(

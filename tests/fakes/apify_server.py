@@ -126,6 +126,7 @@ class FakeRun:
     max_items: int | None
     max_total_charge_usd: float | None
     pricing: dict[str, Any] | None = None  # the actor's pricing record when it started
+    memory_mbytes: int = 1024  # the start's ``memory``, or the actor's default
     dataset_id: str = field(default_factory=_new_id)
     key_value_store_id: str = field(default_factory=_new_id)
     request_queue_id: str = field(default_factory=_new_id)
@@ -193,8 +194,8 @@ class FakeRun:
             "options": {
                 "build": "latest",
                 "timeoutSecs": 3600,
-                "memoryMbytes": 1024,
-                "diskMbytes": 2048,
+                "memoryMbytes": self.memory_mbytes,
+                "diskMbytes": 2 * self.memory_mbytes,
                 "maxItems": self.max_items,
                 "maxTotalChargeUsd": self.max_total_charge_usd,
             },
@@ -218,7 +219,10 @@ class FakeRun:
         events = self.pricing["pricingPerEvent"]["actorChargeEvents"]
         counts: dict[str, int] = {}
         spent = 0.0
-        wanted = [(n, 1) for n, e in events.items() if not e.get("isPrimaryEvent")]
+        # The platform's start event is one per GB of the run's memory, at least one.
+        gigabytes = max(1, -(-self.memory_mbytes // 1024))
+        wanted = [(n, gigabytes if n == "apify-actor-start" else 1)
+                  for n, e in events.items() if not e.get("isPrimaryEvent")]
         wanted += [(n, len(self.visible_items())) for n, e in events.items()
                    if e.get("isPrimaryEvent")]
         for name, count in wanted:
@@ -278,6 +282,7 @@ class FakeApify:
         self.max_wait_seconds = MAX_WAIT_SECONDS
         # The actor's pricing records, past ones included (GET /v2/acts/{id}).
         self.pricing_infos: list[dict[str, Any]] = [price_per_result(DEFAULT_PRICE_PER_RESULT_USD)]
+        self.memory_mbytes = 1024  # the actor's default run memory (defaultRunOptions)
         self._failures: list[int] = []
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -580,7 +585,8 @@ class _Handler(BaseHTTPRequestHandler):
             "stats": {"totalBuilds": 412, "totalRuns": 1_000_000},
             "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES",
                           "buildTag": "latest"}],
-            "defaultRunOptions": {"build": "latest", "timeoutSecs": 3600, "memoryMbytes": 1024},
+            "defaultRunOptions": {"build": "latest", "timeoutSecs": 3600,
+                                  "memoryMbytes": fake.memory_mbytes},
             "pricingInfos": fake.pricing_infos,
             "title": "Instagram Scraper",
         }})
@@ -591,6 +597,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _ApiError(404, "record-not-found", "Actor was not found")
         max_items = _number(query, "maxItems")
         charge = _number(query, "maxTotalChargeUsd")
+        memory = _number(query, "memory")
         run = FakeRun(
             id=_new_id(),
             actor_id=actor_id,
@@ -599,6 +606,7 @@ class _Handler(BaseHTTPRequestHandler):
             max_items=int(max_items) if max_items is not None else None,
             max_total_charge_usd=charge,
             pricing=fake.current_pricing(),
+            memory_mbytes=int(memory) if memory is not None else fake.memory_mbytes,
         )
         with fake._lock:
             fake.runs[run.id] = run

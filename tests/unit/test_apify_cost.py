@@ -12,7 +12,7 @@ import pytest
 from apify_client._models import Run
 from pydantic import TypeAdapter
 
-from sidecar.sources.apify import price_per_result, run_charge
+from sidecar.sources.apify import price_per_result, run_charge, start_fee
 from tests.fakes.apify_server import FakeApify, FakeRun, Profile, pay_per_event
 from tests.fakes.apify_server import price_per_result as per_result_record
 
@@ -62,3 +62,19 @@ def test_pay_per_event_is_each_charged_event_at_its_price(fake: FakeApify) -> No
 
     assert charge["charged_event_counts"] == {"actor-start": 1, "result": 4}
     assert charge["charged_usd"] == pytest.approx(0.02 + 4 * 0.003)
+
+
+def test_a_pay_per_event_start_fee_is_the_actors_own_once_and_the_platforms_per_gb() -> None:
+    # The platform's apify-actor-start: one event per GB of the run's memory, at least one
+    # (docs.apify.com, pay per event, synthetic events); an actor's own start event once.
+    both = PRICING.validate_python(pay_per_event(
+        {"apify-actor-start": 0.001, "actor-start": 0.02, "page": 0.5, "result": 0.003},
+        primary="result"))
+    synthetic = PRICING.validate_python(pay_per_event(
+        {"apify-actor-start": 0.001, "result": 0.003}, primary="result"))
+
+    assert start_fee(both, 4096) == Decimal("0.024")  # 4 GB; "page" is not a start fee
+    assert start_fee(synthetic, 512) == Decimal("0.001")  # at least one
+    assert start_fee(synthetic, 1536) == Decimal("0.002")  # a started GB counts
+    assert start_fee(PRICING.validate_python(per_result_record(0.0023)), 4096) == 0
+    assert start_fee(None, 1024) == 0

@@ -127,8 +127,10 @@ def _money(value: float | None) -> str:
 
 
 def _estimate_words(cost: dict[str, Any]) -> str:
+    fee = cost.get("start_fee_usd") or 0
+    start = f"{_money(fee)} to start + " if fee else ""
     return (f"Apify run estimated at {_money(cost.get('estimate_usd'))} at most "
-            f"({cost['results']} results × {_money(cost.get('price_per_result_usd'))}, "
+            f"({start}{cost['results']} results × {_money(cost.get('price_per_result_usd'))}, "
             f"capped at {_money(cost['max_total_charge_usd'])})")
 
 
