@@ -32,6 +32,11 @@ class IGBridge_Sources_Page extends IGBridge_Submenu_Page
         return __('Sources', 'igbridge');
     }
 
+    protected static function enqueue_styles(): void
+    {
+        wp_enqueue_style('igbridge-sources', IGBRIDGE_URL . 'assets/sources.css', array('igbridge-admin'), IGBRIDGE_VERSION);
+    }
+
     /**
      * The form's choices (categories, authors, post types) and where a preview opens.
      *
