@@ -90,6 +90,11 @@ def test_the_grid_picks_two_posts_and_imports_exactly_those(
         has_text="Import").first
     expect(row).to_have_class(re.compile("igbridge-job--complete"), timeout=60_000)
     expect(row).to_contain_text("2 imported")
+    # The preview's own row says what it found, not that its posts are still to do.
+    previewed = page.locator("#igbridge-jobs-body tr", has_text=f"@{username}").filter(
+        has_text="Pick posts")
+    expect(previewed.locator(".igbridge-counts")).to_have_text(
+        "4 post(s) found · 3 new · 1 already in WordPress")
     assert [len(import_wp.posts_of(i["id"])) for i in items] == [1, 0, 1, 1]
     assert len(import_apify.runs) == runs + 1  # the preview's run, and no second one
 

@@ -93,6 +93,8 @@ def test_a_source_saved_in_the_form_syncs_pauses_and_goes(
     category_id = category.json()["id"]
 
     open_sources(page, import_stack)
+    # The screen's own stylesheet (sources.css, not the dashboard's) frames the preview.
+    expect(page.locator("#igbridge-src-preview-content")).to_have_css("height", "320px")
     form = page.locator("#igbridge-source-form")
     form.locator("[name=username]").fill(f"@{username}")
     form.locator("[name=status]").select_option("draft")

@@ -16,13 +16,13 @@ ASSETS = PLUGIN / "assets"
 # screen: what that screen loads with the page.
 BUDGET_BYTES = 40 * 1024
 OWN_FILES = ["admin.js", "rest.js", "settings.js", "sources.js", "upload.js", "preview.js",
-             "admin.css", "preview.css"]
+             "admin.css", "preview.css", "sources.css"]
 STATIC_IMPORT = re.compile(r"""^import .* from '(\.{1,2}/[^']+)';$""", re.MULTILINE)
 DYNAMIC_IMPORT = re.compile(r"""\bimport\('(\.{1,2}/[^']+)'\)""")
 # What each screen loads with the page: its module (with what that imports) and styles.
 SCREENS = {"dashboard": ("admin.js", ["admin.css", "progress/progress.css"]),
            "settings": ("settings.js", ["admin.css"]),
-           "sources": ("sources.js", ["admin.css"]),
+           "sources": ("sources.js", ["admin.css", "sources.css"]),
            "preview": ("preview.js", ["admin.css", "preview.css", "progress/progress.css"])}
 ON_DEMAND_BUDGET_BYTES = 8 * 1024  # a module loaded only when someone uses it (an upload)
 

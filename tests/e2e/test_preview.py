@@ -5,6 +5,10 @@ API does: ``pricingInfos`` on the actor, ``pricingInfo``/``chargedEventCounts``/
 fake Apify are the session's.
 """
 
+# The sidecar and api fixtures are imported from tests/e2e/sources.py; pytest uses them
+# by name.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import time
@@ -18,6 +22,7 @@ import pytest
 
 from dev.stack import Stack
 from tests.e2e.conftest import SidecarApi, WordPressApi
+from tests.e2e.sources import Fresh, api, new_username, sidecar  # noqa: F401 - fixtures
 from tests.fakes.apify_server import (
     DEFAULT_PRICE_PER_RESULT_USD,
     FakeApify,
@@ -25,32 +30,6 @@ from tests.fakes.apify_server import (
     price_per_result,
 )
 from tests.fakes.instagram_items import ItemFactory, iso
-from tests.support.sidecar_process import SidecarProcess
-
-Fresh = Callable[[FakeApify, list[dict[str, Any]]], list[dict[str, Any]]]
-_usernames = iter(range(1, 10_000))
-
-
-@pytest.fixture
-def sidecar(tmp_path: Path, stack: Stack,
-            import_sidecar_env: dict[str, str]) -> Iterator[SidecarProcess]:
-    process = SidecarProcess(tmp_path / "data", env={
-        **import_sidecar_env,
-        "IGBRIDGE_WP_URL": stack.wp_url,
-        "IGBRIDGE_WP_USER": stack.wp_app_user,
-        "IGBRIDGE_WP_APP_PASSWORD": stack.wp_app_password,
-    })
-    process.start()
-    try:
-        yield process
-    finally:
-        process.kill()
-
-
-@pytest.fixture
-def api(sidecar: SidecarProcess) -> SidecarApi:
-    assert sidecar.secret is not None
-    return SidecarApi(sidecar.url, sidecar.secret)
 
 
 @pytest.fixture
@@ -88,7 +67,7 @@ def import_selected(api: SidecarApi, preview_id: str, select: list[str]) -> http
 
 def account(fake: FakeApify, fresh: Fresh) -> tuple[ItemFactory, list[dict[str, Any]]]:
     """A profile of its own: three photos, a video, a carousel, a reel, newest first."""
-    username = f"preview.test{next(_usernames)}.{int(time.time() * 1000) % 100_000}"
+    username = new_username("preview")
     factory = ItemFactory(fake, username)
     newest = datetime(2024, 6, 10, 9, 0, tzinfo=UTC)
     items = [factory.image(f"Photo {n} at the lake #lake", taken_at=newest - timedelta(days=n))

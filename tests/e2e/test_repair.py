@@ -19,9 +19,8 @@ import pytest
 
 from dev.stack import Stack
 from tests.e2e.conftest import SidecarApi, WordPressApi
-from tests.e2e.test_sync import Fresh, account, counts, create_source, sync
+from tests.e2e.sources import Fresh, account, api_of, counts, create_source, own_sidecar, sync, wp
 from tests.fakes.apify_server import FakeApify
-from tests.support.sidecar_process import SidecarProcess
 
 MU_PLUGIN = Path(__file__).parent.parent / "fixtures" / "wp" / "igbridge-test-post-types.php"
 MEDIA_BLOCK = re.compile(r"<!-- wp:(image|video|gallery) .*?<!-- /wp:\1 -->\s*", re.DOTALL)
@@ -41,27 +40,9 @@ def post_types(stack: Stack) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, stack: Stack,
         import_sidecar_env: dict[str, str], post_types: None) -> Iterator[SidecarApi]:
-    process = SidecarProcess(tmp_path_factory.mktemp("repair") / "data", env={
-        **import_sidecar_env,
-        "IGBRIDGE_WP_URL": stack.wp_url,
-        "IGBRIDGE_WP_USER": stack.wp_app_user,
-        "IGBRIDGE_WP_APP_PASSWORD": stack.wp_app_password,
-    })
-    process.start()
-    try:
-        assert process.secret is not None
-        yield SidecarApi(process.url, process.secret)
-    finally:
-        process.kill()
-
-
-def wp(stack: Stack, method: str, path: str, params: dict[str, Any] | None = None,
-       **body: Any) -> Any:
-    reply = httpx.request(method, f"{stack.wp_url}/wp-json{path}", params=params,
-                          json=body or None, auth=(stack.wp_app_user, stack.wp_app_password),
-                          timeout=30)
-    assert reply.status_code in (200, 201), reply.text[:300]
-    return reply.json()
+    with own_sidecar(tmp_path_factory.mktemp("repair") / "data", stack,
+                     import_sidecar_env) as process:
+        yield api_of(process)
 
 
 def repair(api: SidecarApi, source_id: str) -> dict[str, Any]:

@@ -4,14 +4,17 @@ real scraper does). Each test runs a sidecar of its own, so its sources, schedul
 restarts are its own; WordPress and the fake Apify are the session's.
 """
 
+# The sidecar and api fixtures are imported from tests/e2e/sources.py; pytest uses them
+# by name.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,59 +22,19 @@ import pytest
 
 from dev.stack import Stack
 from tests.e2e.conftest import SidecarApi, WordPressApi
+from tests.e2e.sources import (  # noqa: F401 - api and sidecar are the fixtures
+    Fresh,
+    account,
+    api,
+    counts,
+    create_source,
+    sidecar,
+    sync,
+    wp,
+)
 from tests.fakes.apify_server import FakeApify
 from tests.fakes.instagram_items import ItemFactory
 from tests.support.sidecar_process import SidecarProcess
-
-Fresh = Callable[[FakeApify, list[dict[str, Any]]], list[dict[str, Any]]]
-_usernames = iter(range(1, 10_000))
-
-
-@pytest.fixture
-def sidecar(tmp_path: Path, stack: Stack,
-            import_sidecar_env: dict[str, str]) -> Iterator[SidecarProcess]:
-    process = SidecarProcess(tmp_path / "data", env={
-        **import_sidecar_env,
-        "IGBRIDGE_WP_URL": stack.wp_url,
-        "IGBRIDGE_WP_USER": stack.wp_app_user,
-        "IGBRIDGE_WP_APP_PASSWORD": stack.wp_app_password,
-    })
-    process.start()
-    try:
-        yield process
-    finally:
-        process.kill()
-
-
-@pytest.fixture
-def api(sidecar: SidecarProcess) -> SidecarApi:
-    assert sidecar.secret is not None
-    return SidecarApi(sidecar.url, sidecar.secret)
-
-
-def account(fake: FakeApify, fresh: Fresh, count: int, *,
-            newest: datetime) -> tuple[ItemFactory, list[dict[str, Any]]]:
-    """A profile of its own with ``count`` photos a day apart, the newest first."""
-    username = f"sync.test{next(_usernames)}.{int(time.time() * 1000) % 100_000}"
-    factory = ItemFactory(fake, username)
-    items = fresh(fake, [factory.image(f"Day {n} at the lake #lake",
-                                       taken_at=newest - timedelta(days=n))
-                         for n in range(count)])
-    fake.add_profile(username, items)
-    return factory, items
-
-
-def create_source(api: SidecarApi, body: dict[str, Any]) -> dict[str, Any]:
-    reply = api.post("/api/sources", body)
-    assert reply.status_code == 201, reply.text
-    found: dict[str, Any] = reply.json()
-    return found
-
-
-def sync(api: SidecarApi, source_id: str) -> dict[str, Any]:
-    reply = api.post(f"/api/sources/{source_id}/sync")
-    assert reply.status_code == 202, reply.text
-    return api.finish(reply.json()["job_id"])
 
 
 def source(api: SidecarApi, source_id: str) -> dict[str, Any]:
@@ -92,25 +55,13 @@ def run_inputs(fake: FakeApify, username: str) -> list[dict[str, Any]]:
     return [run.input for run in fake.runs.values() if run.profile.username == username]
 
 
-def counts(job: dict[str, Any]) -> dict[str, int]:
-    return {k: v for k, v in job["counts"].items() if v}
-
-
-def wp_post(stack: Stack, method: str, path: str, **body: Any) -> Any:
-    reply = httpx.request(method, f"{stack.wp_url}/wp-json{path}", json=body or None,
-                          auth=(stack.wp_app_user, stack.wp_app_password), timeout=30)
-    assert reply.status_code in (200, 201), reply.text[:300]
-    return reply.json()
-
-
 def test_a_source_with_a_mapping_syncs_its_posts_then_only_new_ones(
     api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
     import_fresh: Fresh,
 ) -> None:
     newest = datetime(2024, 5, 20, 9, 30, tzinfo=UTC)
     factory, items = account(import_apify, import_fresh, 3, newest=newest)
-    category = wp_post(stack, "POST", "/wp/v2/categories",
-                       name=f"Lake {factory.username}")["id"]
+    category = wp(stack, "POST", "/wp/v2/categories", name=f"Lake {factory.username}")["id"]
     created = create_source(api, {
         "type": "apify", "username": factory.username, "limit": 50,
         "mapping": {"status": "draft", "category_ids": [category], "title": {"rule": "date"}},
@@ -195,7 +146,7 @@ def test_a_trashed_post_is_not_imported_again_by_a_sync_nor_a_full_import(
     created = create_source(api, {"type": "apify", "username": factory.username})
     assert counts(sync(api, created["source_id"])) == {"imported": 2, "total": 2}
     newest_post = import_wp.post_of(items[0]["id"])
-    assert wp_post(stack, "DELETE", f"/wp/v2/posts/{newest_post['id']}")["status"] == "trash"
+    assert wp(stack, "DELETE", f"/wp/v2/posts/{newest_post['id']}")["status"] == "trash"
 
     again = sync(api, created["source_id"])
     full = api.finish(api.start_job({"type": "apify", "username": factory.username}))
@@ -343,7 +294,7 @@ def test_a_post_deleted_for_good_stays_deleted_until_restored(
     created = create_source(api, {"type": "apify", "username": factory.username})
     assert counts(sync(api, created["source_id"])) == {"imported": 2, "total": 2}
     gone = import_wp.post_of(items[0]["id"])
-    assert wp_post(stack, "DELETE", f"/wp/v2/posts/{gone['id']}?force=true")["deleted"] is True
+    assert wp(stack, "DELETE", f"/wp/v2/posts/{gone['id']}?force=true")["deleted"] is True
     assert import_wp.posts_of(items[0]["id"]) == []
 
     again = sync(api, created["source_id"])
@@ -361,8 +312,7 @@ def test_a_post_deleted_for_good_stays_deleted_until_restored(
                          auth=(stack.wp_app_user, stack.wp_app_password), timeout=30)
     assert (refused.status_code, refused.json()["code"]) == (409, "igbridge_source_deleted")
 
-    restored = wp_post(stack, "POST", "/igbridge/v1/deleted/restore",
-                       source_ids=[items[0]["id"]])
+    restored = wp(stack, "POST", "/igbridge/v1/deleted/restore", source_ids=[items[0]["id"]])
     assert restored == {"restored": 1}
     back = api.finish(api.start_job({"type": "apify", "username": factory.username}))
     assert counts(back) == {"imported": 1, "already_imported": 1, "total": 2}, back

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -38,4 +38,23 @@ def engine_sidecar(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
     try:
         yield process
     finally:
+        process.kill()
+
+
+@pytest.fixture
+def processes(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., SidecarProcess]]:
+    """``start("a")``: a sidecar on the session's Redis (emptied for the test; AOF with
+    fsync always) with its own data dir, ``start("a", env={...})`` with more settings;
+    all killed when the test ends. A module whose processes all need the same settings
+    overrides this fixture with one that passes them."""
+    started: list[SidecarProcess] = []
+
+    def start(name: str, env: dict[str, str] | None = None) -> SidecarProcess:
+        process = SidecarProcess(tmp_path / name,
+                                 env={"IGBRIDGE_BACKEND": redis_url, **(env or {})})
+        started.append(process.start())
+        return process
+
+    yield start
+    for process in started:
         process.kill()

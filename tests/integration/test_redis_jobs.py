@@ -35,26 +35,13 @@ def fake() -> Iterator[FakeApify]:
 
 
 @pytest.fixture
-def processes(tmp_path: Path, redis_url: str,
-              fake: FakeApify) -> Iterator[Callable[[str], SidecarProcess]]:
-    """``start("a")``: a sidecar on the session's Redis (emptied for the test; AOF with
-    fsync always) and the fake Apify, with its own data dir."""
-    started: list[SidecarProcess] = []
-
-    def start(name: str) -> SidecarProcess:
-        process = SidecarProcess(tmp_path / name, env={
-            "IGBRIDGE_BACKEND": redis_url, "APIFY_TOKEN": fake.token,
-            "IGBRIDGE_APIFY_API_URL": fake.url, "IGBRIDGE_APIFY_POLL_SECONDS": "0.05"})
-        started.append(process.start())
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
-
-
-def client(process: SidecarProcess) -> httpx.Client:
-    return httpx.Client(base_url=process.url, headers=process.headers, timeout=10.0)
+def processes(fake: FakeApify,
+              processes: Callable[..., SidecarProcess]) -> Callable[[str], SidecarProcess]:
+    """``start("a")``: the shared ``processes`` with the fake Apify (which, requested
+    first, stops after the sidecars)."""
+    return lambda name: processes(name, env={
+        "APIFY_TOKEN": fake.token, "IGBRIDGE_APIFY_API_URL": fake.url,
+        "IGBRIDGE_APIFY_POLL_SECONDS": "0.05"})
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -89,7 +76,7 @@ SCRAPE = {"type": "export", "path": str(SAMPLE_EXPORT)}
 def test_a_job_submitted_to_one_process_runs_once_and_every_process_sees_its_ledger(
         processes: Callable[[str], SidecarProcess]) -> None:
     a, b = processes("a"), processes("b")
-    with client(a) as on_a, client(b) as on_b:
+    with a.client() as on_a, b.client() as on_b:
         job_ids = [submit(on_a, "scrape", SCRAPE) for _ in range(3)]
         for job_id in job_ids:
             job = finished_job(on_a, job_id)
@@ -110,13 +97,13 @@ def test_a_cancel_sent_to_another_process_stops_the_job_where_it_runs(
     # An Apify run that stays RUNNING until it is aborted: the job runs until cancelled.
     fake.add_profile("slow", [ItemFactory(fake, "slow").image()], hold=True)
     a = processes("a")
-    with client(a) as on_a:
+    with a.client() as on_a:
         job_id = submit(on_a, "scrape", {"type": "apify", "username": "slow", "limit": 5})
         wait_for("the job polling its Apify run on A",
                  lambda: bool(fake.runs) and fake.run_for("slow").polls >= 2)
         assert on_a.get("/healthz").json()["jobs_running"] == 1
         b = processes("b")  # B exists only now: the job cannot be running there
-        with client(b) as on_b:
+        with b.client() as on_b:
             reply = on_b.post(f"/api/jobs/{job_id}/cancel")
             assert reply.status_code == 200, reply.text
             assert reply.json()["status"] == "cancelled"
@@ -145,7 +132,7 @@ def test_a_cancel_sent_to_another_process_stops_the_job_where_it_runs(
 def test_redis_unreachable_is_a_503_naming_it_and_nothing_is_lost_once_it_is_back(
         processes: Callable[[str], SidecarProcess], redis_server: RedisServer) -> None:
     a = processes("a")
-    with client(a) as on_a:
+    with a.client() as on_a:
         before = finished_job(on_a, submit(on_a, "scrape", SCRAPE))
         assert before["status"] == "complete"
         redis_server.stop()
@@ -188,7 +175,7 @@ def test_igbridge_worker_runs_jobs_without_http(
         a = SidecarProcess(tmp_path / "a", env={"IGBRIDGE_BACKEND": redis_url,
                                                 "IGBRIDGE_MAX_JOBS": "1"}).start()
         try:
-            with client(a) as on_a:
+            with a.client() as on_a:
                 hanging = submit(on_a, "cache_images", {"type": "urls", "urls": [url]})
                 wait_for("the hanging job running", lambda: on_a.get(
                     f"/api/jobs/{hanging}").json()["status"] == "running")

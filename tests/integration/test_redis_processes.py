@@ -79,14 +79,10 @@ def two_sidecars(tmp_path: Path, redis_url: str) -> Iterator[list[SidecarProcess
             process.kill()
 
 
-def client(sidecar: SidecarProcess) -> httpx.Client:
-    return httpx.Client(base_url=sidecar.url, headers=sidecar.headers, timeout=10)
-
-
 def test_a_stream_on_one_process_shows_updates_posted_to_either(
         two_sidecars: list[SidecarProcess]) -> None:
     a, b = two_sidecars
-    with client(a) as on_a, client(b) as on_b:
+    with a.client() as on_a, b.client() as on_b:
         session_id = make_session(on_b, total=6)
         stream = StreamReader(a, f"/api/progress/stream/{session_id}")
         stream.start()
@@ -113,7 +109,7 @@ def test_a_stream_on_one_process_shows_updates_posted_to_either(
 def test_kill_9_of_the_streaming_process_then_resume_on_another_loses_nothing(
         two_sidecars: list[SidecarProcess]) -> None:
     a, b = two_sidecars
-    with client(b) as on_b:
+    with b.client() as on_b:
         session_id = make_session(on_b, total=100)
         stream = StreamReader(a, f"/api/progress/stream/{session_id}")
         stream.start()
@@ -140,7 +136,7 @@ def test_redis_away_is_a_503_naming_it_and_streams_resume_when_it_is_back(
     server = RedisServer.start(tmp_path / "redis")
     a, b = start_sidecars(tmp_path, server.url, 2)
     try:
-        with client(a) as on_a, client(b) as on_b:
+        with a.client() as on_a, b.client() as on_b:
             session_id = make_session(on_a, total=100)
             stream = StreamReader(b, f"/api/progress/stream/{session_id}")
             stream.start()
@@ -184,7 +180,7 @@ def test_redis_away_is_a_503_naming_it_and_streams_resume_when_it_is_back(
 def test_a_last_event_id_from_before_a_flush_gets_a_reset(
         two_sidecars: list[SidecarProcess], redis_server: RedisServer) -> None:
     a, b = two_sidecars
-    with client(a) as on_a:
+    with a.client() as on_a:
         old = make_session(on_a, total=3)
         post_updates(on_a, old, range(1, 3))
         seen = read_stream(a, "/api/progress/stream", stop_after=1)  # old's snapshot
@@ -211,7 +207,7 @@ def test_ids_keep_increasing_across_a_redis_restart(tmp_path: Path) -> None:
     server = RedisServer.start(tmp_path / "redis")
     [sidecar] = start_sidecars(tmp_path, server.url, 1)
     try:
-        with client(sidecar) as api:
+        with sidecar.client() as api:
             session_id = make_session(api, total=10)
             post_updates(api, session_id, range(1, 4))
             stream = StreamReader(sidecar, f"/api/progress/stream/{session_id}",

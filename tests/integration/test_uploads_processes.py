@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,29 +23,19 @@ pytestmark = pytest.mark.timeout(180)
 
 SAMPLE_EXPORT = Path(__file__).parents[2] / "sidecar" / "sample" / "instagram-export-sample.zip"
 CHUNK = 64 * 1024
+CLIENT_TIMEOUT = 30.0
 
 
 @pytest.fixture
-def processes(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., SidecarProcess]]:
-    """``start("a")``: a sidecar on the test's Redis with its own data dir and the shared
-    uploads dir (``shared=False``: none, its data dir's own)."""
-    started: list[SidecarProcess] = []
-
+def processes(tmp_path: Path,
+              processes: Callable[..., SidecarProcess]) -> Callable[..., SidecarProcess]:
+    """``start("a")``: the shared ``processes`` with the shared uploads dir
+    (``shared=False``: none, its data dir's own)."""
     def start(name: str, *, shared: bool = True) -> SidecarProcess:
-        env = {"IGBRIDGE_BACKEND": redis_url}
-        if shared:
-            env["IGBRIDGE_UPLOADS_DIR"] = str(tmp_path / "uploads")
-        process = SidecarProcess(tmp_path / name, env=env)
-        started.append(process.start())
-        return process
+        return processes(name, env={"IGBRIDGE_UPLOADS_DIR": str(tmp_path / "uploads")}
+                         if shared else None)
 
-    yield start
-    for process in started:
-        process.kill()
-
-
-def client(process: SidecarProcess) -> httpx.Client:
-    return httpx.Client(base_url=process.url, headers=process.headers, timeout=30.0)
+    return start
 
 
 def create(api: httpx.Client, data: bytes, last_modified: int = 7) -> str:
@@ -68,7 +58,7 @@ def test_chunks_sent_to_either_process_in_turn_make_the_file(
         processes: Callable[..., SidecarProcess], tmp_path: Path) -> None:
     a, b = processes("a"), processes("b")
     data = big_export(tmp_path, 700 * 1024)
-    with client(a) as on_a, client(b) as on_b:
+    with a.client(CLIENT_TIMEOUT) as on_a, b.client(CLIENT_TIMEOUT) as on_b:
         for process in (a, b):
             health = httpx.get(f"{process.url}/healthz", timeout=10).json()
             assert (health["uploads_shared"], health["uploads_warning"]) == (True, None)
@@ -91,7 +81,7 @@ def test_the_same_chunk_sent_to_both_processes_at_once_is_committed_once(
         processes: Callable[..., SidecarProcess], tmp_path: Path) -> None:
     a, b = processes("a"), processes("b")
     data = big_export(tmp_path, 600 * 1024)
-    with client(a) as on_a, client(b) as on_b:
+    with a.client(CLIENT_TIMEOUT) as on_a, b.client(CLIENT_TIMEOUT) as on_b:
         upload_id = create(on_a, data)
         for at in range(0, len(data), CHUNK):
             piece = data[at:at + CHUNK]
@@ -126,13 +116,13 @@ def test_a_job_naming_the_upload_reads_it_on_a_process_that_received_none_of_it(
         processes: Callable[..., SidecarProcess], tmp_path: Path) -> None:
     a = processes("a")
     data = SAMPLE_EXPORT.read_bytes()
-    with client(a) as on_a:
+    with a.client(CLIENT_TIMEOUT) as on_a:
         upload_id = create(on_a, data)
         for at in range(0, len(data), CHUNK):
             assert chunk(on_a, upload_id, at, data[at:at + CHUNK]).status_code == 200
     a.kill()  # B is now the only worker: the job can run nowhere else
     b = processes("b")
-    with client(b) as on_b:
+    with b.client(CLIENT_TIMEOUT) as on_b:
         reply = on_b.post("/api/jobs", json={"kind": "scrape", "source": {
             "type": "export", "upload_ids": [upload_id]}})
         assert reply.status_code == 202, reply.text
@@ -151,7 +141,7 @@ def test_without_a_shared_uploads_dir_each_process_says_its_uploads_are_its_own(
     health = httpx.get(f"{b.url}/healthz", timeout=10).json()
     assert health["uploads_shared"] is False
     assert "IGBRIDGE_UPLOADS_DIR" in health["uploads_warning"]
-    with client(a) as on_a, client(b) as on_b:
+    with a.client(CLIENT_TIMEOUT) as on_a, b.client(CLIENT_TIMEOUT) as on_b:
         upload_id = create(on_a, data)
         lost = chunk(on_b, upload_id, 0, data)
         assert lost.status_code == 404

@@ -43,6 +43,10 @@ class SidecarProcess:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.secret}"}
 
+    def client(self, timeout: float = 10.0) -> httpx.Client:
+        """An HTTP client on this process with its secret; close it (``with``) when done."""
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout)
+
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IGBRIDGE_")}
         env.update({"IGBRIDGE_HEARTBEAT_SECONDS": "15", "IGBRIDGE_BACKOFF_SECONDS": "0.05",

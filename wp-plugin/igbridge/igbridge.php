@@ -38,6 +38,7 @@ require_once IGBRIDGE_DIR . 'includes/class-igbridge-strings.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-settings-page.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-admin-page.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-sources-controller.php';
+require_once IGBRIDGE_DIR . 'includes/class-igbridge-submenu-page.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-sources-page.php';
 require_once IGBRIDGE_DIR . 'includes/class-igbridge-preview-page.php';
 

@@ -66,12 +66,16 @@ const tracker = !cfg.publicUrl ? null : new ProgressTracker({
   },
 });
 
-/** "3 imported · 2 already in WordPress · 1 failed": words that match the counts. */
-function countsText(counts = {}) {
-  const parts = ['imported', 'already_imported', 'skipped', 'failed', 'pending']
-    .filter((state) => state === 'imported' || counts[state] > 0)
-    .map((state) => t(`count_${state}`).replace('%d', counts[state] ?? 0));
-  return parts.join(' · ');
+const IMPORT_COUNTS = ['imported', 'already_imported', 'skipped', 'failed', 'pending'];
+// A finished preview imports nothing: what it left to do are the new posts it found.
+const PREVIEW_COUNTS = ['found', 'new', 'already_imported', 'skipped', 'failed'];
+
+/** "3 imported · 2 already in WordPress · 1 failed": words that match the job's counts, the first always. */
+function countsText({ kind, status, counts = {} }) {
+  const preview = kind === 'preview' && status === 'complete';
+  const shown = preview ? { ...counts, found: counts.total, new: counts.pending } : counts;
+  return (preview ? PREVIEW_COUNTS : IMPORT_COUNTS).filter((state, n) => n === 0 || shown[state] > 0)
+    .map((state) => t(`count_${state}`).replace('%d', shown[state] ?? 0)).join(' · ');
 }
 
 function sourceText(source = {}) {
@@ -208,7 +212,7 @@ function render(job) {
   // While the stream sends the job's own progress (rate, ETA), that is fresher than this summary.
   if (!active) entry.view.update({ ...job.progress, status: job.status, message: job.error ?? job.progress?.message });
   else if (!entry.live) entry.view.update({ ...job.progress, status: viewStatus(job.status) });
-  const outcome = countsText(job.counts);
+  const outcome = countsText(job);
   const counts = outcomeCell.querySelector('.igbridge-counts');
   if (counts.textContent !== outcome) entry.items.stale();
   counts.textContent = outcome;
@@ -225,7 +229,7 @@ function render(job) {
 }
 
 function finished(job) {
-  alerts.announce(t('job_done').replace('%s', sourceText(job.source)), countsText(job.counts), job.status === 'complete');
+  alerts.announce(t('job_done').replace('%s', sourceText(job.source)), countsText(job), job.status === 'complete');
   if (startedJob === job.job_id && job.status === 'error') {
     notice(job.error || t('job_failed'), 'error'); // a job that failed at once: its error, not "started"
   }

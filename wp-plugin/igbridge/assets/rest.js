@@ -19,7 +19,6 @@ export function el(tag, className = '', text = '') {
 const LOGGED_OUT = ['rest_cookie_invalid_nonce', 'rest_not_logged_in'];
 
 /**
-/**
  * Calls an igbridge/v1 route (`query`: its query arguments; null ones are left out) and
  * resolves with its JSON; rejects with an Error carrying WordPress' or the sidecar's own
  * message (and hint, if any), its `code`, the HTTP `status` (none when WordPress was not

@@ -17,41 +17,22 @@ if (! defined('ABSPATH')) {
  * igbridge/v1 and starts "import selected" there. Thumbnails come from the sidecar with a
  * stream token (the browser never fetches Instagram's CDN, nor holds the secret).
  */
-class IGBridge_Preview_Page
+class IGBridge_Preview_Page extends IGBridge_Submenu_Page
 {
     public const SLUG   = 'igbridge-preview';
     public const HANDLE = 'igbridge-preview';
 
-    /**
-     * Hook suffix returned by add_submenu_page().
-     *
-     * @var string
-     */
-    private static string $hook_suffix = '';
+    protected const SCRIPT        = 'assets/preview.js';
+    protected const MENU_PRIORITY = 21;
 
-    /**
-     * Hooks this class into WordPress.
-     */
-    public static function register_hooks(): void
+    protected static function title(): string
     {
-        add_action('admin_menu', array(self::class, 'add_page'), 21);
-        add_action('admin_enqueue_scripts', array(self::class, 'enqueue'));
-        add_filter('script_loader_tag', array(self::class, 'as_module'), 10, 2);
+        return __('Preview and pick', 'igbridge');
     }
 
-    /**
-     * Adds "Preview" under "Instagram Import".
-     */
-    public static function add_page(): void
+    protected static function menu_title(): string
     {
-        self::$hook_suffix = (string) add_submenu_page(
-            IGBridge_Admin_Page::SLUG,
-            __('Preview and pick', 'igbridge'),
-            __('Preview', 'igbridge'),
-            IGBridge_REST_Controller::capability(),
-            self::SLUG,
-            array(self::class, 'render')
-        );
+        return __('Preview', 'igbridge');
     }
 
     /**
@@ -75,43 +56,24 @@ class IGBridge_Preview_Page
         return preg_match('/^[\w-]{1,64}$/', $job) ? $job : '';
     }
 
-    /**
-     * Enqueues the screen's script and styles on this screen only.
-     *
-     * @param string $hook_suffix Current admin screen.
-     */
-    public static function enqueue(string $hook_suffix): void
+    protected static function enqueue_styles(): void
     {
-        if ('' === self::$hook_suffix || self::$hook_suffix !== $hook_suffix) {
-            return;
-        }
-        wp_enqueue_style('igbridge-admin', IGBRIDGE_URL . 'assets/admin.css', array(), IGBRIDGE_VERSION);
         wp_enqueue_style('igbridge-progress', IGBRIDGE_URL . 'assets/progress/progress.css', array(), IGBRIDGE_VERSION);
         wp_enqueue_style('igbridge-preview', IGBRIDGE_URL . 'assets/preview.css', array('igbridge-admin'), IGBRIDGE_VERSION);
-        $config = array(
-            'restUrl'      => esc_url_raw(rest_url(IGBridge_REST_Controller::NAMESPACE . '/')),
-            'nonce'        => wp_create_nonce('wp_rest'),
-            'publicUrl'    => (string) IGBridge_Settings::get('public_url'),
-            'dashboardUrl' => esc_url_raw(admin_url('admin.php?page=' . IGBridge_Admin_Page::SLUG)),
-            'jobId'        => self::job_id(),
-            'i18n'         => array_merge(IGBridge_Strings::all(), self::strings()),
-        );
-        wp_enqueue_script(self::HANDLE, IGBRIDGE_URL . 'assets/preview.js', array(), IGBRIDGE_VERSION, true);
-        wp_add_inline_script(self::HANDLE, 'window.igbridgeConfig = ' . wp_json_encode($config) . ';', 'before');
     }
 
     /**
-     * Marks the screen's script as an ES module; the inline config before it stays classic.
+     * The job to show and where thumbnails and the dashboard are.
      *
-     * @param string $tag    The script tag(s).
-     * @param string $handle Script handle.
+     * @return array<string, mixed>
      */
-    public static function as_module(string $tag, string $handle): string
+    protected static function config(): array
     {
-        if (self::HANDLE !== $handle) {
-            return $tag;
-        }
-        return IGBridge_Admin_Page::module_tag($tag, $handle);
+        return array(
+            'publicUrl'    => (string) IGBridge_Settings::get('public_url'),
+            'dashboardUrl' => esc_url_raw(admin_url('admin.php?page=' . IGBridge_Admin_Page::SLUG)),
+            'jobId'        => self::job_id(),
+        );
     }
 
     /**
@@ -144,18 +106,11 @@ class IGBridge_Preview_Page
     }
 
     /**
-     * Prints the screen.
+     * Prints the progress, the cost and the grid to pick from.
      */
-    public static function render(): void
+    protected static function render_content(): void
     {
-        if (! current_user_can(IGBridge_REST_Controller::capability())) {
-            wp_die(esc_html__('You are not allowed to manage igbridge.', 'igbridge'), 403);
-        }
         ?>
-<div class="wrap igbridge">
-    <h1><?php echo esc_html__('Preview and pick', 'igbridge'); ?></h1>
-    <noscript><div class="notice notice-error"><p><?php echo esc_html__('This page needs JavaScript.', 'igbridge'); ?></p></div></noscript>
-    <div id="igbridge-notices" aria-live="polite"></div>
     <div id="igbridge-preview-progress"></div>
     <p id="igbridge-preview-cost" class="igbridge-reason" aria-live="polite"></p>
     <form id="igbridge-preview-form" hidden>
@@ -169,7 +124,6 @@ class IGBridge_Preview_Page
         </fieldset>
         <p><button type="submit" class="button button-primary" id="igbridge-preview-import"></button></p>
     </form>
-</div>
         <?php
     }
 }

@@ -15,54 +15,35 @@ if (! defined('ABSPATH')) {
  * list from igbridge/v1/sources and sends the form there. Categories and authors for
  * the form are handed over as JSON with the script.
  */
-class IGBridge_Sources_Page
+class IGBridge_Sources_Page extends IGBridge_Submenu_Page
 {
     public const SLUG   = 'igbridge-sources';
     public const HANDLE = 'igbridge-sources';
 
-    /**
-     * Hook suffix returned by add_submenu_page().
-     *
-     * @var string
-     */
-    private static string $hook_suffix = '';
+    protected const SCRIPT = 'assets/sources.js';
 
-    /**
-     * Hooks this class into WordPress.
-     */
-    public static function register_hooks(): void
+    protected static function title(): string
     {
-        add_action('admin_menu', array(self::class, 'add_page'), 20);
-        add_action('admin_enqueue_scripts', array(self::class, 'enqueue'));
-        add_filter('script_loader_tag', array(self::class, 'as_module'), 10, 2);
+        return __('Instagram sources', 'igbridge');
+    }
+
+    protected static function menu_title(): string
+    {
+        return __('Sources', 'igbridge');
+    }
+
+    protected static function enqueue_styles(): void
+    {
+        wp_enqueue_style('igbridge-sources', IGBRIDGE_URL . 'assets/sources.css', array('igbridge-admin'), IGBRIDGE_VERSION);
     }
 
     /**
-     * Adds "Sources" under "Instagram Import".
-     */
-    public static function add_page(): void
-    {
-        self::$hook_suffix = (string) add_submenu_page(
-            IGBridge_Admin_Page::SLUG,
-            __('Instagram sources', 'igbridge'),
-            __('Sources', 'igbridge'),
-            IGBridge_REST_Controller::capability(),
-            self::SLUG,
-            array(self::class, 'render')
-        );
-    }
-
-    /**
-     * Enqueues the screen's script and style on this screen only.
+     * The form's choices (categories, authors, post types) and where a preview opens.
      *
-     * @param string $hook_suffix Current admin screen.
+     * @return array<string, mixed>
      */
-    public static function enqueue(string $hook_suffix): void
+    protected static function config(): array
     {
-        if ('' === self::$hook_suffix || self::$hook_suffix !== $hook_suffix) {
-            return;
-        }
-        wp_enqueue_style('igbridge-admin', IGBRIDGE_URL . 'assets/admin.css', array(), IGBRIDGE_VERSION);
         $categories = array();
         foreach (get_categories(array('hide_empty' => false)) as $category) {
             $categories[] = array('id' => (int) $category->term_id, 'name' => $category->name);
@@ -78,31 +59,12 @@ class IGBridge_Sources_Page
                 $post_types[] = array('name' => $type, 'label' => $object->labels->singular_name);
             }
         }
-        $config = array(
-            'restUrl'    => esc_url_raw(rest_url(IGBridge_REST_Controller::NAMESPACE . '/')),
-            'nonce'      => wp_create_nonce('wp_rest'),
+        return array(
             'categories' => $categories,
             'authors'    => $authors,
             'previewUrl' => esc_url_raw(IGBridge_Preview_Page::url()),
             'postTypes'  => $post_types,
-            'i18n'       => array_merge(IGBridge_Strings::all(), self::strings()),
         );
-        wp_enqueue_script(self::HANDLE, IGBRIDGE_URL . 'assets/sources.js', array(), IGBRIDGE_VERSION, true);
-        wp_add_inline_script(self::HANDLE, 'window.igbridgeConfig = ' . wp_json_encode($config) . ';', 'before');
-    }
-
-    /**
-     * Marks the screen's script as an ES module; the inline config before it stays classic.
-     *
-     * @param string $tag    The script tag(s).
-     * @param string $handle Script handle.
-     */
-    public static function as_module(string $tag, string $handle): string
-    {
-        if (self::HANDLE !== $handle) {
-            return $tag;
-        }
-        return IGBridge_Admin_Page::module_tag($tag, $handle);
     }
 
     /**
@@ -142,18 +104,11 @@ class IGBridge_Sources_Page
     }
 
     /**
-     * Prints the screen.
+     * Prints the list of sources and the form.
      */
-    public static function render(): void
+    protected static function render_content(): void
     {
-        if (! current_user_can(IGBridge_REST_Controller::capability())) {
-            wp_die(esc_html__('You are not allowed to manage igbridge.', 'igbridge'), 403);
-        }
         ?>
-<div class="wrap igbridge">
-    <h1><?php echo esc_html__('Instagram sources', 'igbridge'); ?></h1>
-    <noscript><div class="notice notice-error"><p><?php echo esc_html__('This page needs JavaScript.', 'igbridge'); ?></p></div></noscript>
-    <div id="igbridge-notices" aria-live="polite"></div>
     <table class="widefat striped igbridge-sources">
         <thead><tr>
             <th scope="col"><?php echo esc_html__('Account', 'igbridge'); ?></th>
@@ -238,7 +193,6 @@ class IGBridge_Sources_Page
         <p><button type="submit" class="button button-primary" id="igbridge-source-submit"><?php echo esc_html__('Add source', 'igbridge'); ?></button>
             <button type="reset" class="button" id="igbridge-source-reset"><?php echo esc_html__('Clear', 'igbridge'); ?></button></p>
     </form>
-</div>
         <?php
     }
 }

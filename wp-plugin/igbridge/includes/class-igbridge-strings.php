@@ -34,6 +34,10 @@ class IGBridge_Strings
             'count_failed'    => __('%d failed', 'igbridge'),
             /* translators: %d: number of posts not done yet. */
             'count_pending'   => __('%d to do', 'igbridge'),
+            /* translators: %d: number of posts a finished preview found. */
+            'count_found'     => __('%d post(s) found', 'igbridge'),
+            /* translators: %d: number of posts a preview found that WordPress does not have yet. */
+            'count_new'       => __('%d new', 'igbridge'),
             'items'           => __('Items', 'igbridge'),
             'more_items'      => __('Show more items', 'igbridge'),
             'no_items'        => __('No items.', 'igbridge'),
