@@ -38,6 +38,10 @@ class JobStatus(StrEnum):
 
 
 FINISHED_JOB_STATUSES = frozenset({JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.CANCELLED})
+# A preview's fetched data is good for this long ("import selected", jobs/picked.py):
+# Instagram's signed media links in it expire (videos within about a day), and an
+# export it read is kept for it only this long.
+PREVIEW_TTL_SECONDS = 24 * 3600
 
 MediaKind = Literal["image", "video"]
 Origin = Literal["apify", "export"]

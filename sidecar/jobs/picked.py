@@ -13,13 +13,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..domain.models import JobStatus
+from ..domain.models import PREVIEW_TTL_SECONDS, JobStatus
 from ..errors import ValidationFailed
 from .runner import JobRunner
-
-# A preview's fetched data is good for this long: Instagram's signed media links in it
-# expire (videos within about a day), and an export it read may be cleaned up.
-PREVIEW_TTL_SECONDS = 24 * 3600
 
 
 async def import_selected(runner: JobRunner, preview_job_id: str, select: list[str],

@@ -297,3 +297,12 @@ def test_an_uploaded_export_preview_reads_the_zip_and_imports_the_picked_ones(
     assert [(i["source_id"], i["state"]) for i in done["items"]] == [
         (page[0]["source_id"], "imported")]
     assert import_wp.post_of(page[0]["source_id"])["status"] == "publish"
+    # The preview can still be picked from: its upload outlived that import, and the
+    # next pick reads the same ZIP.
+    assert api.get(f"/api/uploads/{upload_id}").status_code == 200
+    second = api.finish(import_selected(api, job["job_id"], [page[1]["source_id"]]
+                                        ).json()["job_id"])
+    assert (second["status"], second["error"]) == ("complete", None), second
+    assert [(i["source_id"], i["state"]) for i in second["items"]] == [
+        (page[1]["source_id"], "imported")]
+    assert import_wp.post_of(page[1]["source_id"])["status"] == "publish"

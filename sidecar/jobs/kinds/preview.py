@@ -21,7 +21,7 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from ...domain.models import ItemState, Media, Post
+from ...domain.models import PREVIEW_TTL_SECONDS, ItemState, Media, Post
 from ...errors import MediaError
 from ...media import thumbnails
 from ...media.cache import CachedMedia, MediaCache
@@ -30,7 +30,6 @@ from ...sources.apify import estimate_run_cost
 from ...wordpress.client import WordPressClient
 from ..concurrency import run_together
 from ..context import ItemOutcome, JobContext
-from ..picked import PREVIEW_TTL_SECONDS
 from ..stages import (
     EXPORT_CHUNK,
     LOOKING_UP,
