@@ -6,8 +6,8 @@ process are aborted together, not one abort wait after another.
 
 Jobs are enqueued by the dispatcher's own ``dispatch`` and taken by SAQ's own
 ``dequeue`` (BLMOVE to the active list, as a worker slot does); what a worker does
-next (``Worker.process``: write the job ACTIVE) is done here, step by step, so each
-test sets the order of the sweep and the worker, not a race.
+next (write the job ACTIVE) is done step by step (tests/support/saq_steps.py), so
+each test sets the order of the sweep and the worker, not a race.
 """
 
 from __future__ import annotations
@@ -16,19 +16,18 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from saq import Job, Status
+from saq import Status
 from saq.job import ABORT_ID_PREFIX
-from saq.queue.redis import RedisQueue
-from saq.utils import now
 
 from sidecar.config import Config
-from sidecar.jobs.saq_dispatch import HEARTBEAT_SECONDS, SWEPT, SaqDispatcher
+from sidecar.jobs.saq_dispatch import HEARTBEAT_SECONDS, SWEEP_SECONDS, SWEPT, SaqDispatcher
 from sidecar.web.app import saq_dispatcher
+from tests.support.saq_steps import taken_by_a_worker, worker_makes_active
 
 pytestmark = pytest.mark.timeout(120)
 
 QUEUE = "sweep-test"
-SWEEP_LOCK = 2  # what the worker's sweep timer passes (SWEEP_SECONDS)
+SWEEP_LOCK = SWEEP_SECONDS  # the lock the worker's sweep timer passes
 DEFAULT_MAX_JOBS = Config.model_fields["max_jobs"].default
 
 
@@ -39,31 +38,6 @@ async def dispatcher(redis_url: str) -> AsyncIterator[SaqDispatcher]:
     await found.queue.connect()
     yield found
     await found.queue.disconnect()
-
-
-async def taken_by_a_worker(dispatcher: SaqDispatcher, job_id: str) -> Job:
-    """The job enqueued and taken as a worker slot takes it: BLMOVE'd to the active
-    list, still QUEUED (the worker writes ACTIVE next)."""
-    await dispatcher.dispatch([job_id])
-    job = await dispatcher.queue.dequeue(timeout=1)
-    assert job is not None
-    assert (job.key, job.status) == (job_id, Status.QUEUED)
-    return job
-
-
-async def worker_makes_active(job: Job, *, touched_ago_ms: int = 0) -> None:
-    """``Worker.process`` after its dequeue (SAQ 0.26.4): the job is ACTIVE, attempted
-    once more, this worker's; ``touched_ago_ms``: its last touch that long ago (a
-    worker that died since)."""
-    job.started = now()
-    job.attempts += 1
-    job.worker_id = "test-worker"
-    await job.update(status=Status.ACTIVE)
-    if touched_ago_ms:
-        job.touched = now() - touched_ago_ms
-        queue = job.get_queue()
-        assert isinstance(queue, RedisQueue)
-        await queue.redis.set(job.id, queue.serialize(job))
 
 
 async def until(what: str, check: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
