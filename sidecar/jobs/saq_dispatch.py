@@ -9,13 +9,27 @@ What SAQ does and what igbridge does:
   slot (``IGBRIDGE_MAX_JOBS`` per process) takes it with ``BLMOVE`` and calls
   ``JobRunner.run_job``: the same attempts, ledger and resume as the SQLite engine.
 - **A dead process.** The worker touches each of its running jobs every
-  ``TOUCH_SECONDS``; SAQ's sweep (every ``SWEEP_SECONDS``, under a lock, in whichever
-  process gets there) re-queues a job untouched for ``HEARTBEAT_SECONDS``, and the
-  next free slot anywhere resumes it from its ledger. Worst case from ``kill -9`` to
-  the resume: heartbeat + sweep period + the sweep's wait for an answer from the dead
-  worker (``SWEEP_ABORT_WAIT_SECONDS``) = 8 + 2 + 1 = 11 s. A process whose event loop
-  stalls longer than ``HEARTBEAT_SECONDS`` loses its job to another; the per-post locks
-  and the plugin's unique index keep that from making a duplicate.
+  ``TOUCH_SECONDS``; a sweep (``_Queue.sweep``: SAQ's, mended) runs in whichever
+  process gets there, ``SWEEP_SECONDS`` after its previous pass ended and under a lock
+  of as long, and re-queues a job untouched for ``HEARTBEAT_SECONDS``; the next free
+  slot anywhere resumes it from its ledger. The sweep aborts the jobs of a pass at
+  once and waits ``SWEEP_ABORT_WAIT_SECONDS`` for their workers' answers together.
+  (SAQ waits for one after another: the N jobs of dead processes would take
+  8 + 2 + N × 1 s, 14 s for one process's ``IGBRIDGE_MAX_JOBS`` of 4 by default and
+  past 15 s for two; and a pass longer than its 2 s lock lets a second process sweep
+  the same jobs.) Worst case from ``kill -9`` to the resume, for any number of jobs of
+  any number of dead processes (given free slots): heartbeat + up to 3 s to the next
+  pass (the pass that just missed them lasts ~1 s at most, then ``SWEEP_SECONDS``) +
+  that pass's abort wait = 8 + 3 + 1 = 12 s, within the 15 s budget. A process whose
+  event loop stalls longer than ``HEARTBEAT_SECONDS`` loses its job to another; the
+  per-post locks and the plugin's unique index keep that from making a duplicate.
+- **A job just taken.** A worker moves a job to the active list (``BLMOVE``) and
+  writes it ACTIVE two round trips later; SAQ's sweep takes any job there that is not
+  ACTIVE, so one landing in between re-queued a job a live worker was starting (SAQ
+  #124, #277: two processes ran it). A job found QUEUED there is swept only if it is
+  still so after ``SWEEP_GRACE_SECONDS`` (its worker died in between: taken over
+  within 3 + 1 s); ACTIVE and untouched jobs are swept at once, as before. A worker
+  stalled longer than the grace at that point loses the job like a stalled process.
 - **Retries.** SAQ retries only what its sweep re-queued (a process that died or shut
   down: ``MAX_TAKEOVERS``); the job itself never raises to SAQ, so a failing job is
   retried by the one policy of ``jobs/retry.py`` and nothing else (no multiplied
@@ -44,7 +58,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from saq import Job, Worker
+from saq import Job, Status, Worker
 from saq.job import ABORT_ID_PREFIX
 from saq.queue.redis import RedisQueue
 
@@ -57,6 +71,10 @@ HEARTBEAT_SECONDS = 8  # untouched this long, a running job is swept (its proces
 TOUCH_SECONDS = 1.0  # how often a worker touches its running jobs
 SWEEP_SECONDS = 2  # how often some process sweeps
 SWEEP_ABORT_WAIT_SECONDS = 1.0  # a dead worker never answers the sweep's abort
+# A job QUEUED in the active list is a worker's between its BLMOVE and its status write
+# (milliseconds): swept only if it is still so this long after (its worker died).
+SWEEP_GRACE_SECONDS = 1.0
+SWEEP_GRACE_POLL_SECONDS = 0.05
 CANCEL_WATCH_SECONDS = 0.25  # how often a worker looks for cancels of its jobs
 CANCEL_MARK = "cancelled"  # the abort reason of a cancel (a sweep's is "swept")
 ABORT_KEY_TTL_SECONDS = 300  # a cancel stays visible this long
@@ -69,14 +87,30 @@ SAQ_OWN_CONNECTIONS = 8
 
 def connections_for(concurrency: int) -> int:
     return concurrency + SAQ_OWN_CONNECTIONS
+
+
 SWEPT = "swept"
+
+# SAQ 0.26.4's sweep snapshot: under the sweep lock, every id of the active list and its
+# record.
+_SAQ_SWEEP_SNAPSHOT = """
+local id_jobs = {}
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('SETEX', KEYS[1], ARGV[1], 1)
+    for i, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+        id_jobs[i] = {v, redis.call('GET', v)}
+    end
+end
+return id_jobs
+"""
 
 
 class _Queue(RedisQueue):
-    """SAQ's Redis queue, with the sweep's wait for an abort answer cut to a second (the
-    workers it sweeps are dead, and the takeover budget is 15 s), and calm while Redis
+    """SAQ's Redis queue with its sweep mended (``sweep`` below), and calm while Redis
     is away: a worker slot waits a second between tries instead of spinning, and the
     upkeep says so in one line instead of a traceback a second."""
+
+    sweep_grace_seconds = SWEEP_GRACE_SECONDS
 
     async def dequeue(
         self, timeout: float = 0.0, poll_interval: float = 0.0,  # noqa: ASYNC109 - SAQ's
@@ -90,10 +124,77 @@ class _Queue(RedisQueue):
 
     async def sweep(self, lock: int = 60, abort: float = SWEEP_ABORT_WAIT_SECONDS) -> list[str]:
         try:
-            return await super().sweep(lock, abort)
+            return await self._sweep_pass(lock, abort)
         except REDIS_AWAY as exc:
             _say_redis_away("sweeping", exc)
             return []
+
+    async def _sweep_pass(self, lock: int, abort: float) -> list[str]:
+        """SAQ 0.26.4's ``RedisQueue.sweep`` restated for two changes it has no hook for:
+        a job found QUEUED in the active list gets a grace (SAQ #124, #277: a worker
+        writes ACTIVE two round trips after its BLMOVE), and the jobs of a pass are swept
+        at once, not one abort wait after another. The snapshot script is SAQ's."""
+        if not self._cleanup_script:
+            self._cleanup_script = self.redis.register_script(_SAQ_SWEEP_SNAPSHOT)
+        id_jobs = await self._cleanup_script(
+            keys=[self._sweep, self._active], args=[lock], client=self.redis)
+        outcomes = await asyncio.gather(
+            *(self._sweep_job(job_id.decode(), raw, abort) for job_id, raw in id_jobs),
+            return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # as SAQ's loop would, once every job had its turn
+        return [job_id.decode() for (job_id, _), swept in zip(id_jobs, outcomes, strict=True)
+                if swept is True]
+
+    async def _sweep_job(self, job_id: str, raw: bytes | None, abort: float) -> bool:
+        """SAQ's handling of one job of the active list; whether it was swept."""
+        job = self.deserialize(raw)
+        if job is None:  # its record expired: SAQ drops the id
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.lrem(self._active, 0, job_id)
+                pipe.zrem(self._incomplete, job_id)
+                await pipe.execute()
+            log.info("swept job %s: its record is gone", job_id)
+            return True
+        wait: float | None = abort
+        if job.status == Status.QUEUED:
+            job = await self._unclaimed_after_grace(job_id)
+            if job is None:
+                return False
+            wait = None  # no worker runs it: none could answer the abort
+        elif job.status == Status.ACTIVE and not job.stuck:
+            return False
+        log.info("sweeping job %s (%s, attempt %d)", job.key, job.status, job.attempts)
+        await self.abort(job, error=self.swept_error_message)
+        if wait is not None:
+            try:
+                await job.refresh(wait)
+            except TimeoutError:
+                log.info("job %s: no worker answered the sweep's abort", job.key)
+        if job.retryable:
+            await self.retry(job, error=self.swept_error_message)
+        else:
+            await self.finish(job, Status.ABORTED, error=self.swept_error_message)
+        return True
+
+    async def _unclaimed_after_grace(self, job_id: str) -> Job | None:
+        """The job if it is still QUEUED in the active list after the grace (its worker
+        died between BLMOVE and writing ACTIVE); None once a worker made it ACTIVE, or it
+        left the active list or ended meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.sweep_grace_seconds
+        while True:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.get(job_id)
+                pipe.lpos(self._active, job_id)
+                raw, position = await pipe.execute()
+            job = self.deserialize(raw)
+            if job is None or job.status != Status.QUEUED or position is None:
+                return None
+            if loop.time() >= deadline:
+                return job
+            await asyncio.sleep(SWEEP_GRACE_POLL_SECONDS)
 
     async def schedule(self, lock: int = 1) -> list[str]:
         try:
