@@ -61,6 +61,7 @@ JOB_EVENT_INTERVAL = 0.3
 # the most: a Redis restart of a second or two costs the job about that much.
 STORE_PROBE_SECONDS = 0.2
 STORE_PROBE_MAX_SECONDS = 5.0
+STORE_WAIT_LOG_SECONDS = 60.0  # a long outage: one line a minute, not one a probe
 WAITING_FOR_STORE = "waiting for the store to answer again"
 
 T = TypeVar("T")
@@ -396,18 +397,23 @@ class JobRunner:
         restarts. Every step given is safe to do again (a read, or a write whose first
         end wins)."""
         wait = STORE_PROBE_SECONDS
-        waited = False
+        since: float | None = None
+        said = 0.0
         while True:
             try:
                 result = await step(*args, **kwargs)
             except StorageError as exc:
-                if not waited:
-                    log.warning("job %s: %s; %s", job_id, exc.message, WAITING_FOR_STORE)
-                waited = True
+                now = time.monotonic()
+                if since is None or now - said >= STORE_WAIT_LOG_SECONDS:
+                    waiting = f" (for {now - since:.0f} s)" if since is not None else ""
+                    log.warning("job %s: %s; %s%s", job_id, exc.message, WAITING_FOR_STORE,
+                                waiting)
+                    said = now
+                since = now if since is None else since
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, STORE_PROBE_MAX_SECONDS)
                 continue
-            if waited:
+            if since is not None:
                 log.warning("job %s: the store answers again; the job goes on", job_id)
             return result
 
