@@ -153,14 +153,22 @@ async def update(sources: SourceStore, config: Config, source_id: str, changes: 
 async def delete(sources: SourceStore, runner: JobRunner, source_id: str) -> None:
     """Delete a saved source; a sync of it that is still running is cancelled first."""
     row = await require(sources, source_id)
-    if row["sync_job_id"]:
-        try:
-            job = await runner.describe(row["sync_job_id"])
-        except NotFound:  # a claim whose job never got written
-            job = None
-        if job is not None and job["status"] in ("queued", "running"):
-            await runner.cancel(row["sync_job_id"])
+    job = await _claimed_job(runner, row)
+    if job is not None and job["status"] in ("queued", "running"):
+        await runner.cancel(job["job_id"])
     await sources.delete(source_id)
+
+
+async def _claimed_job(runner: JobRunner, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The job holding the source's sync claim; None for no claim, or for a claim whose
+    job is not written yet (or never will be: its process died, and the claim goes stale
+    after ``STALE_CLAIM_SECONDS``)."""
+    if not row["sync_job_id"]:
+        return None
+    try:
+        return await runner.describe(row["sync_job_id"])
+    except NotFound:
+        return None
 
 
 def sync_job_source(row: dict[str, Any], *, only_new: bool = True) -> dict[str, Any]:
@@ -188,10 +196,10 @@ async def start_sync(
         row = await require(sources, source_id)
         job_id = uuid.uuid4().hex
         if not await sources.claim_sync(source_id, job_id):
-            running = (await require(sources, source_id))["sync_job_id"]
+            running = await _claimed_job(runner, (await require(sources, source_id)))
             if running is None:
                 raise Conflict(f"source {source_id} is changing; try again")
-            return await runner.describe(running), False
+            return running, False
         options: dict[str, Any] = {"mapping": row["mapping"], "saved_source_id": source_id}
         if scheduled_for is not None:
             options["scheduled_for"] = iso(scheduled_for)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.backends.base import Backend, EventLog
+from sidecar.backends.base import STALE_CLAIM_SECONDS, Backend, EventLog, SourceStore
 from sidecar.backends.redis.backend import RedisBackend
-from sidecar.backends.sqlite.backend import SqliteBackend
+from sidecar.backends.redis.sources import RedisSourceStore
+from sidecar.backends.sqlite.backend import SqliteBackend, SqliteSourceStore
 from sidecar.errors import BadRequest, Conflict, ValidationFailed
 from sidecar.progress.engine import ProgressEngine, Subscription
 
@@ -289,6 +290,83 @@ async def test_claim_sync_holds_one_sync_per_source(backend: Backend) -> None:
     assert released["sync_job_id"] is None
     assert await sources.claim_sync("s", "j3")
     assert not await sources.claim_sync("nope", "j4")
+
+
+class Clock:
+    """A time that moves only when a test says so."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sources_on_clock(backend: Backend, clock: Clock) -> SourceStore:
+    """The engine's saved sources, stamping and ageing sync claims by ``clock``."""
+    if isinstance(backend, SqliteBackend):
+        return SqliteSourceStore(backend.store, clock)
+    assert isinstance(backend, RedisBackend)
+    return RedisSourceStore(backend.conn, clock)
+
+
+async def test_a_claim_without_a_job_is_free_again_after_the_stale_limit(
+        backend: Backend) -> None:
+    """A process that died between claiming a sync and adding its job blocks the
+    source for ``STALE_CLAIM_SECONDS``, no longer."""
+    clock = Clock(1_700_000_000.0)
+    sources = sources_on_clock(backend, clock)
+    await sources.add("s", APIFY, {}, None, False, None)
+    assert await sources.claim_sync("s", "ghost")
+    clock.now += 1
+    assert not await sources.claim_sync("s", "j2")
+    clock.now += STALE_CLAIM_SECONDS - 1  # exactly the limit: not more than it yet
+    assert not await sources.claim_sync("s", "j2")
+    held = await sources.get("s")
+    assert held is not None
+    assert (held["sync_job_id"], held["sync_claimed_at"]) == ("ghost", 1_700_000_000.0)
+    clock.now += 0.5
+    assert await sources.claim_sync("s", "j2")
+    taken = await sources.get("s")
+    assert taken is not None
+    assert (taken["sync_job_id"], taken["sync_claimed_at"]) == ("j2", clock.now)
+    # The new claim is fresh in its turn: the next caller waits for it.
+    clock.now += 1
+    assert not await sources.claim_sync("s", "j3")
+
+
+async def test_a_claim_whose_job_is_queued_or_running_is_never_stale(
+        backend: Backend) -> None:
+    clock = Clock(1_700_000_000.0)
+    sources = sources_on_clock(backend, clock)
+    await sources.add("s", APIFY, {}, None, False, None)
+    assert await sources.claim_sync("s", "j1")
+    await backend.jobs.add("j1", "j1", "sync", APIFY, {}, {})
+    clock.now += 10 * STALE_CLAIM_SECONDS
+    assert not await sources.claim_sync("s", "j2")  # queued for a long while
+    await backend.jobs.start_attempt("j1", 1, "p")
+    clock.now += 10 * STALE_CLAIM_SECONDS
+    assert not await sources.claim_sync("s", "j2")  # running for a long while
+    held = await sources.get("s")
+    assert held is not None
+    assert (held["sync_job_id"], held["sync_claimed_at"]) == ("j1", 1_700_000_000.0)
+    await backend.jobs.finish("j1", "error", "it broke")
+    assert await sources.claim_sync("s", "j2")
+
+
+async def test_a_holder_claiming_again_renews_its_claim(backend: Backend) -> None:
+    """A holder's own claim (a sync job takes it as it starts, ``kinds/sync.py``)
+    stamps it anew: its age counts from the last claim."""
+    clock = Clock(1_700_000_000.0)
+    sources = sources_on_clock(backend, clock)
+    await sources.add("s", APIFY, {}, None, False, None)
+    assert await sources.claim_sync("s", "j1")
+    clock.now += STALE_CLAIM_SECONDS - 1
+    assert await sources.claim_sync("s", "j1")
+    clock.now += STALE_CLAIM_SECONDS - 1  # past the first stamp's limit, not the second's
+    assert not await sources.claim_sync("s", "j2")
+    clock.now += 2
+    assert await sources.claim_sync("s", "j2")
 
 
 async def test_claim_due_run_fires_each_due_time_once(backend: Backend) -> None:

@@ -13,6 +13,7 @@ hash (``jobs.py``), inside the same script.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,8 @@ def _decode(source_id: str, raw: dict[bytes, bytes]) -> dict[str, Any] | None:
 @dataclass(frozen=True)
 class RedisSourceStore:
     conn: RedisConnection
+    # What sync claims are stamped and aged by (a test moves it past the stale limit).
+    clock: Callable[[], float] = time.time
 
     def _key(self, source_id: str) -> str:
         return self.conn.key("source", source_id)
@@ -206,7 +209,7 @@ class RedisSourceStore:
         while True:
             holder = await self.conn.client.hget(key, "sync_job_id")  # type: ignore[misc]
             holder_id = holder.decode() if holder else ""
-            moment = time.time()
+            moment = self.clock()
             claimed = int(await self.conn.client.eval(  # type: ignore[misc]
                 _CLAIM_SYNC, 2, key, self.conn.key("job", holder_id or job_id), job_id,
                 repr(moment), repr(moment - STALE_CLAIM_SECONDS), holder_id))

@@ -3,7 +3,8 @@ statements of ``store.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,8 @@ class SqliteMediaIndex:
 @dataclass(frozen=True)
 class SqliteSourceStore:
     store: db.Store
+    # What sync claims are stamped and aged by (a test moves it past the stale limit).
+    clock: Callable[[], float] = time.time
 
     async def get(self, source_id: str) -> dict[str, Any] | None:
         return await saved.fetch_source(self.store.reader, source_id)
@@ -138,7 +141,7 @@ class SqliteSourceStore:
         await saved.delete_source(self.store, source_id)
 
     async def claim_sync(self, source_id: str, job_id: str) -> bool:
-        return await saved.claim_sync(self.store, source_id, job_id)
+        return await saved.claim_sync(self.store, source_id, job_id, self.clock())
 
     async def release_sync(self, source_id: str, job_id: str) -> None:
         await saved.release_sync(self.store, source_id, job_id)

@@ -96,11 +96,11 @@ async def _changed_rows(store: Store, sql: str, params: Sequence[Any]) -> int:
         return int(count)
 
 
-async def claim_sync(store: Store, source_id: str, job_id: str) -> bool:
-    """Make ``job_id`` the source's one sync, unless another sync holds it: a sync whose
-    job is queued or running, or a claim so fresh that its job row is not written yet.
-    A job that holds the claim already (resumed, or its own start) keeps it."""
-    moment = now()
+async def claim_sync(store: Store, source_id: str, job_id: str, moment: float) -> bool:
+    """Make ``job_id`` the source's one sync at ``moment``, unless another sync holds it:
+    a sync whose job is queued or running (however old its claim), or a claim no older
+    than ``STALE_CLAIM_SECONDS`` whose job row is not written yet. A job that holds the
+    claim already (resumed, or its own start) keeps it."""
     return await _changed_rows(store, (
         "UPDATE sources SET sync_job_id = ?, sync_claimed_at = ? WHERE source_id = ? AND ("
         " sync_job_id IS NULL OR sync_job_id = ?"
