@@ -455,6 +455,7 @@ def test_posts_are_found_by_source_id_in_any_status(stack: Stack,
                             "_igbridge_permalink": "https://www.instagram.com/p/ABC123/",
                             # What the import wrote, hashed (repair reads them): unset.
                             "_igbridge_content_hash": "", "_igbridge_caption_hash": "",
+                            "_igbridge_title_hash": "",
                             # Geodata, registered for REST: unset, so REST's defaults.
                             "geo_address": "", "geo_latitude": 0, "geo_longitude": 0,
                             "geo_public": 0}

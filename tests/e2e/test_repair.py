@@ -6,6 +6,7 @@ are the session's. A test-only mu-plugin adds the post types (``tests/fixtures/w
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from collections.abc import Iterator
@@ -124,16 +125,66 @@ def test_repair_updates_a_changed_caption_but_not_on_a_post_edited_in_wordpress(
     job = repair(api, saved["source_id"])
 
     assert reasons(job) == {
-        items[0]["id"]: ("imported", "caption updated"),
-        items[1]["id"]: ("skipped", "edited in WordPress since import: caption left as is"),
+        items[0]["id"]: ("imported", "caption updated; title updated"),
+        # The title, made from the caption and not edited, follows it on its own.
+        items[1]["id"]: ("imported", "content edited in WordPress since import: caption "
+                                     "left as is; title updated"),
     }
-    updated = import_wp.post_of(items[0]["id"])["content"]["raw"]
-    assert "Day 0 at the lake, fixed a typo" in updated
-    assert media_ids(updated) == media_ids(untouched["content"]["raw"])
-    assert import_wp.post_of(items[1]["id"])["content"]["raw"] == edited_content
+    updated = import_wp.post_of(items[0]["id"])
+    assert "Day 0 at the lake, fixed a typo" in updated["content"]["raw"]
+    assert updated["title"]["raw"] == "Day 0 at the lake, fixed a typo"
+    assert media_ids(updated["content"]["raw"]) == media_ids(untouched["content"]["raw"])
+    kept = import_wp.post_of(items[1]["id"])
+    assert kept["content"]["raw"] == edited_content
+    assert kept["title"]["raw"] == "Day 1 at the lake, also fixed"
     # The updated post is the import's own again: the next repair finds nothing to do.
     assert reasons(repair(api, saved["source_id"]))[items[0]["id"]] == (
         "already_imported", "nothing to do")
+
+
+def test_repair_writes_a_title_made_from_the_caption_anew_but_keeps_one_edited_in_wordpress(
+    api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
+    import_fresh: Fresh,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 4,
+                             newest=datetime(2024, 4, 20, 9, 0, tzinfo=UTC))
+    mapping = {"title": {"rule": "template", "template": "{first_line} ({date})"}}
+    saved = create_source(api, {"type": "apify", "username": factory.username, "limit": 10,
+                                "mapping": mapping})
+    sync(api, saved["source_id"])
+    posts = [import_wp.post_of(item["id"]) for item in items]
+    assert posts[0]["title"]["raw"] == "Day 0 at the lake #lake (2024-04-20)"
+    wp(stack, "POST", f"/wp/v2/posts/{posts[1]['id']}", title="A title of my own")
+    # Imported before the import kept its title's hash: the sync's job still has the
+    # caption that title was made from ...
+    wp(stack, "POST", f"/wp/v2/posts/{posts[2]['id']}", meta={"_igbridge_title_hash": ""})
+    # ... and here it has not: no job read the caption the post's hash names.
+    unknown = hashlib.sha256(b"a caption no job of this sidecar read").hexdigest()
+    wp(stack, "POST", f"/wp/v2/posts/{posts[3]['id']}",
+       meta={"_igbridge_title_hash": "", "_igbridge_caption_hash": unknown})
+    for n, item in enumerate(items):
+        item["caption"] = f"Day {n} by the lake #lake"
+
+    job = repair(api, saved["source_id"])
+
+    assert reasons(job) == {
+        items[0]["id"]: ("imported", "caption updated; title updated"),
+        items[1]["id"]: ("imported", "caption updated; title edited in WordPress since "
+                                     "import: kept"),
+        items[2]["id"]: ("imported", "caption updated; title updated"),
+        items[3]["id"]: ("imported", "caption updated; title left as is: imported before "
+                                     "igbridge kept the title it wrote, and the caption it "
+                                     "was made from is not known"),
+    }
+    titles = [import_wp.post_of(item["id"])["title"]["raw"] for item in items]
+    assert titles == ["Day 0 by the lake #lake (2024-04-20)", "A title of my own",
+                      "Day 2 by the lake #lake (2024-04-18)", posts[3]["title"]["raw"]]
+    # Written anew, a title is the import's own again: the next caption change follows.
+    items[2]["caption"] = "Day 2, once more #lake"
+    assert reasons(repair(api, saved["source_id"]))[items[2]["id"]] == (
+        "imported", "caption updated; title updated")
+    assert import_wp.post_of(items[2]["id"])["title"]["raw"] == (
+        "Day 2, once more #lake (2024-04-18)")
 
 
 def test_the_mapping_preview_renders_what_the_import_then_creates(
