@@ -60,6 +60,18 @@ def media_ids(content: str) -> list[int]:
     return [int(m) for m in re.findall(r'<!-- wp:(?:image|video) \{"id":(\d+)', content)]
 
 
+def media_status(stack: Stack, media_id: int) -> int:
+    """What WordPress answers for the attachment: 200, or 404 once it is deleted."""
+    return httpx.get(f"{stack.wp_url}/wp-json/wp/v2/media/{media_id}",
+                     auth=(stack.wp_app_user, stack.wp_app_password), timeout=30).status_code
+
+
+def lose_file(stack: Stack, import_wp: WordPressApi, media_id: int) -> None:
+    """The attachment's file gone from the uploads folder; its record stays."""
+    path = urlsplit(import_wp.media(media_id)["source_url"]).path
+    (stack.wp_dir / path.lstrip("/")).unlink()
+
+
 def text_of(content: str) -> str:
     """The content without its media blocks: what a preview and an import share."""
     return MEDIA_BLOCK.sub("", content).strip()
@@ -88,7 +100,8 @@ def test_repair_uploads_again_a_deleted_attachment_and_a_lost_file(
     assert (job["kind"], job["status"]) == ("repair", "complete"), job
     assert reasons(job) == {
         items[0]["id"]: ("imported", "repaired media: 1 re-uploaded"),
-        items[1]["id"]: ("imported", "repaired media: 1 re-uploaded"),
+        items[1]["id"]: ("imported", "repaired media: 1 re-uploaded; "
+                                     f"broken attachment {lost_media} deleted"),
         items[2]["id"]: ("already_imported", "nothing to do"),
     }
     for item, old in ((items[0], deleted_media), (items[1], lost_media)):
@@ -96,14 +109,55 @@ def test_repair_uploads_again_a_deleted_attachment_and_a_lost_file(
         [new] = media_ids(post["content"]["raw"])
         assert new != old
         assert post["featured_media"] == new
-        source_url = import_wp.media(new)["source_url"]
+        attachment = import_wp.media(new)
+        assert attachment["meta"]["_igbridge_media_of"] == item["id"]
         assert f"wp-image-{new}" in post["content"]["raw"]
-        assert source_url in post["content"]["raw"]
-        assert httpx.get(source_url, timeout=30).status_code == 200
+        assert attachment["source_url"] in post["content"]["raw"]
+        assert httpx.get(attachment["source_url"], timeout=30).status_code == 200
+    # The record whose file was lost is gone from the media library with it.
+    assert media_status(stack, lost_media) == 404
     assert import_wp.post_of(items[2]["id"])["content"]["raw"] == fine["content"]["raw"]
     # Repaired is repaired: a second run has nothing to do.
     again = repair(api, saved["source_id"])
     assert {state for state, _reason in reasons(again).values()} == {"already_imported"}
+
+
+def test_repair_keeps_a_broken_attachment_another_post_uses_or_igbridge_did_not_upload(
+    api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
+    import_fresh: Fresh,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 3,
+                             newest=datetime(2024, 3, 20, 9, 0, tzinfo=UTC))
+    saved = create_source(api, {"type": "apify", "username": factory.username, "limit": 10})
+    sync(api, saved["source_id"])
+    shared, foreign, own = (media_ids(import_wp.post_of(item["id"])["content"]["raw"])[0]
+                            for item in items)
+    # A post written in WordPress shows the first one too; the second was not igbridge's.
+    other = wp(stack, "POST", "/wp/v2/posts", status="draft", title="Not from Instagram",
+               content=f'<!-- wp:image {{"id":{shared}}} -->\n<figure class="wp-block-image">'
+                       f'<img src="x.jpg" class="wp-image-{shared}"/></figure>\n'
+                       "<!-- /wp:image -->")
+    wp(stack, "POST", f"/wp/v2/media/{foreign}", meta={"_igbridge_media_of": ""})
+    for media_id in (shared, foreign, own):
+        lose_file(stack, import_wp, media_id)
+
+    job = repair(api, saved["source_id"])
+
+    assert reasons(job) == {
+        items[0]["id"]: ("imported", f"repaired media: 1 re-uploaded; broken attachment "
+                                     f"{shared} left in the media library: used by post "
+                                     f"{other['id']}"),
+        items[1]["id"]: ("imported", f"repaired media: 1 re-uploaded; broken attachment "
+                                     f"{foreign} left in the media library: igbridge did "
+                                     "not upload it"),
+        items[2]["id"]: ("imported", f"repaired media: 1 re-uploaded; broken attachment "
+                                     f"{own} deleted"),
+    }
+    assert [media_status(stack, m) for m in (shared, foreign, own)] == [200, 200, 404]
+    for item, old in zip(items, (shared, foreign, own), strict=True):
+        [new] = media_ids(import_wp.post_of(item["id"])["content"]["raw"])
+        assert new != old
+        assert httpx.get(import_wp.media(new)["source_url"], timeout=30).status_code == 200
 
 
 def test_repair_updates_a_changed_caption_but_not_on_a_post_edited_in_wordpress(

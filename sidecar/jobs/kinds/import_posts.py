@@ -58,6 +58,9 @@ from ..stages import (
 from ..uploaded import release_uploads
 
 PERMALINK_META = "_igbridge_permalink"
+# On each attachment the import uploads: the source id of the post it was uploaded for.
+# Repair deletes a broken attachment only if it is igbridge's own.
+MEDIA_OF_META = "_igbridge_media_of"
 # What the import wrote, hashed (``content_hash``): repair updates a changed caption only
 # where the content (and the title) is still what the import wrote.
 CONTENT_HASH_META = "_igbridge_content_hash"
@@ -439,10 +442,11 @@ def stored_title_of(answer: Json, sent: str) -> str:
 
 async def upload_once(
     ctx: JobContext, wp: WordPressClient, cache: MediaCache, post: Post, media: Media,
-    index: int, post_id: int, cached: CachedMedia | None = None,
+    index: int, post_id: int, cached: CachedMedia | None = None, name_suffix: str = "",
 ) -> UploadedMedia:
     """Upload a media file unless this site already has it (same bytes, same hash).
-    ``cached`` is the file stage 1 put in the cache, when it is known."""
+    ``cached`` is the file stage 1 put in the cache, when it is known; ``name_suffix``
+    goes at the end of the file's name (before its extension)."""
     if cached is None or not await asyncio.to_thread(cached.path.exists):
         cached = await fetch_media(ctx, cache, post, media)
     alt = media.alt or post.alt or ""
@@ -460,11 +464,12 @@ async def upload_once(
         stem = post.short_code or post.source_id.replace(":", "-")[:32]
         # WordPress strips tags from alt text (sanitize_text_field): escaped, an alt
         # text that looks like HTML is kept as the text it is, as captions are. Alt
-        # text and parent ride on the upload itself: one request per file, not two.
+        # text, parent and igbridge's tag ride on the upload itself: one request per
+        # file, not two.
         uploaded = await wp.upload_media(
-            data, filename=f"{stem}-{index + 1}.{cached.extension}",
+            data, filename=f"{stem}-{index + 1}{name_suffix}.{cached.extension}",
             content_type=cached.content_type, alt_text=html.escape(alt, quote=False),
-            parent=post_id, answer="id,source_url",
+            parent=post_id, meta={MEDIA_OF_META: post.source_id}, answer="id,source_url",
         )
         wp_id, url = int(uploaded["id"]), str(uploaded.get("source_url") or "")
         await ctx.backend.media.record_uploaded(site, cached.sha256, wp_id, url)

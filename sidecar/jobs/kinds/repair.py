@@ -7,7 +7,11 @@ that job's mapping (no new scrape). Each of those posts found in WordPress is ch
 
 - media: the attachments its content names (image and video blocks) must still be in
   the media library with their files served. A missing one is uploaded again from the
-  media cache or, failing that, the source, and the post points at the new attachment;
+  media cache or, failing that, the source, and the post points at the new attachment.
+  The broken one (its record still there, its file gone) is then deleted, but only if
+  igbridge uploaded it (``_igbridge_media_of`` on the attachment) and no post uses it
+  (the plugin's ``media/{id}/users``); else, or if the delete fails, it stays and the
+  item says so;
 - caption: where the caption is not the one imported (the import keeps hashes of the
   caption and of the content it wrote in post meta), the content is rendered anew by
   the import's own code (``Mapping.render``), but only while the content is still what
@@ -41,6 +45,7 @@ from ..stages import PHASE_GUESSES, READING_EXPORT, SCRAPING, fetch_media, fetch
 from .import_posts import (
     CAPTION_HASH_META,
     CONTENT_HASH_META,
+    MEDIA_OF_META,
     TITLE_HASH_META,
     imported_hashes,
     stored_title_of,
@@ -305,6 +310,11 @@ class PostRepair:
             if stored is not None and stored != title:  # WordPress filtered it: hash its own
                 await self.wp.update_post(post_id, route=self.route, answer="id",
                                           meta={TITLE_HASH_META: content_hash(stored)})
+            # The post points at the stand-ins now: the broken records can go.
+            for old in renewed:
+                said = await self._drop_broken(old)
+                if said:
+                    done.append(said)
         repaired = bool(renewed) or (caption_changed and rewrite) or title is not None
         state = (ItemState.FAILED if unmatched and not repaired
                  else ItemState.IMPORTED if repaired else ItemState.SKIPPED)
@@ -333,8 +343,11 @@ class PostRepair:
             gone = known is not None and known[0] in missing
             if gone and known is not None:
                 await self.ctx.backend.media.forget_uploaded(site, [known[0]])
+            # A name of this repair's own: where the broken attachment's file is gone,
+            # WordPress would give the new one that very name, and deleting the broken
+            # record (which deletes its file) would take the new file with it.
             new = await upload_once(self.ctx, self.wp, self.cache, self.post, media, index,
-                                    post_id, cached)
+                                    post_id, cached, name_suffix=f"-r{self.ctx.job_id[:8]}")
             if gone and known is not None:
                 renewed[known[0]] = new
             uploaded.append(new)
@@ -364,6 +377,32 @@ class PostRepair:
                 return None, TITLE_UNKNOWN
             as_imported = old == written
         return (title, TITLE_UPDATED) if as_imported else (None, TITLE_EDITED)
+
+    async def _drop_broken(self, media_id: int) -> str | None:
+        """Delete a replaced attachment whose record outlived its file, if igbridge
+        uploaded it and no post uses it (the repaired one included: it no longer should);
+        what the item says of it. A failure leaves the record: the post is repaired."""
+        left = f"broken attachment {media_id} left in the media library: "
+        try:
+            found = await self.wp.get_media(media_id, answer="id,meta")
+            if found is None:
+                return None  # deleted from the library: nothing left behind
+            meta = found.get("meta")
+            if not (isinstance(meta, dict) and meta.get(MEDIA_OF_META)):
+                return left + "igbridge did not upload it"
+            uses = await self.wp.media_uses(media_id)
+            if uses is None:
+                return left + "the igbridge plugin is too old to tell which posts use it"
+            if uses.post_ids:
+                return left + "used by post " + ", ".join(map(str, uses.post_ids))
+            if uses.same_file_ids:  # deleting it would delete their file
+                return left + "its file name is that of attachment " + ", ".join(
+                    map(str, uses.same_file_ids))
+            await self.wp.delete_media(media_id)
+        except IgbridgeError as exc:  # refused, or WordPress gone: not the repair's failure
+            return left + exc.message
+        await self.ctx.backend.media.forget_uploaded(self.ctx.config.wp_url, [media_id])
+        return f"broken attachment {media_id} deleted"
 
     def _pointed_at(self, current: Json, content: str, referenced: list[int],
                     renewed: dict[int, UploadedMedia]) -> dict[str, Any]:
