@@ -126,19 +126,21 @@ def test_repair_keeps_a_broken_attachment_another_post_uses_or_igbridge_did_not_
     api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
     import_fresh: Fresh,
 ) -> None:
-    factory, items = account(import_apify, import_fresh, 3,
+    factory, items = account(import_apify, import_fresh, 4,
                              newest=datetime(2024, 3, 20, 9, 0, tzinfo=UTC))
     saved = create_source(api, {"type": "apify", "username": factory.username, "limit": 10})
     sync(api, saved["source_id"])
-    shared, foreign, own = (media_ids(import_wp.post_of(item["id"])["content"]["raw"])[0]
-                            for item in items)
+    shared, foreign, own, stuck = (media_ids(import_wp.post_of(item["id"])["content"]["raw"])[0]
+                                   for item in items)
     # A post written in WordPress shows the first one too; the second was not igbridge's.
     other = wp(stack, "POST", "/wp/v2/posts", status="draft", title="Not from Instagram",
                content=f'<!-- wp:image {{"id":{shared}}} -->\n<figure class="wp-block-image">'
                        f'<img src="x.jpg" class="wp-image-{shared}"/></figure>\n'
                        "<!-- /wp:image -->")
     wp(stack, "POST", f"/wp/v2/media/{foreign}", meta={"_igbridge_media_of": ""})
-    for media_id in (shared, foreign, own):
+    # The test's mu-plugin refuses to delete this one.
+    wp(stack, "POST", f"/wp/v2/media/{stuck}", title="igbridge-test: not deletable")
+    for media_id in (shared, foreign, own, stuck):
         lose_file(stack, import_wp, media_id)
 
     job = repair(api, saved["source_id"])
@@ -152,9 +154,15 @@ def test_repair_keeps_a_broken_attachment_another_post_uses_or_igbridge_did_not_
                                      "not upload it"),
         items[2]["id"]: ("imported", f"repaired media: 1 re-uploaded; broken attachment "
                                      f"{own} deleted"),
+        # A failed delete is not a failed repair.
+        items[3]["id"]: ("imported", f"repaired media: 1 re-uploaded; broken attachment "
+                                     f"{stuck} left in the media library: WordPress refused "
+                                     f"to delete attachment {stuck}: Refused by the test "
+                                     "[igbridge_test_refused]"),
     }
-    assert [media_status(stack, m) for m in (shared, foreign, own)] == [200, 200, 404]
-    for item, old in zip(items, (shared, foreign, own), strict=True):
+    assert [media_status(stack, m) for m in (shared, foreign, own, stuck)] == [
+        200, 200, 404, 200]
+    for item, old in zip(items, (shared, foreign, own, stuck), strict=True):
         [new] = media_ids(import_wp.post_of(item["id"])["content"]["raw"])
         assert new != old
         assert httpx.get(import_wp.media(new)["source_url"], timeout=30).status_code == 200
