@@ -313,13 +313,21 @@ class WordPressClient:
                     present.add(int(item["id"]))
         return present
 
+    async def file_gone(self, url: str) -> bool:
+        """Whether the site answers 404 or 410 for the file: gone, not merely unreachable
+        or refused this once."""
+        return await self._head_status(url) in (404, 410)
+
     async def _file_served(self, url: str) -> bool:
+        return 200 <= await self._head_status(url) < 300
+
+    async def _head_status(self, url: str) -> int:
         try:
             with waiting_on("wordpress"):
                 response = await self._http.head(url)
         except httpx.HTTPError as error:
             raise TransientError(f"could not check {url}: {type(error).__name__}") from error
-        return 200 <= response.status_code < 300
+        return response.status_code
 
     async def get_media(self, media_id: int, *, answer: str | None = None) -> Json | None:
         """One attachment (``context=edit``: its ``meta`` too), or None when the media

@@ -384,12 +384,16 @@ class PostRepair:
         what the item says of it. A failure leaves the record: the post is repaired."""
         left = f"broken attachment {media_id} left in the media library: "
         try:
-            found = await self.wp.get_media(media_id, answer="id,meta")
+            found = await self.wp.get_media(media_id, answer="id,meta,source_url")
             if found is None:
                 return None  # deleted from the library: nothing left behind
             meta = found.get("meta")
             if not (isinstance(meta, dict) and meta.get(MEDIA_OF_META)):
                 return left + "igbridge did not upload it"
+            # Deleting the record deletes its file: only a file surely gone.
+            url = str(found.get("source_url") or "")
+            if not url or not await self.wp.file_gone(url):
+                return left + "its file is not known to be gone"
             uses = await self.wp.media_uses(media_id)
             if uses is None:
                 return left + "the igbridge plugin is too old to tell which posts use it"
