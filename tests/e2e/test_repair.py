@@ -150,8 +150,9 @@ def test_repair_keeps_a_broken_attachment_another_post_uses_or_igbridge_did_not_
                                      f"{shared} left in the media library: used by post "
                                      f"{other['id']}"),
         items[1]["id"]: ("imported", f"repaired media: 1 re-uploaded; broken attachment "
-                                     f"{foreign} left in the media library: igbridge did "
-                                     "not upload it"),
+                                     f"{foreign} left in the media library: not tagged as "
+                                     "igbridge's (uploaded in WordPress, or by an igbridge "
+                                     "that did not tag its uploads yet)"),
         items[2]["id"]: ("imported", f"repaired media: 1 re-uploaded; broken attachment "
                                      f"{own} deleted"),
         # A failed delete is not a failed repair.

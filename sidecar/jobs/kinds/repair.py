@@ -389,7 +389,8 @@ class PostRepair:
                 return None  # deleted from the library: nothing left behind
             meta = found.get("meta")
             if not (isinstance(meta, dict) and meta.get(MEDIA_OF_META)):
-                return left + "igbridge did not upload it"
+                return left + ("not tagged as igbridge's (uploaded in WordPress, or by an "
+                               "igbridge that did not tag its uploads yet)")
             # Deleting the record deletes its file: only a file surely gone.
             url = str(found.get("source_url") or "")
             if not url or not await self.wp.file_gone(url):
