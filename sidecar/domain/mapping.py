@@ -60,6 +60,15 @@ class Mapping:
             include_reels=data.get("include_reels", True) is not False,
         )
 
+    @property
+    def title_follows_caption(self) -> bool:
+        """Whether the title is made from the caption: its first line, or a template
+        that names the caption or its first line."""
+        if self.title_rule == "template":
+            return any(m[1] in ("caption", "first_line")
+                       for m in PLACEHOLDER.finditer(self.title_template))
+        return self.title_rule == "first_line"
+
     def stored_title(self, post: Post) -> str:
         return title_text(self.title_of(post))
 

@@ -16,6 +16,7 @@ import http.cookiejar
 import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,15 @@ def _user_agent() -> str:
         return f"igbridge/{version('igbridge')}"
     except PackageNotFoundError:
         return "igbridge"
+
+
+@dataclass(frozen=True)
+class MediaUses:
+    """What uses an attachment: the posts (any type and status) whose content names it
+    or that feature it, and the other attachments whose file is its file."""
+
+    post_ids: list[int]
+    same_file_ids: list[int]
 
 
 class WordPressRefusal(WordPressError):
@@ -253,13 +263,15 @@ class WordPressClient:
 
     async def upload_media(self, data: bytes | Path, *, filename: str, content_type: str,
                            alt_text: str | None = None, parent: int | None = None,
+                           meta: Mapping[str, str] | None = None,
                            answer: str | None = None) -> Json:
         """Upload bytes, or the file at a path, as a new attachment; ``content_type`` is
         the sniffed, real type. A file is streamed in chunks (a video is never held
         whole in memory) with its length declared, as PHP's server wants.
 
-        ``alt_text`` and ``parent`` ride along as query parameters (the body is the raw
-        file), which saves the second request to set them, about 45 ms per file here.
+        ``alt_text``, ``parent`` and ``meta`` (registered keys only) ride along as query
+        parameters (the body is the raw file), which saves the second request to set
+        them, about 45 ms per file here.
         ``answer`` names the fields wanted back (``_fields``): less for WordPress to build
         and for us to parse than a full attachment with every image size.
         """
@@ -275,7 +287,8 @@ class WordPressClient:
         return await self._object(
             "POST", "/wp/v2/media",
             content=data if isinstance(data, bytes) else FileChunks(data),
-            params=_without_none({"alt_text": alt_text, "post": parent, "_fields": answer}),
+            params=_without_none({"alt_text": alt_text, "post": parent, "_fields": answer,
+                                  **{f"meta[{k}]": v for k, v in (meta or {}).items()}}),
             headers={"Content-Type": content_type, "Content-Length": str(size),
                      "Content-Disposition": f'attachment; filename="{safe_name}"'},
             request_timeout=self.upload_timeout, action=f"upload {safe_name}",
@@ -300,13 +313,62 @@ class WordPressClient:
                     present.add(int(item["id"]))
         return present
 
+    async def file_gone(self, url: str) -> bool:
+        """Whether the site answers 404 or 410 for the file: gone, not merely unreachable
+        or refused this once."""
+        return await self._head_status(url) in (404, 410)
+
     async def _file_served(self, url: str) -> bool:
+        return 200 <= await self._head_status(url) < 300
+
+    async def _head_status(self, url: str) -> int:
         try:
             with waiting_on("wordpress"):
                 response = await self._http.head(url)
         except httpx.HTTPError as error:
             raise TransientError(f"could not check {url}: {type(error).__name__}") from error
-        return 200 <= response.status_code < 300
+        return response.status_code
+
+    async def get_media(self, media_id: int, *, answer: str | None = None) -> Json | None:
+        """One attachment (``context=edit``: its ``meta`` too), or None when the media
+        library has none of that id."""
+        try:
+            return await self._object(
+                "GET", f"/wp/v2/media/{media_id}",
+                params=_without_none({"context": "edit", "_fields": answer}),
+                action=f"read attachment {media_id}")
+        except WordPressRefusal as refusal:
+            if refusal.http_status == 404:
+                return None
+            raise
+
+    async def delete_media(self, media_id: int) -> None:
+        """Delete an attachment for good, its files too (attachments have no trash). A
+        retry after a try that may have gone through first looks: gone is deleted."""
+        async def deleted_meanwhile() -> Json | None:
+            try:
+                return {} if await self.get_media(media_id, answer="id") is None else None
+            except TransientError:
+                return None  # still unreachable: the next attempt will tell
+
+        await self._request("DELETE", f"/wp/v2/media/{media_id}", params={"force": "true"},
+                            action=f"delete attachment {media_id}", recover=deleted_meanwhile)
+
+    async def media_uses(self, media_id: int) -> MediaUses | None:
+        """What uses the attachment, as the plugin finds it; None from a plugin too old
+        to tell."""
+        try:
+            found = await self._object("GET", f"/igbridge/v1/media/{media_id}/users",
+                                       action=f"look up the posts using attachment {media_id}")
+        except WordPressRefusal as refusal:
+            if refusal.http_status == 404 and refusal.wp_code == "rest_no_route":
+                return None
+            raise
+        posts, same_file = found.get("post_ids"), found.get("same_file_ids")
+        if not isinstance(posts, list) or not isinstance(same_file, list):
+            raise WordPressError(f"WordPress answered the users of attachment {media_id} "
+                                 "without its lists of post and attachment ids")
+        return MediaUses([int(i) for i in posts], [int(i) for i in same_file])
 
     async def update_media(self, media_id: int, **fields: Any) -> Json:
         """Set ``alt_text``, ``caption``, ``post`` (the parent) and other attachment fields."""

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from dev.stack import Stack, free_port
+from tests.fakes.media_files import png
 from tests.support.media_server import wait_for
 
 NAMESPACE = "igbridge/v1"
@@ -46,6 +47,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "uploads/abcdefghijklmnop0123", None),
     ("POST", "uploads/abcdefghijklmnop0123", None),
     ("DELETE", "uploads/abcdefghijklmnop0123", None),
+    ("GET", "media/1/users", None),
 ]
 
 
@@ -455,6 +457,7 @@ def test_posts_are_found_by_source_id_in_any_status(stack: Stack,
                             "_igbridge_permalink": "https://www.instagram.com/p/ABC123/",
                             # What the import wrote, hashed (repair reads them): unset.
                             "_igbridge_content_hash": "", "_igbridge_caption_hash": "",
+                            "_igbridge_title_hash": "",
                             # Geodata, registered for REST: unset, so REST's defaults.
                             "geo_address": "", "geo_latitude": 0, "geo_longitude": 0,
                             "geo_public": 0}
@@ -497,6 +500,41 @@ def test_subscriber_cannot_write_source_meta(stack: Stack) -> None:
     response = httpx.post(f"{stack.wp_url}/wp-json/wp/v2/posts", auth=auth, timeout=30, json={
         "title": "x", "status": "draft", "meta": {"_igbridge_source_id": "ig_forged"}})
     assert response.status_code == 403
+
+
+def test_media_users_names_the_posts_that_show_or_feature_an_attachment_and_its_twins(
+        stack: Stack, admin_app: httpx.Client) -> None:
+    """What repair asks before it deletes a broken attachment: who else uses it."""
+    wp = f"{stack.wp_url}/wp-json/wp/v2"
+    uploaded = admin_app.post(f"{wp}/media", content=png(), headers={
+        "Content-Type": "image/png", "Content-Disposition": 'attachment; filename="used.png"'})
+    assert uploaded.status_code == 201, uploaded.text
+    media = uploaded.json()["id"]
+
+    def post(**fields: Any) -> int:
+        created = admin_app.post(f"{wp}/posts", json={"status": "draft", **fields})
+        assert created.status_code == 201, created.text
+        return int(created.json()["id"])
+
+    image = post(title="image", content=f'<img src="x.png" class="wp-image-{media} size-large"/>')
+    video = post(title="video", content=f'<!-- wp:video {{"id":{media}}} --><!-- /wp:video -->')
+    featuring = post(title="featured", featured_media=media)
+    post(title="longer id", content=f'<img class="wp-image-{media}0"/> {{"id":{media}1}}')
+    trashed = post(title="trashed", content=f'<img class="wp-image-{media}"/>')
+    assert admin_app.delete(f"{wp}/posts/{trashed}").status_code == 200  # to the trash
+    # A second attachment record of the very same file (deleting one deletes the file).
+    twin = int(stack.wp_php(
+        f"$file = get_post_meta({media}, '_wp_attached_file', true);"
+        "echo wp_insert_attachment(array('post_title' => 'twin', 'post_mime_type' => "
+        "'image/png', 'post_status' => 'inherit'), $file);").strip())
+
+    reply = admin_app.get(f"{stack.wp_url}/wp-json/{NAMESPACE}/media/{media}/users")
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"post_ids": sorted([image, video, featuring, trashed]),
+                            "same_file_ids": [twin]}
+    alone = admin_app.get(f"{stack.wp_url}/wp-json/{NAMESPACE}/media/{twin}/users")
+    assert alone.json() == {"post_ids": [], "same_file_ids": [media]}
 
 
 # ---------------------------------------------------------------- uninstall

@@ -6,6 +6,7 @@ are the session's. A test-only mu-plugin adds the post types (``tests/fixtures/w
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from collections.abc import Iterator
@@ -59,6 +60,18 @@ def media_ids(content: str) -> list[int]:
     return [int(m) for m in re.findall(r'<!-- wp:(?:image|video) \{"id":(\d+)', content)]
 
 
+def media_status(stack: Stack, media_id: int) -> int:
+    """What WordPress answers for the attachment: 200, or 404 once it is deleted."""
+    return httpx.get(f"{stack.wp_url}/wp-json/wp/v2/media/{media_id}",
+                     auth=(stack.wp_app_user, stack.wp_app_password), timeout=30).status_code
+
+
+def lose_file(stack: Stack, import_wp: WordPressApi, media_id: int) -> None:
+    """The attachment's file gone from the uploads folder; its record stays."""
+    path = urlsplit(import_wp.media(media_id)["source_url"]).path
+    (stack.wp_dir / path.lstrip("/")).unlink()
+
+
 def text_of(content: str) -> str:
     """The content without its media blocks: what a preview and an import share."""
     return MEDIA_BLOCK.sub("", content).strip()
@@ -87,7 +100,8 @@ def test_repair_uploads_again_a_deleted_attachment_and_a_lost_file(
     assert (job["kind"], job["status"]) == ("repair", "complete"), job
     assert reasons(job) == {
         items[0]["id"]: ("imported", "repaired media: 1 re-uploaded"),
-        items[1]["id"]: ("imported", "repaired media: 1 re-uploaded"),
+        items[1]["id"]: ("imported", "repaired media: 1 re-uploaded; "
+                                     f"broken attachment {lost_media} deleted"),
         items[2]["id"]: ("already_imported", "nothing to do"),
     }
     for item, old in ((items[0], deleted_media), (items[1], lost_media)):
@@ -95,14 +109,64 @@ def test_repair_uploads_again_a_deleted_attachment_and_a_lost_file(
         [new] = media_ids(post["content"]["raw"])
         assert new != old
         assert post["featured_media"] == new
-        source_url = import_wp.media(new)["source_url"]
+        attachment = import_wp.media(new)
+        assert attachment["meta"]["_igbridge_media_of"] == item["id"]
         assert f"wp-image-{new}" in post["content"]["raw"]
-        assert source_url in post["content"]["raw"]
-        assert httpx.get(source_url, timeout=30).status_code == 200
+        assert attachment["source_url"] in post["content"]["raw"]
+        assert httpx.get(attachment["source_url"], timeout=30).status_code == 200
+    # The record whose file was lost is gone from the media library with it.
+    assert media_status(stack, lost_media) == 404
     assert import_wp.post_of(items[2]["id"])["content"]["raw"] == fine["content"]["raw"]
     # Repaired is repaired: a second run has nothing to do.
     again = repair(api, saved["source_id"])
     assert {state for state, _reason in reasons(again).values()} == {"already_imported"}
+
+
+def test_repair_keeps_a_broken_attachment_another_post_uses_or_igbridge_did_not_upload(
+    api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
+    import_fresh: Fresh,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 4,
+                             newest=datetime(2024, 3, 20, 9, 0, tzinfo=UTC))
+    saved = create_source(api, {"type": "apify", "username": factory.username, "limit": 10})
+    sync(api, saved["source_id"])
+    shared, foreign, own, stuck = (media_ids(import_wp.post_of(item["id"])["content"]["raw"])[0]
+                                   for item in items)
+    # A post written in WordPress shows the first one too; the second was not igbridge's.
+    other = wp(stack, "POST", "/wp/v2/posts", status="draft", title="Not from Instagram",
+               content=f'<!-- wp:image {{"id":{shared}}} -->\n<figure class="wp-block-image">'
+                       f'<img src="x.jpg" class="wp-image-{shared}"/></figure>\n'
+                       "<!-- /wp:image -->")
+    wp(stack, "POST", f"/wp/v2/media/{foreign}", meta={"_igbridge_media_of": ""})
+    # The test's mu-plugin refuses to delete this one.
+    wp(stack, "POST", f"/wp/v2/media/{stuck}", title="igbridge-test: not deletable")
+    for media_id in (shared, foreign, own, stuck):
+        lose_file(stack, import_wp, media_id)
+
+    job = repair(api, saved["source_id"])
+
+    assert reasons(job) == {
+        items[0]["id"]: ("imported", f"repaired media: 1 re-uploaded; broken attachment "
+                                     f"{shared} left in the media library: used by post "
+                                     f"{other['id']}"),
+        items[1]["id"]: ("imported", f"repaired media: 1 re-uploaded; broken attachment "
+                                     f"{foreign} left in the media library: not tagged as "
+                                     "igbridge's (uploaded in WordPress, or by an igbridge "
+                                     "that did not tag its uploads yet)"),
+        items[2]["id"]: ("imported", f"repaired media: 1 re-uploaded; broken attachment "
+                                     f"{own} deleted"),
+        # A failed delete is not a failed repair.
+        items[3]["id"]: ("imported", f"repaired media: 1 re-uploaded; broken attachment "
+                                     f"{stuck} left in the media library: WordPress refused "
+                                     f"to delete attachment {stuck}: Refused by the test "
+                                     "[igbridge_test_refused]"),
+    }
+    assert [media_status(stack, m) for m in (shared, foreign, own, stuck)] == [
+        200, 200, 404, 200]
+    for item, old in zip(items, (shared, foreign, own, stuck), strict=True):
+        [new] = media_ids(import_wp.post_of(item["id"])["content"]["raw"])
+        assert new != old
+        assert httpx.get(import_wp.media(new)["source_url"], timeout=30).status_code == 200
 
 
 def test_repair_updates_a_changed_caption_but_not_on_a_post_edited_in_wordpress(
@@ -124,16 +188,66 @@ def test_repair_updates_a_changed_caption_but_not_on_a_post_edited_in_wordpress(
     job = repair(api, saved["source_id"])
 
     assert reasons(job) == {
-        items[0]["id"]: ("imported", "caption updated"),
-        items[1]["id"]: ("skipped", "edited in WordPress since import: caption left as is"),
+        items[0]["id"]: ("imported", "caption updated; title updated"),
+        # The title, made from the caption and not edited, follows it on its own.
+        items[1]["id"]: ("imported", "content edited in WordPress since import: caption "
+                                     "left as is; title updated"),
     }
-    updated = import_wp.post_of(items[0]["id"])["content"]["raw"]
-    assert "Day 0 at the lake, fixed a typo" in updated
-    assert media_ids(updated) == media_ids(untouched["content"]["raw"])
-    assert import_wp.post_of(items[1]["id"])["content"]["raw"] == edited_content
+    updated = import_wp.post_of(items[0]["id"])
+    assert "Day 0 at the lake, fixed a typo" in updated["content"]["raw"]
+    assert updated["title"]["raw"] == "Day 0 at the lake, fixed a typo"
+    assert media_ids(updated["content"]["raw"]) == media_ids(untouched["content"]["raw"])
+    kept = import_wp.post_of(items[1]["id"])
+    assert kept["content"]["raw"] == edited_content
+    assert kept["title"]["raw"] == "Day 1 at the lake, also fixed"
     # The updated post is the import's own again: the next repair finds nothing to do.
     assert reasons(repair(api, saved["source_id"]))[items[0]["id"]] == (
         "already_imported", "nothing to do")
+
+
+def test_repair_writes_a_title_made_from_the_caption_anew_but_keeps_one_edited_in_wordpress(
+    api: SidecarApi, stack: Stack, import_apify: FakeApify, import_wp: WordPressApi,
+    import_fresh: Fresh,
+) -> None:
+    factory, items = account(import_apify, import_fresh, 4,
+                             newest=datetime(2024, 4, 20, 9, 0, tzinfo=UTC))
+    mapping = {"title": {"rule": "template", "template": "{first_line} ({date})"}}
+    saved = create_source(api, {"type": "apify", "username": factory.username, "limit": 10,
+                                "mapping": mapping})
+    sync(api, saved["source_id"])
+    posts = [import_wp.post_of(item["id"]) for item in items]
+    assert posts[0]["title"]["raw"] == "Day 0 at the lake #lake (2024-04-20)"
+    wp(stack, "POST", f"/wp/v2/posts/{posts[1]['id']}", title="A title of my own")
+    # Imported before the import kept its title's hash: the sync's job still has the
+    # caption that title was made from ...
+    wp(stack, "POST", f"/wp/v2/posts/{posts[2]['id']}", meta={"_igbridge_title_hash": ""})
+    # ... and here it has not: no job read the caption the post's hash names.
+    unknown = hashlib.sha256(b"a caption no job of this sidecar read").hexdigest()
+    wp(stack, "POST", f"/wp/v2/posts/{posts[3]['id']}",
+       meta={"_igbridge_title_hash": "", "_igbridge_caption_hash": unknown})
+    for n, item in enumerate(items):
+        item["caption"] = f"Day {n} by the lake #lake"
+
+    job = repair(api, saved["source_id"])
+
+    assert reasons(job) == {
+        items[0]["id"]: ("imported", "caption updated; title updated"),
+        items[1]["id"]: ("imported", "caption updated; title edited in WordPress since "
+                                     "import: kept"),
+        items[2]["id"]: ("imported", "caption updated; title updated"),
+        items[3]["id"]: ("imported", "caption updated; title left as is: imported before "
+                                     "igbridge kept the title it wrote, and the caption it "
+                                     "was made from is not known"),
+    }
+    titles = [import_wp.post_of(item["id"])["title"]["raw"] for item in items]
+    assert titles == ["Day 0 by the lake #lake (2024-04-20)", "A title of my own",
+                      "Day 2 by the lake #lake (2024-04-18)", posts[3]["title"]["raw"]]
+    # Written anew, a title is the import's own again: the next caption change follows.
+    items[2]["caption"] = "Day 2, once more #lake"
+    assert reasons(repair(api, saved["source_id"]))[items[2]["id"]] == (
+        "imported", "caption updated; title updated")
+    assert import_wp.post_of(items[2]["id"])["title"]["raw"] == (
+        "Day 2, once more #lake (2024-04-18)")
 
 
 def test_the_mapping_preview_renders_what_the_import_then_creates(

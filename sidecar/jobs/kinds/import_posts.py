@@ -58,10 +58,14 @@ from ..stages import (
 from ..uploaded import release_uploads
 
 PERMALINK_META = "_igbridge_permalink"
+# On each attachment the import uploads: the source id of the post it was uploaded for.
+# Repair deletes a broken attachment only if it is igbridge's own.
+MEDIA_OF_META = "_igbridge_media_of"
 # What the import wrote, hashed (``content_hash``): repair updates a changed caption only
-# where the content is still what the import wrote.
+# where the content (and the title) is still what the import wrote.
 CONTENT_HASH_META = "_igbridge_content_hash"
 CAPTION_HASH_META = "_igbridge_caption_hash"
+TITLE_HASH_META = "_igbridge_title_hash"
 # Media files up to this size are uploaded from memory; larger ones are streamed from
 # the cache file (see upload_once).
 INLINE_READ_BYTES = 1 << 20
@@ -299,10 +303,13 @@ async def import_wave(
         post_ids = {p.source_id: int(existing[p.source_id]["id"]) for p in todo
                     if p.source_id in existing}
         drafts = [p for p in todo if p.source_id not in existing]
+        # The titles as WordPress stored them (it may filter what it is sent), for their
+        # hash; a draft left by a crash keeps the title it was sent.
+        titles = {p.source_id: mapping_of(ctx).stored_title(p) for p in todo}
         if drafts:
             answers = await wp.create_posts(
-                [_draft_fields(p, tags[p.source_id], mapping_of(ctx)) for p in drafts], answer="id",
-                route=route)
+                [_draft_fields(p, tags[p.source_id], mapping_of(ctx)) for p in drafts],
+                answer="id,title", route=route)
             for post, answer in _settle(drafts, answers, outcomes):
                 # The plugin names the post that won a race for this source id; one its
                 # owner published or trashed is not this job's to finish.
@@ -311,6 +318,7 @@ async def import_wave(
                     outcomes[post.source_id] = known
                 else:
                     post_ids[post.source_id] = int(answer["id"])
+                    titles[post.source_id] = stored_title_of(answer, titles[post.source_id])
         publish: list[tuple[Post, int, dict[str, Any]]] = []
         thumbnails: dict[str, str | None] = {}
         for post in todo:
@@ -326,7 +334,8 @@ async def import_wave(
             except IgbridgeError as exc:
                 outcomes[post.source_id] = ItemOutcome(post.source_id, "failed", reason=exc.message)
                 continue
-            fields = _final_fields(ctx, post, uploaded, tags[post.source_id])
+            fields = _final_fields(ctx, post, uploaded, tags[post.source_id],
+                                   titles[post.source_id])
             thumbnails[post.source_id] = next(
                 (m.url for m in uploaded if m.kind == "image" and m.url), None)
             publish.append((post, post_id, fields))
@@ -399,13 +408,13 @@ def geo_meta(post: Post) -> dict[str, Any]:
 
 
 def _final_fields(ctx: JobContext, post: Post, uploaded: list[UploadedMedia],
-                  tag_ids: list[int]) -> dict[str, Any]:
+                  tag_ids: list[int], title: str) -> dict[str, Any]:
     """Content, tags and featured image; the mapping's status (published by default)
-    unless the job says not to publish."""
+    unless the job says not to publish. ``title`` is the draft's, as stored."""
     mapping = mapping_of(ctx)
     rendered = mapping.render(post, uploaded)
     fields: dict[str, Any] = {"content": rendered.content, "tags": tag_ids,
-                              "meta": imported_hashes(post, rendered.content)}
+                              "meta": imported_hashes(post, rendered.content, title)}
     if rendered.featured is not None:
         fields["featured_media"] = rendered.featured.wp_id
     if ctx.options.get("publish", True) and mapping.status != "draft":
@@ -413,17 +422,31 @@ def _final_fields(ctx: JobContext, post: Post, uploaded: list[UploadedMedia],
     return fields
 
 
-def imported_hashes(post: Post, content: str) -> dict[str, str]:
-    """The post meta that tells repair what the import wrote."""
-    return {CONTENT_HASH_META: content_hash(content), CAPTION_HASH_META: content_hash(post.caption)}
+def imported_hashes(post: Post, content: str, title: str | None = None) -> dict[str, str]:
+    """The post meta that tells repair what the import wrote (the title's only when it
+    wrote one)."""
+    hashes = {CONTENT_HASH_META: content_hash(content),
+              CAPTION_HASH_META: content_hash(post.caption)}
+    if title is not None:
+        hashes[TITLE_HASH_META] = content_hash(title)
+    return hashes
+
+
+def stored_title_of(answer: Json, sent: str) -> str:
+    """The title WordPress stored, from its answer to a write (``title.raw``, which a user
+    without ``unfiltered_html`` finds filtered: "&" becomes "&amp;"), else what was sent."""
+    title = answer.get("title")
+    raw = title.get("raw") if isinstance(title, dict) else None
+    return raw if isinstance(raw, str) else sent
 
 
 async def upload_once(
     ctx: JobContext, wp: WordPressClient, cache: MediaCache, post: Post, media: Media,
-    index: int, post_id: int, cached: CachedMedia | None = None,
+    index: int, post_id: int, cached: CachedMedia | None = None, name_suffix: str = "",
 ) -> UploadedMedia:
     """Upload a media file unless this site already has it (same bytes, same hash).
-    ``cached`` is the file stage 1 put in the cache, when it is known."""
+    ``cached`` is the file stage 1 put in the cache, when it is known; ``name_suffix``
+    goes at the end of the file's name (before its extension)."""
     if cached is None or not await asyncio.to_thread(cached.path.exists):
         cached = await fetch_media(ctx, cache, post, media)
     alt = media.alt or post.alt or ""
@@ -441,11 +464,12 @@ async def upload_once(
         stem = post.short_code or post.source_id.replace(":", "-")[:32]
         # WordPress strips tags from alt text (sanitize_text_field): escaped, an alt
         # text that looks like HTML is kept as the text it is, as captions are. Alt
-        # text and parent ride on the upload itself: one request per file, not two.
+        # text, parent and igbridge's tag ride on the upload itself: one request per
+        # file, not two.
         uploaded = await wp.upload_media(
-            data, filename=f"{stem}-{index + 1}.{cached.extension}",
+            data, filename=f"{stem}-{index + 1}{name_suffix}.{cached.extension}",
             content_type=cached.content_type, alt_text=html.escape(alt, quote=False),
-            parent=post_id, answer="id,source_url",
+            parent=post_id, meta={MEDIA_OF_META: post.source_id}, answer="id,source_url",
         )
         wp_id, url = int(uploaded["id"]), str(uploaded.get("source_url") or "")
         await ctx.backend.media.record_uploaded(site, cached.sha256, wp_id, url)

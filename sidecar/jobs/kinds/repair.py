@@ -7,12 +7,19 @@ that job's mapping (no new scrape). Each of those posts found in WordPress is ch
 
 - media: the attachments its content names (image and video blocks) must still be in
   the media library with their files served. A missing one is uploaded again from the
-  media cache or, failing that, the source, and the post points at the new attachment;
+  media cache or, failing that, the source, and the post points at the new attachment.
+  The broken one (its record still there, its file gone) is then deleted, but only if
+  igbridge uploaded it (``_igbridge_media_of`` on the attachment) and no post uses it
+  (the plugin's ``media/{id}/users``); else, or if the delete fails, it stays and the
+  item says so;
 - caption: where the caption is not the one imported (the import keeps hashes of the
   caption and of the content it wrote in post meta), the content is rendered anew by
   the import's own code (``Mapping.render``), but only while the content is still what
   the import wrote: a post edited in WordPress keeps its text, and the item says so
-  (its media are still repaired, in place).
+  (its media are still repaired, in place). A title the mapping makes from the caption
+  is written anew the same way, on its own: only while it is still what the import
+  wrote (its hash in post meta; for a post imported before that hash was kept, the
+  title the old caption made, where an earlier job read that caption).
 
 Every item says what was done: ``imported`` = repaired (the reason names what),
 ``already_imported`` = nothing to do, ``skipped`` = left as is (edited in WordPress,
@@ -38,7 +45,10 @@ from ..stages import PHASE_GUESSES, READING_EXPORT, SCRAPING, fetch_media, fetch
 from .import_posts import (
     CAPTION_HASH_META,
     CONTENT_HASH_META,
+    MEDIA_OF_META,
+    TITLE_HASH_META,
     imported_hashes,
+    stored_title_of,
     upload_once,
 )
 
@@ -50,8 +60,12 @@ SITE_JOB_KINDS = ("import", "sync")
 SITE_JOB_LIMIT = 1000
 
 NOTHING_TO_DO = "nothing to do"
-EDITED = "edited in WordPress since import: caption left as is"
+EDITED = "content edited in WordPress since import: caption left as is"
 CAPTION_UPDATED = "caption updated"
+TITLE_UPDATED = "title updated"
+TITLE_EDITED = "title edited in WordPress since import: kept"
+TITLE_UNKNOWN = ("title left as is: imported before igbridge kept the title it wrote, and "
+                 "the caption it was made from is not known")
 MEDIA_LOST = "caption left as is: not every media of the post could be had to write it anew"
 NO_HASHES = ("imported before igbridge kept what it wrote: caption not checked")
 
@@ -78,6 +92,7 @@ async def run_repair(ctx: JobContext) -> str:
     if todo:
         async with WordPressClient.from_config(ctx.config) as wp:
             cache = MediaCache(ctx.config, ctx.backend.media, ctx.http)
+            captions = ReadCaptions(ctx)
             for post_type, group in _by_post_type(todo, mappings).items():
                 try:
                     route = await wp.post_type_route(post_type)
@@ -95,7 +110,7 @@ async def run_repair(ctx: JobContext) -> str:
                     unknown = [p.source_id for p in chunk if p.source_id not in found]
                     deleted = await wp.find_deleted_source_ids(unknown) if unknown else set()
                     for post in chunk:
-                        repair = PostRepair(ctx, wp, cache, post,
+                        repair = PostRepair(ctx, wp, cache, captions, post,
                                             Mapping.from_json(mappings[post.source_id]), route)
                         outcome = await repair.run(found.get(post.source_id),
                                                    post.source_id in deleted)
@@ -187,12 +202,36 @@ def _attr(text: str) -> str:
 
 
 @dataclass
+class ReadCaptions:
+    """The posts earlier imports and syncs read (kept in their jobs' state), to know the
+    title the import made from a caption it no longer has: read once, when first asked."""
+
+    ctx: JobContext
+    jobs: list[dict[str, Any]] | None = None
+
+    async def title_from(self, source_id: str, caption_hash: str) -> str | None:
+        """The title the newest import or sync that read this post with the caption of
+        ``caption_hash`` made of it (with that job's mapping); None when none did."""
+        if self.jobs is None:
+            self.jobs = [j for j in await self.ctx.jobs.find(limit=SITE_JOB_LIMIT)
+                         if j["kind"] in SITE_JOB_KINDS and (j.get("state") or {}).get("posts")]
+        for job in self.jobs:  # newest first
+            for data in job["state"]["posts"]:
+                if (data.get("source_id") == source_id
+                        and content_hash(str(data.get("caption") or "")) == caption_hash):
+                    mapping = Mapping.from_json((job.get("options") or {}).get("mapping"))
+                    return mapping.stored_title(Post.from_json(data))
+        return None
+
+
+@dataclass
 class PostRepair:
     """One post's repair: what is missing, what changed, and the one update that fixes it."""
 
     ctx: JobContext
     wp: WordPressClient
     cache: MediaCache
+    captions: ReadCaptions
     post: Post
     mapping: Mapping
     route: str
@@ -248,18 +287,35 @@ class PostRepair:
                     fields["featured_media"] = rendered.featured.wp_id
             else:
                 fields = self._pointed_at(current, content, referenced, renewed)
+        title, title_said = (await self._new_title(current, meta) if caption_changed
+                             else (None, None))
+        if title is not None:
+            fields["title"] = title
+            fields["meta"] = {**fields.get("meta", {}), TITLE_HASH_META: content_hash(title)}
         unmatched = [i for i in missing if i not in renewed]
         done = []
         if renewed:
             done.append(f"repaired media: {len(renewed)} re-uploaded")
         if caption_changed:
             done.append(CAPTION_UPDATED if rewrite else EDITED if edited else MEDIA_LOST)
+        if title_said:
+            done.append(title_said)
         if unmatched:
             self.notes.append("attachment " + ", ".join(map(str, unmatched))
                               + " is gone and no file of the post could replace it")
         if fields:
-            await self.wp.update_post(post_id, route=self.route, answer="id", **fields)
-        repaired = bool(renewed) or (caption_changed and rewrite)
+            answer = await self.wp.update_post(post_id, route=self.route,
+                                               answer="id,title" if title else "id", **fields)
+            stored = stored_title_of(answer, title) if title is not None else None
+            if stored is not None and stored != title:  # WordPress filtered it: hash its own
+                await self.wp.update_post(post_id, route=self.route, answer="id",
+                                          meta={TITLE_HASH_META: content_hash(stored)})
+            # The post points at the stand-ins now: the broken records can go.
+            for old in renewed:
+                said = await self._drop_broken(old)
+                if said:
+                    done.append(said)
+        repaired = bool(renewed) or (caption_changed and rewrite) or title is not None
         state = (ItemState.FAILED if unmatched and not repaired
                  else ItemState.IMPORTED if repaired else ItemState.SKIPPED)
         return ItemOutcome(source_id, state, post_id, reason="; ".join(done + self.notes),
@@ -287,8 +343,11 @@ class PostRepair:
             gone = known is not None and known[0] in missing
             if gone and known is not None:
                 await self.ctx.backend.media.forget_uploaded(site, [known[0]])
+            # A name of this repair's own: where the broken attachment's file is gone,
+            # WordPress would give the new one that very name, and deleting the broken
+            # record (which deletes its file) would take the new file with it.
             new = await upload_once(self.ctx, self.wp, self.cache, self.post, media, index,
-                                    post_id, cached)
+                                    post_id, cached, name_suffix=f"-r{self.ctx.job_id[:8]}")
             if gone and known is not None:
                 renewed[known[0]] = new
             uploaded.append(new)
@@ -297,6 +356,58 @@ class PostRepair:
                 if old in missing and old not in renewed and new_media is not None:
                     renewed[old] = new_media
         return uploaded, renewed
+
+    async def _new_title(self, current: Json, meta: dict[str, Any],
+                         ) -> tuple[str | None, str | None]:
+        """The title the changed caption makes, where the post's title is still the one
+        the import wrote, and what the item says of the title (None: nothing to say)."""
+        if not self.mapping.title_follows_caption:
+            return None, None
+        written = str((current.get("title") or {}).get("raw") or "")
+        title = self.mapping.stored_title(self.post)
+        if title == written:
+            return None, None
+        imported = meta.get(TITLE_HASH_META)
+        if imported:
+            as_imported = content_hash(written) == imported
+        else:  # imported before the title's hash was kept: what the old caption made
+            old = await self.captions.title_from(self.post.source_id,
+                                                 str(meta.get(CAPTION_HASH_META) or ""))
+            if old is None:
+                return None, TITLE_UNKNOWN
+            as_imported = old == written
+        return (title, TITLE_UPDATED) if as_imported else (None, TITLE_EDITED)
+
+    async def _drop_broken(self, media_id: int) -> str | None:
+        """Delete a replaced attachment whose record outlived its file, if igbridge
+        uploaded it and no post uses it (the repaired one included: it no longer should);
+        what the item says of it. A failure leaves the record: the post is repaired."""
+        left = f"broken attachment {media_id} left in the media library: "
+        try:
+            found = await self.wp.get_media(media_id, answer="id,meta,source_url")
+            if found is None:
+                return None  # deleted from the library: nothing left behind
+            meta = found.get("meta")
+            if not (isinstance(meta, dict) and meta.get(MEDIA_OF_META)):
+                return left + ("not tagged as igbridge's (uploaded in WordPress, or by an "
+                               "igbridge that did not tag its uploads yet)")
+            # Deleting the record deletes its file: only a file surely gone.
+            url = str(found.get("source_url") or "")
+            if not url or not await self.wp.file_gone(url):
+                return left + "its file is not known to be gone"
+            uses = await self.wp.media_uses(media_id)
+            if uses is None:
+                return left + "the igbridge plugin is too old to tell which posts use it"
+            if uses.post_ids:
+                return left + "used by post " + ", ".join(map(str, uses.post_ids))
+            if uses.same_file_ids:  # deleting it would delete their file
+                return left + "its file name is that of attachment " + ", ".join(
+                    map(str, uses.same_file_ids))
+            await self.wp.delete_media(media_id)
+        except IgbridgeError as exc:  # refused, or WordPress gone: not the repair's failure
+            return left + exc.message
+        await self.ctx.backend.media.forget_uploaded(self.ctx.config.wp_url, [media_id])
+        return f"broken attachment {media_id} deleted"
 
     def _pointed_at(self, current: Json, content: str, referenced: list[int],
                     renewed: dict[int, UploadedMedia]) -> dict[str, Any]:

@@ -26,6 +26,8 @@ class IGBridge_Meta
     public const CONTENT_HASH_KEY = '_igbridge_content_hash';
     /** Hash of the caption the import wrote: repair sees a caption changed on Instagram. */
     public const CAPTION_HASH_KEY = '_igbridge_caption_hash';
+    /** Hash of the title the import wrote: repair leaves a title edited in WordPress alone. */
+    public const TITLE_HASH_KEY = '_igbridge_title_hash';
 
     /**
      * Hooks this class into WordPress.
@@ -115,6 +117,7 @@ class IGBridge_Meta
             self::PERMALINK_KEY    => __('Link to the original Instagram post.', 'igbridge'),
             self::CONTENT_HASH_KEY => __('Hash of the content as imported.', 'igbridge'),
             self::CAPTION_HASH_KEY => __('Hash of the Instagram caption as imported.', 'igbridge'),
+            self::TITLE_HASH_KEY   => __('Hash of the title as imported.', 'igbridge'),
         );
         foreach ($descriptions as $key => $description) {
             register_post_meta(
