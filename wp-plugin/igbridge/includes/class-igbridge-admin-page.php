@@ -173,7 +173,8 @@ class IGBridge_Admin_Page
             array(
                 $pieces,
                 __('If the connection drops, the upload goes on by itself; after a reload, choose the same files again and it resumes where it stopped.', 'igbridge'),
-                __('Uploads are kept by the sidecar, never in WordPress, and deleted once their import has completed; one imported from a preview stays until its retention period ends, so more of its posts can be picked.', 'igbridge'),
+                __('Uploads are kept by the sidecar, never in WordPress, and deleted once their import has completed.', 'igbridge'),
+                __('One imported from a preview stays until its retention period ends, so more of its posts can be picked.', 'igbridge'),
             )
         );
     }
