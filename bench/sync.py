@@ -152,10 +152,16 @@ async def run(settings: Settings) -> ScenarioResult:
 async def schedule_errors(api: Sidecar, source_id: str, runs: int) -> list[float]:
     """Wait for ``runs`` scheduled syncs of the source; each one's start error (s)."""
     deadline = time.monotonic() + runs * 60 + 90
+    known: dict[str, dict[str, Any]] = {}  # a started job's whole record, read once
     while time.monotonic() < deadline:
-        jobs = [j for j in (await api.call("GET", "/api/jobs?limit=500"))["jobs"]
-                if j["options"].get("saved_source_id") == source_id
-                and j["options"].get("scheduled_for") and j["started_at"]]
+        # The jobs list carries summaries (no options): each started job is read once.
+        for summary in (await api.call("GET", "/api/jobs?limit=500"))["jobs"]:
+            if summary["started_at"] and summary["job_id"] not in known:
+                known[summary["job_id"]] = await api.call("GET", f"/api/jobs/{summary['job_id']}")
+        jobs = sorted((j for j in known.values()
+                       if j["options"].get("saved_source_id") == source_id
+                       and j["options"].get("scheduled_for")),
+                      key=lambda j: str(j["created_at"]), reverse=True)
         if len(jobs) >= runs:
             return [(_moment(j["started_at"]) - _moment(j["options"]["scheduled_for"]))
                     .total_seconds() for j in jobs[:runs]]
