@@ -588,6 +588,7 @@ ROUTE_CALLS: dict[tuple[str, str], object] = {
     # A string is a query: a GET's arguments are checked before its permission too.
     ("GET", "/igbridge/v1/deleted"): "?source_ids[]=ig_1",
     ("POST", "/igbridge/v1/deleted/restore"): {"source_ids": ["ig_1"]},
+    ("GET", "/igbridge/v1/media/(?P<id>\\d+)/users"): None,
 }
 
 
@@ -614,7 +615,8 @@ def test_a_subscriber_is_refused_everywhere(browser: Browser, wordpress: Stack) 
           const out = [];
           for (const [method, route, body] of calls) {
             const path = route.replace('(?P<id>[\\\\w-]+)', 'abc-123')
-              .replace('(?P<id>[a-f0-9]{32})', '0'.repeat(32));
+              .replace('(?P<id>[a-f0-9]{32})', '0'.repeat(32))
+              .replace('(?P<id>\\\\d+)', '1');
             const query = typeof body === 'string' ? body : '';
             const response = await fetch(base + path + query, {
               method, credentials: 'same-origin',

@@ -68,7 +68,8 @@ def routes(stack: Stack) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-ID_CANDIDATES = ("abc-123", "0" * 32, "1")
+# A numeric id must be 1 or more (core checks it before the permission).
+ID_CANDIDATES = ("abc-123", "1", "0" * 32)
 
 
 def concrete(route: str) -> str:
