@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from tests.redis_server import RedisServer
 from tests.support.media_server import MediaServer
 from tests.support.sidecar_process import SidecarProcess
 from tests.support.sse import iter_frames
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -35,16 +35,6 @@ WAITING_SAID = "waiting for the store to answer again"
 RESUMED_SAID = "the store answers again; the job goes on"
 BATCH = rb"POST /wp-json/batch/v1 HTTP/1\.1"
 
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
 
 
 def test_a_job_waits_out_a_redis_restart_and_resumes_from_its_ledger(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +24,7 @@ from tests.faults.fault_proxy import FaultProxy
 from tests.faults.support import copies_in_wordpress, submit_import, wait_job, wordpress_sidecar
 from tests.redis_server import RedisServer
 from tests.support.sidecar_process import SidecarProcess
+from tests.support.waiting import wait_for
 
 BATCH = rb"POST /wp-json/batch/v1 HTTP/1\.1"
 
@@ -32,14 +32,6 @@ BATCH = rb"POST /wp-json/batch/v1 HTTP/1\.1"
 def running_here(process: SidecarProcess) -> int:
     return int(httpx.get(f"{process.url}/healthz", timeout=5).json()["jobs_running"])
 
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
-    return found
 
 
 @pytest.mark.parametrize("nth", [pytest.param(1, id="first-wave"),

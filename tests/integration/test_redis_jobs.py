@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tests.fakes.instagram_items import ItemFactory
 from tests.redis_server import RedisServer
 from tests.support.media_server import MediaServer
 from tests.support.sidecar_process import SidecarProcess
+from tests.support.waiting import wait_for
 
 FINISHED = ("complete", "error", "cancelled")
 SAMPLE_EXPORT = Path(__file__).parents[2] / "sidecar" / "sample" / "instagram-export-sample.zip"
@@ -43,16 +43,6 @@ def processes(fake: FakeApify,
         "APIFY_TOKEN": fake.token, "IGBRIDGE_APIFY_API_URL": fake.url,
         "IGBRIDGE_APIFY_POLL_SECONDS": "0.05"})
 
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
 
 
 def finished_job(api: httpx.Client, job_id: str) -> dict[str, Any]:

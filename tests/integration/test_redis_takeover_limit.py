@@ -15,8 +15,6 @@ killed and nothing waits on a child's output: every wait is a bounded poll.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ from sidecar.web.app import saq_dispatcher
 from tests.support.saq_steps import taken_by_a_worker, worker_makes_active
 from tests.support.sidecar_process import SidecarProcess
 from tests.support.sse import iter_frames
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,14 +75,6 @@ async def queue_job_handed_out_before(redis_url: str, data_dir: Path, times: int
         await progress.close()
         await backend.close()
 
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
-    return found
 
 
 def session_events(process: SidecarProcess, session_id: str) -> list[dict[str, Any]]:
