@@ -58,6 +58,7 @@ async def prepare(cache: MediaCache, shared: SharedThumbnails | None,
     image cannot be made small enough is left out (it shows without one)."""
     ready: dict[str, CachedMedia] = {}
     batch: dict[str, tuple[str, str, bytes]] = {}
+    batch_bytes = 0
     for source_id, image in images.items():
         try:
             thumbnail, data = await asyncio.to_thread(_small_enough, cache, image,
@@ -68,10 +69,13 @@ async def prepare(cache: MediaCache, shared: SharedThumbnails | None,
             await cache.record([(thumbnail, None)])
         ready[source_id] = thumbnail
         if shared is not None and data is not None:
+            if thumbnail.sha256 not in batch:
+                batch_bytes += len(data)
             batch[thumbnail.sha256] = (thumbnail.sha256, thumbnail.content_type, data)
-            if sum(len(kept[2]) for kept in batch.values()) >= BATCH_BYTES:
+            if batch_bytes >= BATCH_BYTES:
                 await shared.keep(list(batch.values()), ttl_seconds)
                 batch.clear()
+                batch_bytes = 0
     if shared is not None and batch:
         await shared.keep(list(batch.values()), ttl_seconds)
     return ready
