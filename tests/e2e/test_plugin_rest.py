@@ -535,6 +535,12 @@ def test_media_users_names_the_posts_that_show_or_feature_an_attachment_and_its_
                             "same_file_ids": [twin]}
     alone = admin_app.get(f"{stack.wp_url}/wp-json/{NAMESPACE}/media/{twin}/users")
     assert alone.json() == {"post_ids": [], "same_file_ids": [media]}
+    # Ids that name no attachment are refused, saying which part is wrong.
+    zero = admin_app.get(f"{stack.wp_url}/wp-json/{NAMESPACE}/media/0/users")
+    assert (zero.status_code, zero.json()["code"]) == (400, "rest_invalid_param")
+    assert "id" in zero.json()["data"]["params"]
+    word = admin_app.get(f"{stack.wp_url}/wp-json/{NAMESPACE}/media/abc/users")
+    assert (word.status_code, word.json()["code"]) == (404, "rest_no_route")
 
 
 # ---------------------------------------------------------------- uninstall
